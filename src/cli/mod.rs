@@ -1,0 +1,210 @@
+//! The command line: argv[0] dispatch, the clap tree, exit codes.
+//!
+//! One binary answers to `mailtool SUB …` and to links named after the classic programs
+//! (`makemap`, `newaliases`, `praliases`). Any other program name falls back to `mailtool`, so
+//! `target/debug/mailtool` and links such as `mailtool-dev` keep working.
+
+mod config_cmd;
+mod generate;
+mod makemap;
+mod newaliases;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::Locate;
+use crate::sysexits::*;
+
+/// Options every subcommand and every link accepts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalOpts {
+    /// Configuration file [default: ROOT/etc/mail/mailtool.toml]
+    #[arg(long, global = true, value_name = "FILE", env = "MAILTOOL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Prefix every path from the configuration with DIR (tests, chroots, staging)
+    #[arg(long, global = true, value_name = "DIR", env = "MAILTOOL_ROOT")]
+    pub root: Option<PathBuf>,
+}
+
+impl GlobalOpts {
+    pub fn locate(&self) -> Locate {
+        Locate { config: self.config.clone(), root: self.root.clone() }
+    }
+}
+
+/// mailtool: sendmail's admin tools and a safe SMTP/POP3 server for a few virtual domains.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailtool",
+    version,
+    about = "sendmail-compatible map tools and mail server for virtual domains",
+    long_about = "mailtool replaces a sendmail + qpopper + poprelayd virtual-mail setup and its \
+admin tools with one binary. It reads the same /etc/mail files and answers to the same command \
+lines: makemap, newaliases, and friends. The same binary run through a link named makemap, \
+newaliases or praliases behaves as that program.",
+    after_help = "Exit statuses follow sysexits(3): 0 ok, 64 usage, 65 data error, 66 no input, \
+70 internal error, 73 cannot create, 75 temporary failure, 78 configuration error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build, dump or query a map (sendmail makemap(8), with postmap's -q)
+    Makemap(makemap::MakemapArgs),
+    /// Rebuild the aliases database (sendmail newaliases(1))
+    Newaliases(newaliases::NewaliasesArgs),
+    /// Check or show the configuration (mailtool.toml)
+    Config(config_cmd::ConfigArgs),
+    /// Print a shell completion script, or write all of them with --dir
+    Completions(generate::CompletionsArgs),
+    /// Print the mailtool(1) man page, or write every page with --dir
+    Man(generate::ManArgs),
+}
+
+/// The programs this binary can impersonate through a link.
+const APPLETS: &[&str] = &["makemap", "newaliases", "praliases"];
+
+/// Multicall front end: the first argument (argv[0]) picks the program.
+#[derive(Debug, Parser)]
+#[command(multicall = true)]
+enum Applet {
+    Mailtool(Cli),
+    #[command(override_usage = makemap::USAGE)]
+    Makemap(WithGlobal<makemap::MakemapArgs>),
+    Newaliases(WithGlobal<newaliases::NewaliasesArgs>),
+    /// praliases(8): print the aliases database
+    Praliases(WithGlobal<newaliases::PraliasesArgs>),
+}
+
+#[derive(Debug, Args)]
+#[command(version)]
+struct WithGlobal<T: Args> {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(flatten)]
+    args: T,
+}
+
+/// Entry point: parses the process arguments, runs the command, returns the exit status.
+pub fn main() -> i32 {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let name = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let applet = if APPLETS.contains(&name.as_str()) { name } else { "mailtool".to_string() };
+    if args.is_empty() {
+        args.push(applet.clone().into());
+    } else {
+        args[0] = applet.clone().into();
+    }
+    let cmd = applet_command();
+    let matches = match cmd.try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => return clap_error(e, &applet),
+    };
+    let parsed = match Applet::from_arg_matches(&matches) {
+        Ok(p) => p,
+        Err(e) => return clap_error(e, &applet),
+    };
+    let result = match parsed {
+        Applet::Mailtool(cli) => run(cli.global, cli.command),
+        Applet::Makemap(w) => run(w.global, Command::Makemap(w.args)),
+        Applet::Newaliases(w) => run(w.global, Command::Newaliases(w.args)),
+        Applet::Praliases(w) => newaliases::praliases(&w.global, &w.args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            if let Some(m) = &f.message {
+                eprintln!("{m}");
+            }
+            f.code
+        }
+    }
+}
+
+fn applet_command() -> clap::Command {
+    Applet::command()
+}
+
+/// The `mailtool` command tree, for completions and man pages.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+fn clap_error(e: clap::Error, applet: &str) -> i32 {
+    use clap::error::ErrorKind;
+    let code = match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => EX_OK,
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => EX_USAGE,
+        _ => EX_USAGE,
+    };
+    let _ = e.print();
+    if code == EX_USAGE && applet == "makemap" {
+        // sendmail's makemap prints its usage text on any bad flag; clap already showed it.
+    }
+    code
+}
+
+fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
+    restore_sigpipe();
+    match command {
+        Command::Makemap(a) => makemap::run(&global, &a),
+        Command::Newaliases(a) => newaliases::run(&global, &a),
+        Command::Config(a) => config_cmd::run(&global, &a),
+        Command::Completions(a) => generate::completions(&a),
+        Command::Man(a) => generate::man(&a),
+    }
+}
+
+/// Tools that write to a pipe (`makemap -u | head`) should die quietly when it closes, as C
+/// programs do; Rust ignores SIGPIPE by default. The server never calls this.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal disposition to its default has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A failed command: the exit status and the one line to print on stderr.
+#[derive(Debug)]
+pub struct Fail {
+    pub code: i32,
+    pub message: Option<String>,
+}
+
+impl Fail {
+    pub fn new(code: i32, message: impl Into<String>) -> Fail {
+        Fail { code, message: Some(message.into()) }
+    }
+}
+
+impl From<anyhow::Error> for Fail {
+    fn from(e: anyhow::Error) -> Self {
+        Fail::new(EX_SOFTWARE, format!("mailtool: {e:#}"))
+    }
+}
+
+impl From<crate::config::ConfigError> for Fail {
+    fn from(e: crate::config::ConfigError) -> Self {
+        let code = match &e {
+            crate::config::ConfigError::Read { .. } => EX_NOINPUT,
+            _ => EX_CONFIG,
+        };
+        Fail::new(code, format!("mailtool: {e}"))
+    }
+}
+
+/// Writes to stdout, turning a closed pipe or full disk into an I/O error exit.
+pub(crate) fn stdout_error(e: std::io::Error) -> Fail {
+    Fail::new(EX_IOERR, format!("mailtool: writing to standard output: {}", crate::util::io_message(&e)))
+}

@@ -1,0 +1,607 @@
+//! `mailtool.toml`: the configuration contract of `shared/docs/CONFIG.md`.
+//!
+//! Every key is optional and unknown keys are errors with line and column. Every absolute path,
+//! from the file or from the defaults, is relocated under `--root`, which is how the tests run
+//! the whole stack in a temp directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Span;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{path}: line {line}, column {column}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailboxFormat {
+    Mbox,
+    Maildir,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PtrCheck {
+    Off,
+    Resolvable,
+    Forged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaintextAuth {
+    Never,
+    Loopback,
+    Always,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    Stderr,
+    Syslog,
+    Journald,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    pub mail_dir: String,
+    pub spool: String,
+    pub client_spool: String,
+    pub mailboxes: String,
+    pub mailbox_format: MailboxFormat,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            mail_dir: "/etc/mail".into(),
+            spool: "/var/spool/mqueue".into(),
+            client_spool: "/var/spool/clientmqueue".into(),
+            mailboxes: "/var/mail".into(),
+            mailbox_format: MailboxFormat::Mbox,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Maps {
+    pub access: String,
+    pub access_temp_fail: bool,
+    pub virtusertable: String,
+    pub aliases: String,
+    pub localip: String,
+    pub popip: String,
+    pub users: String,
+    pub local_host_names: String,
+    pub relay_domains: String,
+}
+
+impl Default for Maps {
+    fn default() -> Self {
+        Maps {
+            access: "access".into(),
+            access_temp_fail: true,
+            virtusertable: "virtusertable".into(),
+            aliases: "aliases".into(),
+            localip: "localip".into(),
+            popip: "popip".into(),
+            users: "users".into(),
+            local_host_names: "local-host-names".into(),
+            relay_domains: "relay-domains".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dnsbl {
+    pub zone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smtp {
+    pub listen: Vec<SocketAddr>,
+    pub submission: Vec<SocketAddr>,
+    pub smtps: Vec<SocketAddr>,
+    pub greet_pause: Span,
+    pub max_message_size: u64,
+    pub max_recipients: u32,
+    pub max_messages_per_connection: u32,
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
+    pub max_hops: u32,
+    pub always_add_domain: bool,
+    pub ptr_check: PtrCheck,
+    pub dnsbl: Vec<Dnsbl>,
+    pub allow_plaintext_auth: PlaintextAuth,
+}
+
+impl Smtp {
+    fn defaults(privileged: bool) -> Self {
+        let (listen, submission) = if privileged {
+            ("0.0.0.0:25", "0.0.0.0:587")
+        } else {
+            ("127.0.0.1:2525", "127.0.0.1:2587")
+        };
+        Smtp {
+            listen: vec![sock(listen)],
+            submission: vec![sock(submission)],
+            smtps: vec![],
+            greet_pause: Span::default(),
+            max_message_size: 0,
+            max_recipients: 100,
+            max_messages_per_connection: 0,
+            max_connections: 1000,
+            max_connections_per_ip: 20,
+            max_hops: 25,
+            always_add_domain: true,
+            ptr_check: PtrCheck::Off,
+            dnsbl: vec![],
+            allow_plaintext_auth: PlaintextAuth::Loopback,
+        }
+    }
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp::defaults(true)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pop3 {
+    pub listen: Vec<SocketAddr>,
+    pub pop3s: Vec<SocketAddr>,
+    pub pop_before_smtp_ttl: Span,
+    pub allow_plaintext_auth: PlaintextAuth,
+}
+
+impl Pop3 {
+    fn defaults(privileged: bool) -> Self {
+        Pop3 {
+            listen: vec![sock(if privileged { "0.0.0.0:110" } else { "127.0.0.1:1100" })],
+            pop3s: vec![],
+            pop_before_smtp_ttl: Span(std::time::Duration::from_secs(15 * 60)),
+            allow_plaintext_auth: PlaintextAuth::Loopback,
+        }
+    }
+}
+
+impl Default for Pop3 {
+    fn default() -> Self {
+        Pop3::defaults(true)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dns {
+    pub servers: Vec<SocketAddr>,
+    pub timeout: Span,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns {
+            servers: vec![],
+            timeout: Span(std::time::Duration::from_secs(5)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Queue {
+    pub interval: Span,
+    pub warn_after: Span,
+    pub return_after: Span,
+    pub smart_host: String,
+    pub remote_port: u16,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        let h = |n: u64| Span(std::time::Duration::from_secs(n * 3600));
+        Queue {
+            interval: h(1),
+            warn_after: h(4),
+            return_after: h(5 * 24),
+            smart_host: String::new(),
+            remote_port: 25,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub target: LogTarget,
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            target: LogTarget::Stderr,
+            level: "info".into(),
+        }
+    }
+}
+
+/// The whole file. Field names are the contract of CONFIG.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    pub user: String,
+    pub group: String,
+    pub paths: Paths,
+    pub maps: Maps,
+    pub smtp: Smtp,
+    pub pop3: Pop3,
+    pub tls: Tls,
+    pub dns: Dns,
+    pub queue: Queue,
+    pub log: Log,
+}
+
+impl Settings {
+    /// Defaults; `privileged` picks the real ports (root) or the loopback ones (anyone else).
+    pub fn defaults(privileged: bool) -> Self {
+        Settings {
+            hostname: None,
+            user: "mailtool".into(),
+            group: "mailtool".into(),
+            paths: Paths::default(),
+            maps: Maps::default(),
+            smtp: Smtp::defaults(privileged),
+            pop3: Pop3::defaults(privileged),
+            tls: Tls::default(),
+            dns: Dns::default(),
+            queue: Queue::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::defaults(true)
+    }
+}
+
+fn sock(s: &str) -> SocketAddr {
+    // The literals above are valid; a failure here would be a typo caught by the unit tests.
+    s.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// The settings plus where they came from and the root every path is relocated under.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    /// The file read, or the file that would have been read (it may not exist).
+    pub file: PathBuf,
+    pub file_exists: bool,
+    pub root: PathBuf,
+}
+
+/// How the CLI located the root and the config file (global options and environment).
+#[derive(Debug, Clone, Default)]
+pub struct Locate {
+    pub config: Option<PathBuf>,
+    pub root: Option<PathBuf>,
+}
+
+impl Config {
+    /// Finds and loads the configuration the way CONFIG.md says: `--config`, else
+    /// `<root>/etc/mail/mailtool.toml`; a missing default file means all defaults, a missing
+    /// `--config` file is an error.
+    pub fn load(locate: &Locate) -> Result<Config, ConfigError> {
+        let privileged = is_root();
+        let root = match &locate.root {
+            Some(r) => r.clone(),
+            None if privileged => PathBuf::from("/"),
+            None => default_user_root(),
+        };
+        let (file, explicit) = match &locate.config {
+            Some(f) => (f.clone(), true),
+            None => (relocate(&root, "/etc/mail/mailtool.toml"), false),
+        };
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => None,
+            Err(e) => {
+                return Err(ConfigError::Read {
+                    path: file.display().to_string(),
+                    message: crate::util::io_message(&e),
+                });
+            }
+        };
+        let file_exists = text.is_some();
+        let settings = match text {
+            Some(t) => parse(&t, &file.display().to_string(), privileged)?,
+            None => Settings::defaults(privileged),
+        };
+        Ok(Config {
+            settings,
+            file,
+            file_exists,
+            root,
+        })
+    }
+
+    /// A configuration built in code (tests, tools that need no file).
+    pub fn from_settings(settings: Settings, root: PathBuf) -> Config {
+        Config {
+            file: relocate(&root, "/etc/mail/mailtool.toml"),
+            file_exists: false,
+            settings,
+            root,
+        }
+    }
+
+    /// A path from the config, relocated under the root.
+    pub fn path(&self, p: &str) -> PathBuf {
+        relocate(&self.root, p)
+    }
+
+    pub fn mail_dir(&self) -> PathBuf {
+        self.path(&self.settings.paths.mail_dir)
+    }
+
+    /// A map or class file named in `[maps]`: relative names live in `mail_dir`.
+    pub fn map_path(&self, name: &str) -> PathBuf {
+        if Path::new(name).is_absolute() {
+            self.path(name)
+        } else {
+            self.mail_dir().join(name)
+        }
+    }
+
+    /// This host's name: the config's, else the system's.
+    pub fn hostname(&self) -> String {
+        self.settings
+            .hostname
+            .clone()
+            .unwrap_or_else(crate::util::system_hostname)
+    }
+}
+
+/// Parses the TOML text; errors carry the line and column of the offending key or value.
+pub fn parse(text: &str, path: &str, privileged: bool) -> Result<Settings, ConfigError> {
+    // Start from the defaults for this kind of user, then let the file override: the table
+    // defaults inside Settings are the root ones, so the listen ports are patched afterwards.
+    let value: toml::Table = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
+    let mut settings: Settings = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
+    if !privileged {
+        let defaults = Settings::defaults(false);
+        let has = |table: &str, key: &str| {
+            value
+                .get(table)
+                .and_then(|t| t.as_table())
+                .is_some_and(|t| t.contains_key(key))
+        };
+        if !has("smtp", "listen") {
+            settings.smtp.listen = defaults.smtp.listen;
+        }
+        if !has("smtp", "submission") {
+            settings.smtp.submission = defaults.smtp.submission;
+        }
+        if !has("pop3", "listen") {
+            settings.pop3.listen = defaults.pop3.listen;
+        }
+    }
+    validate(&settings).map_err(|message| ConfigError::Invalid {
+        path: path.to_string(),
+        message,
+    })?;
+    Ok(settings)
+}
+
+fn validate(s: &Settings) -> Result<(), String> {
+    if let Some(h) = &s.hostname
+        && (h.is_empty() || h.contains(char::is_whitespace))
+    {
+        return Err(format!("hostname {h:?} is not a host name"));
+    }
+    for d in &s.smtp.dnsbl {
+        if d.zone.is_empty() || d.zone.contains(char::is_whitespace) {
+            return Err(format!("smtp.dnsbl zone {:?} is not a DNS zone", d.zone));
+        }
+    }
+    if s.tls.cert.is_empty() != s.tls.key.is_empty() {
+        return Err("tls.cert and tls.key must be set together".into());
+    }
+    if !s.queue.smart_host.is_empty() && s.queue.smart_host.contains(char::is_whitespace) {
+        return Err(format!("queue.smart_host {:?} is not host[:port]", s.queue.smart_host));
+    }
+    if !["off", "error", "warn", "info", "debug", "trace"].contains(&s.log.level.as_str()) {
+        return Err(format!("log.level {:?} is not a level (error, warn, info, debug, trace)", s.log.level));
+    }
+    Ok(())
+}
+
+fn toml_error(text: &str, path: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = match e.span() {
+        Some(span) => line_col(text, span.start),
+        None => (1, 1),
+    };
+    ConfigError::Parse {
+        path: path.to_string(),
+        line,
+        column,
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    (line, column)
+}
+
+/// `/etc/mail` under root `R` is `R/etc/mail`; relative paths are left alone.
+pub fn relocate(root: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        if rel.as_os_str().is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(rel)
+        }
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// `$XDG_DATA_HOME/mailtool`, else `~/.local/share/mailtool`.
+pub fn default_user_root() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("mailtool");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/mailtool")
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let s = parse("", "t.toml", true).unwrap();
+        assert_eq!(s, Settings::defaults(true));
+        assert_eq!(s.smtp.listen, vec![sock("0.0.0.0:25")]);
+        assert_eq!(s.pop3.pop_before_smtp_ttl.0.as_secs(), 900);
+        assert_eq!(s.smtp.max_recipients, 100);
+        assert!(s.maps.access_temp_fail);
+    }
+
+    #[test]
+    fn non_root_defaults_to_loopback_ports() {
+        let s = parse("", "t.toml", false).unwrap();
+        assert_eq!(s.smtp.listen, vec![sock("127.0.0.1:2525")]);
+        assert_eq!(s.smtp.submission, vec![sock("127.0.0.1:2587")]);
+        assert_eq!(s.pop3.listen, vec![sock("127.0.0.1:1100")]);
+        let s = parse("[smtp]\nlisten = [\"127.0.0.9:25\"]\n", "t.toml", false).unwrap();
+        assert_eq!(s.smtp.listen, vec![sock("127.0.0.9:25")]);
+        assert_eq!(s.smtp.submission, vec![sock("127.0.0.1:2587")]);
+    }
+
+    #[test]
+    fn seed_setup_parses() {
+        // CONFIG.md "The seed's setup in this form"
+        let text = r#"hostname = "mail.example1.com"
+[smtp]
+greet_pause = "5000ms"
+max_message_size = 1000000
+ptr_check = "resolvable"
+dnsbl = [{ zone = "relays.ordb.org", message = "550 Email rejected due to sending server misconfiguration - see http://www.ordb.org/faq/#why_rejected" }]
+[queue]
+interval = "1h"
+"#;
+        let s = parse(text, "t.toml", true).unwrap();
+        assert_eq!(s.hostname.as_deref(), Some("mail.example1.com"));
+        assert_eq!(s.smtp.greet_pause.0.as_millis(), 5000);
+        assert_eq!(s.smtp.ptr_check, PtrCheck::Resolvable);
+        assert_eq!(s.smtp.dnsbl[0].zone, "relays.ordb.org");
+        assert_eq!(s.smtp.max_message_size, 1_000_000);
+    }
+
+    #[test]
+    fn unknown_key_reports_line_and_column() {
+        let err = parse("hostname = \"a.b\"\n[smtp]\n  lisen = []\n", "x.toml", true).unwrap_err();
+        match err {
+            ConfigError::Parse { line, column, message, .. } => {
+                assert_eq!((line, column), (3, 3), "{message}");
+                assert!(message.contains("lisen"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_values_are_errors_with_position() {
+        for (text, line) in [
+            ("[paths]\nmailbox_format = \"mh\"\n", 2),
+            ("[smtp]\ngreet_pause = \"soon\"\n", 2),
+            ("[smtp]\nlisten = [\"nowhere\"]\n", 2),
+            ("\n\n[pop3]\nallow_plaintext_auth = \"sometimes\"\n", 4),
+            ("[smtp]\nmax_hops = -1\n", 2),
+        ] {
+            match parse(text, "x.toml", true) {
+                Err(ConfigError::Parse { line: l, .. }) => assert_eq!(l, line, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn semantic_errors() {
+        assert!(matches!(
+            parse("[tls]\ncert = \"/a.pem\"\n", "x", true),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert!(matches!(
+            parse("[log]\nlevel = \"loud!!\"\n", "x", true),
+            Err(ConfigError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn show_output_parses_back() {
+        let s = parse("[smtp]\ngreet_pause = \"5000ms\"\n", "x", true).unwrap();
+        let shown = toml::to_string(&s).unwrap();
+        assert_eq!(parse(&shown, "x", true).unwrap(), s);
+    }
+
+    #[test]
+    fn relocation() {
+        let root = Path::new("/tmp/r");
+        assert_eq!(relocate(root, "/etc/mail"), PathBuf::from("/tmp/r/etc/mail"));
+        assert_eq!(relocate(root, "rel/x"), PathBuf::from("rel/x"));
+        assert_eq!(relocate(Path::new("/"), "/var/mail"), PathBuf::from("/var/mail"));
+        let c = Config::from_settings(Settings::default(), root.into());
+        assert_eq!(c.map_path("access"), PathBuf::from("/tmp/r/etc/mail/access"));
+        assert_eq!(c.map_path("/srv/x"), PathBuf::from("/tmp/r/srv/x"));
+    }
+}

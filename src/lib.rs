@@ -1,0 +1,11 @@
+//! mailtool: one binary for a sendmail + qpopper + poprelayd style virtual-mail host.
+//!
+//! The library holds everything but argument parsing: the map sources and store, the lookup
+//! semantics, the config. `src/bin/mailtool.rs` is a thin multi-call front end over [`cli`].
+
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod maps;
+pub mod sysexits;
+pub mod util;
