@@ -180,7 +180,11 @@ pub struct Pop3 {
 impl Pop3 {
     fn defaults(privileged: bool) -> Self {
         Pop3 {
-            listen: vec![sock(if privileged { "0.0.0.0:110" } else { "127.0.0.1:1100" })],
+            listen: vec![sock(if privileged {
+                "0.0.0.0:110"
+            } else {
+                "127.0.0.1:1100"
+            })],
             pop3s: vec![],
             pop_before_smtp_ttl: Span(std::time::Duration::from_secs(15 * 60)),
             allow_plaintext_auth: PlaintextAuth::Loopback,
@@ -301,7 +305,8 @@ impl Default for Settings {
 
 fn sock(s: &str) -> SocketAddr {
     // The literals above are valid; a failure here would be a typo caught by the unit tests.
-    s.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    s.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
 }
 
 /// The settings plus where they came from and the root every path is relocated under.
@@ -442,10 +447,16 @@ fn validate(s: &Settings) -> Result<(), String> {
         return Err("tls.cert and tls.key must be set together".into());
     }
     if !s.queue.smart_host.is_empty() && s.queue.smart_host.contains(char::is_whitespace) {
-        return Err(format!("queue.smart_host {:?} is not host[:port]", s.queue.smart_host));
+        return Err(format!(
+            "queue.smart_host {:?} is not host[:port]",
+            s.queue.smart_host
+        ));
     }
     if !["off", "error", "warn", "info", "debug", "trace"].contains(&s.log.level.as_str()) {
-        return Err(format!("log.level {:?} is not a level (error, warn, info, debug, trace)", s.log.level));
+        return Err(format!(
+            "log.level {:?} is not a level (error, warn, info, debug, trace)",
+            s.log.level
+        ));
     }
     Ok(())
 }
@@ -468,8 +479,14 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }
 
@@ -493,7 +510,9 @@ pub fn default_user_root() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("mailtool");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/mailtool")
 }
 
@@ -551,7 +570,12 @@ interval = "1h"
     fn unknown_key_reports_line_and_column() {
         let err = parse("hostname = \"a.b\"\n[smtp]\n  lisen = []\n", "x.toml", true).unwrap_err();
         match err {
-            ConfigError::Parse { line, column, message, .. } => {
+            ConfigError::Parse {
+                line,
+                column,
+                message,
+                ..
+            } => {
                 assert_eq!((line, column), (3, 3), "{message}");
                 assert!(message.contains("lisen"), "{message}");
             }
@@ -597,11 +621,20 @@ interval = "1h"
     #[test]
     fn relocation() {
         let root = Path::new("/tmp/r");
-        assert_eq!(relocate(root, "/etc/mail"), PathBuf::from("/tmp/r/etc/mail"));
+        assert_eq!(
+            relocate(root, "/etc/mail"),
+            PathBuf::from("/tmp/r/etc/mail")
+        );
         assert_eq!(relocate(root, "rel/x"), PathBuf::from("rel/x"));
-        assert_eq!(relocate(Path::new("/"), "/var/mail"), PathBuf::from("/var/mail"));
+        assert_eq!(
+            relocate(Path::new("/"), "/var/mail"),
+            PathBuf::from("/var/mail")
+        );
         let c = Config::from_settings(Settings::default(), root.into());
-        assert_eq!(c.map_path("access"), PathBuf::from("/tmp/r/etc/mail/access"));
+        assert_eq!(
+            c.map_path("access"),
+            PathBuf::from("/tmp/r/etc/mail/access")
+        );
         assert_eq!(c.map_path("/srv/x"), PathBuf::from("/tmp/r/srv/x"));
     }
 }

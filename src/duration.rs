@@ -64,7 +64,13 @@ impl fmt::Display for Span {
         if ms == 0 {
             return f.write_str("0s");
         }
-        for (unit, size) in [("w", 604_800_000u128), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        for (unit, size) in [
+            ("w", 604_800_000u128),
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ] {
             if ms % size == 0 {
                 return write!(f, "{}{unit}", ms / size);
             }
@@ -92,7 +98,10 @@ mod tests {
 
     #[test]
     fn parses_config_examples() {
-        assert_eq!(Span::parse("5000ms").unwrap().0, Duration::from_millis(5000));
+        assert_eq!(
+            Span::parse("5000ms").unwrap().0,
+            Duration::from_millis(5000)
+        );
         assert_eq!(Span::parse("15m").unwrap().0, Duration::from_secs(900));
         assert_eq!(Span::parse("1h30m").unwrap().0, Duration::from_secs(5400));
         assert_eq!(Span::parse("5d").unwrap().0, Duration::from_secs(432_000));

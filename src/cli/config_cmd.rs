@@ -42,10 +42,17 @@ pub fn run(global: &GlobalOpts, a: &ConfigArgs) -> Result<i32, Fail> {
             let mut s = cfg.settings.clone();
             s.hostname = Some(cfg.hostname());
             let text = if *json {
-                serde_json::to_string_pretty(&s).map_err(|e| Fail::new(EX_SOFTWARE, e.to_string()))? + "\n"
+                serde_json::to_string_pretty(&s)
+                    .map_err(|e| Fail::new(EX_SOFTWARE, e.to_string()))?
+                    + "\n"
             } else {
-                let body = toml::to_string(&s).map_err(|e| Fail::new(EX_SOFTWARE, e.to_string()))?;
-                format!("# {} (root {})\n{body}", cfg.file.display(), cfg.root.display())
+                let body =
+                    toml::to_string(&s).map_err(|e| Fail::new(EX_SOFTWARE, e.to_string()))?;
+                format!(
+                    "# {} (root {})\n{body}",
+                    cfg.file.display(),
+                    cfg.root.display()
+                )
             };
             out.write_all(text.as_bytes()).map_err(stdout_error)?;
         }

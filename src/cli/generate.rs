@@ -28,7 +28,11 @@ pub struct ManArgs {
 }
 
 /// The shells whose completions are checked in, with their file names.
-pub const SHELLS: &[(Shell, &str)] = &[(Shell::Bash, "mailtool.bash"), (Shell::Zsh, "_mailtool"), (Shell::Fish, "mailtool.fish")];
+pub const SHELLS: &[(Shell, &str)] = &[
+    (Shell::Bash, "mailtool.bash"),
+    (Shell::Zsh, "_mailtool"),
+    (Shell::Fish, "mailtool.fish"),
+];
 
 pub fn completion(shell: Shell) -> Vec<u8> {
     let mut cmd = super::command();
@@ -44,8 +48,12 @@ pub fn completions(a: &CompletionsArgs) -> Result<i32, Fail> {
         }
         return Ok(EX_OK);
     }
-    let shell = a.shell.ok_or_else(|| Fail::new(EX_USAGE, "mailtool completions: name a shell"))?;
-    std::io::stdout().write_all(&completion(shell)).map_err(stdout_error)?;
+    let shell = a
+        .shell
+        .ok_or_else(|| Fail::new(EX_USAGE, "mailtool completions: name a shell"))?;
+    std::io::stdout()
+        .write_all(&completion(shell))
+        .map_err(stdout_error)?;
     Ok(EX_OK)
 }
 
@@ -57,8 +65,15 @@ pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>, std::io::Error> {
     Ok(pages)
 }
 
-fn collect(cmd: &clap::Command, name: &str, pages: &mut Vec<(String, Vec<u8>)>) -> Result<(), std::io::Error> {
-    let page_cmd = cmd.clone().name(name.to_string()).bin_name(name.replace('-', " "));
+fn collect(
+    cmd: &clap::Command,
+    name: &str,
+    pages: &mut Vec<(String, Vec<u8>)>,
+) -> Result<(), std::io::Error> {
+    let page_cmd = cmd
+        .clone()
+        .name(name.to_string())
+        .bin_name(name.replace('-', " "));
     let mut buf = Vec::new();
     clap_mangen::Man::new(page_cmd).render(&mut buf)?;
     pages.push((format!("{name}.1"), buf));
@@ -86,9 +101,21 @@ pub fn man(a: &ManArgs) -> Result<i32, Fail> {
 
 fn write_file(path: &Path, body: &[u8]) -> Result<(), Fail> {
     if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d)
-            .map_err(|e| Fail::new(EX_CANTCREAT, format!("mailtool: {}: {}", d.display(), crate::util::io_message(&e))))?;
+        std::fs::create_dir_all(d).map_err(|e| {
+            Fail::new(
+                EX_CANTCREAT,
+                format!("mailtool: {}: {}", d.display(), crate::util::io_message(&e)),
+            )
+        })?;
     }
-    std::fs::write(path, body)
-        .map_err(|e| Fail::new(EX_CANTCREAT, format!("mailtool: {}: {}", path.display(), crate::util::io_message(&e))))
+    std::fs::write(path, body).map_err(|e| {
+        Fail::new(
+            EX_CANTCREAT,
+            format!(
+                "mailtool: {}: {}",
+                path.display(),
+                crate::util::io_message(&e)
+            ),
+        )
+    })
 }

@@ -1,6 +1,7 @@
 //! `makemap`: sendmail's makemap(8), flag by flag (SENDMAIL-SPEC §1), plus postmap's `-q`.
 
 use std::io::{self, BufWriter, Read, Write};
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -112,12 +113,21 @@ pub fn run(_global: &GlobalOpts, a: &MakemapArgs) -> Result<i32, Fail> {
     let (Some(maptype), Some(mapname)) = (&a.maptype, &a.mapname) else {
         return Err(usage());
     };
-    let modes = [a.dump, a.query.is_some(), a.delete.is_some()].iter().filter(|&&m| m).count();
+    let modes = [a.dump, a.query.is_some(), a.delete.is_some()]
+        .iter()
+        .filter(|&&m| m)
+        .count();
     if modes > 1 {
-        return Err(Fail::new(EX_USAGE, "makemap: -u, -q and --delete cannot be combined".to_string()));
+        return Err(Fail::new(
+            EX_USAGE,
+            "makemap: -u, -q and --delete cannot be combined".to_string(),
+        ));
     }
     if a.json && !(a.dump || a.query.is_some()) {
-        return Err(Fail::new(EX_USAGE, "makemap: --json goes with -u or -q".to_string()));
+        return Err(Fail::new(
+            EX_USAGE,
+            "makemap: --json goes with -u or -q".to_string(),
+        ));
     }
     let name = mapname.display().to_string();
     if !TYPES.contains(&maptype.as_str()) {
@@ -164,7 +174,10 @@ pub fn run(_global: &GlobalOpts, a: &MakemapArgs) -> Result<i32, Fail> {
 }
 
 fn open_error(maptype: &str, name: &str, reason: &str) -> Fail {
-    Fail::new(EX_CANTCREAT, format!("makemap: error opening type {maptype} map {name}: {reason}"))
+    Fail::new(
+        EX_CANTCREAT,
+        format!("makemap: error opening type {maptype} map {name}: {reason}"),
+    )
 }
 
 /// sendmail's safefile() checks on the output file, skipped by `-s`.
@@ -190,7 +203,14 @@ fn safety_check(path: &Path) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn build(path: &Path, name: &str, maptype: &str, a: &MakemapArgs, opts: &ParseOptions, policy: DupPolicy) -> Result<i32, Fail> {
+fn build(
+    path: &Path,
+    name: &str,
+    maptype: &str,
+    a: &MakemapArgs,
+    opts: &ParseOptions,
+    policy: DupPolicy,
+) -> Result<i32, Fail> {
     let mut target = path.to_path_buf();
     if a.unsafe_ok {
         // With -s a symbolic link is followed: the file it points to is rebuilt.
@@ -209,54 +229,79 @@ fn build(path: &Path, name: &str, maptype: &str, a: &MakemapArgs, opts: &ParseOp
         return Err(open_error(maptype, name, &crate::util::io_message(&e)));
     }
 
-    let mut input = Vec::new();
-    io::stdin()
-        .lock()
-        .read_to_end(&mut input)
-        .map_err(|e| Fail::new(EX_IOERR, format!("makemap: {name}: reading standard input: {}", crate::util::io_message(&e))))?;
-    let (records, mut diags) = build::parse(&mut input, opts);
-
-    if a.verbose {
-        let mut out = BufWriter::new(io::stdout().lock());
-        for r in &records {
-            writeln!(
-                out,
+    let spec = build::Spec {
+        opts: *opts,
+        policy,
+        run_bytes: build::RUN_BYTES,
+    };
+    let stdout = io::stdout();
+    let mut verbose_out = BufWriter::new(stdout.lock());
+    let mut verbose_err: Option<io::Error> = None;
+    let mut on_record = |k: &[u8], v: &[u8]| {
+        if verbose_err.is_none()
+            && let Err(e) = writeln!(
+                verbose_out,
                 "key=`{}', val=`{}'",
-                String::from_utf8_lossy(&input[r.key.clone()]),
-                String::from_utf8_lossy(&input[r.value.clone()])
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(v)
             )
-            .map_err(stdout_error)?;
+        {
+            verbose_err = Some(e);
         }
-        out.flush().map_err(stdout_error)?;
-    }
-
+    };
+    let bar = progress_bar();
+    let mut progress = |n: usize| {
+        if let Some(b) = &bar {
+            b.set_position(n as u64);
+        }
+    };
+    let hooks = build::Hooks {
+        on_record: if a.verbose {
+            Some(&mut on_record)
+        } else {
+            None
+        },
+        progress: Some(&mut progress),
+    };
+    let mut stdin = io::stdin().lock();
     let result = if a.append && target.exists() {
-        build::update(&target, &input, &records, policy)
+        build::update(&target, &mut stdin, &spec, hooks)
     } else {
-        let meta = Meta { kind: if maptype == "implicit" { "hash".into() } else { maptype.to_string() }, nul: a.nul };
-        let bar = progress_bar(records.len());
-        let r = build::build_new(&target, meta, &input, records, policy, &mut |n| {
-            if let Some(b) = &bar {
-                b.set_position(n as u64);
-            }
-        });
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        r
+        let meta = Meta {
+            kind: if maptype == "implicit" {
+                "hash".into()
+            } else {
+                maptype.to_string()
+            },
+            nul: a.nul,
+        };
+        build::build_new(&target, meta, &mut stdin, &spec, hooks)
     };
-    let outcome = match result {
-        Ok(o) => o,
-        Err(e) => {
-            // Nothing was renamed into place: the old map is intact. Still report the line
-            // errors seen so far, as sendmail would have printed them before failing.
-            print_diags(name, &mut diags);
-            return Err(store_fail(maptype, name, &e));
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(e) = verbose_err {
+        return Err(stdout_error(e));
+    }
+    verbose_out.flush().map_err(stdout_error)?;
+    match result {
+        Ok(mut outcome) => {
+            print_diags(name, &mut outcome.diagnostics);
+            Ok(if outcome.diagnostics.is_empty() {
+                EX_OK
+            } else {
+                EX_DATAERR
+            })
         }
-    };
-    diags.extend(outcome.diagnostics);
-    print_diags(name, &mut diags);
-    Ok(if diags.is_empty() { EX_OK } else { EX_DATAERR })
+        // Nothing was renamed into place: the old map is intact.
+        Err(build::BuildError::Store(e)) => Err(store_fail(maptype, name, &e)),
+        Err(e @ build::BuildError::Input(_)) => {
+            Err(Fail::new(EX_IOERR, format!("makemap: {name}: {e}")))
+        }
+        Err(e @ build::BuildError::Temp(_)) => {
+            Err(Fail::new(EX_CANTCREAT, format!("makemap: {name}: {e}")))
+        }
+    }
 }
 
 fn print_diags(name: &str, diags: &mut [build::Diagnostic]) {
@@ -269,27 +314,37 @@ fn print_diags(name: &str, diags: &mut [build::Diagnostic]) {
 
 fn store_fail(maptype: &str, name: &str, e: &StoreError) -> Fail {
     match e {
-        StoreError::Open { message, .. } | StoreError::NotAMap { message, .. } => open_error(maptype, name, message),
-        StoreError::Io { message, .. } | StoreError::Sqlite { message, .. } => {
-            Fail::new(EX_IOERR, format!("makemap: {name}: error writing map: {message}"))
+        StoreError::Open { message, .. } | StoreError::NotAMap { message, .. } => {
+            open_error(maptype, name, message)
         }
+        StoreError::Io { message, .. } | StoreError::Sqlite { message, .. } => Fail::new(
+            EX_IOERR,
+            format!("makemap: {name}: error writing map: {message}"),
+        ),
     }
 }
 
-fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
-    if total < 200_000 || !crate::util::stderr_is_terminal() {
+/// A spinner with the record count, only when a person is watching stderr. It stays hidden
+/// for small maps: indicatif draws nothing during its first moments.
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    if !crate::util::stderr_is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} storing {pos}/{len} records {wide_bar} {eta}") {
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} read {human_pos} records ({per_sec})")
+    {
         bar.set_style(style);
     }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     Some(bar)
 }
 
 fn open_existing(path: &Path, maptype: &str, name: &str) -> Result<AnyMap, Fail> {
     AnyMap::open(path).map_err(|e| match &e {
-        StoreError::Open { message, .. } | StoreError::NotAMap { message, .. } => open_error(maptype, name, message),
+        StoreError::Open { message, .. } | StoreError::NotAMap { message, .. } => {
+            open_error(maptype, name, message)
+        }
         other => Fail::new(EX_IOERR, format!("makemap: {name}: {}", other.reason())),
     })
 }
@@ -331,29 +386,56 @@ fn dump(path: &Path, name: &str, maptype: &str, sep: Option<u8>, json: bool) -> 
 }
 
 fn fold(key: &[u8], fold: bool) -> Vec<u8> {
-    if fold { key.to_ascii_lowercase() } else { key.to_vec() }
+    if fold {
+        key.to_ascii_lowercase()
+    } else {
+        key.to_vec()
+    }
 }
 
-fn query(path: &Path, name: &str, maptype: &str, q: &str, fold_keys: bool, json: bool) -> Result<i32, Fail> {
+fn query(
+    path: &Path,
+    name: &str,
+    maptype: &str,
+    q: &str,
+    fold_keys: bool,
+    json: bool,
+) -> Result<i32, Fail> {
     let map = open_existing(path, maptype, name)?;
-    let lookup_err = |e: StoreError| Fail::new(EX_TEMPFAIL, format!("makemap: {name}: lookup failed: {}", e.reason()));
+    let lookup_err = |e: StoreError| {
+        Fail::new(
+            EX_TEMPFAIL,
+            format!("makemap: {name}: lookup failed: {}", e.reason()),
+        )
+    };
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     if q != "-" {
-        let v = map.get_many(&[&fold(q.as_bytes(), fold_keys)]).map_err(lookup_err)?.pop().flatten();
+        let v = map
+            .get_many(&[&fold(q.as_bytes(), fold_keys)])
+            .map_err(lookup_err)?
+            .pop()
+            .flatten();
         if json {
             let obj = serde_json::json!({"key": q, "value": v.as_ref().map(|v| String::from_utf8_lossy(v))});
             writeln!(out, "{obj}").map_err(stdout_error)?;
         } else if let Some(v) = &v {
-            out.write_all(v).and_then(|_| out.write_all(b"\n")).map_err(stdout_error)?;
+            out.write_all(v)
+                .and_then(|_| out.write_all(b"\n"))
+                .map_err(stdout_error)?;
         }
         out.flush().map_err(stdout_error)?;
         return Ok(if v.is_some() { EX_OK } else { 1 });
     }
     let mut input = Vec::new();
-    io::stdin()
-        .lock()
-        .read_to_end(&mut input)
-        .map_err(|e| Fail::new(EX_IOERR, format!("makemap: reading standard input: {}", crate::util::io_message(&e))))?;
+    io::stdin().lock().read_to_end(&mut input).map_err(|e| {
+        Fail::new(
+            EX_IOERR,
+            format!(
+                "makemap: reading standard input: {}",
+                crate::util::io_message(&e)
+            ),
+        )
+    })?;
     let keys: Vec<&[u8]> = input
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -390,7 +472,9 @@ fn query(path: &Path, name: &str, maptype: &str, q: &str, fold_keys: bool, json:
 
 fn delete(path: &Path, name: &str, maptype: &str, key: &str, fold_keys: bool) -> Result<i32, Fail> {
     let mut up = Updater::open(path).map_err(|e| store_fail(maptype, name, &e))?;
-    let found = up.delete(&fold(key.as_bytes(), fold_keys)).map_err(|e| store_fail(maptype, name, &e))?;
+    let found = up
+        .delete(&fold(key.as_bytes(), fold_keys))
+        .map_err(|e| store_fail(maptype, name, &e))?;
     up.commit().map_err(|e| store_fail(maptype, name, &e))?;
     Ok(if found { EX_OK } else { 1 })
 }

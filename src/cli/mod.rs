@@ -30,7 +30,10 @@ pub struct GlobalOpts {
 
 impl GlobalOpts {
     pub fn locate(&self) -> Locate {
-        Locate { config: self.config.clone(), root: self.root.clone() }
+        Locate {
+            config: self.config.clone(),
+            root: self.root.clone(),
+        }
     }
 }
 
@@ -100,7 +103,11 @@ pub fn main() -> i32 {
         .and_then(|a| Path::new(a).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let applet = if APPLETS.contains(&name.as_str()) { name } else { "mailtool".to_string() };
+    let applet = if APPLETS.contains(&name.as_str()) {
+        name
+    } else {
+        "mailtool".to_string()
+    };
     if args.is_empty() {
         args.push(applet.clone().into());
     } else {
@@ -184,7 +191,10 @@ pub struct Fail {
 
 impl Fail {
     pub fn new(code: i32, message: impl Into<String>) -> Fail {
-        Fail { code, message: Some(message.into()) }
+        Fail {
+            code,
+            message: Some(message.into()),
+        }
     }
 }
 
@@ -206,5 +216,11 @@ impl From<crate::config::ConfigError> for Fail {
 
 /// Writes to stdout, turning a closed pipe or full disk into an I/O error exit.
 pub(crate) fn stdout_error(e: std::io::Error) -> Fail {
-    Fail::new(EX_IOERR, format!("mailtool: writing to standard output: {}", crate::util::io_message(&e)))
+    Fail::new(
+        EX_IOERR,
+        format!(
+            "mailtool: writing to standard output: {}",
+            crate::util::io_message(&e)
+        ),
+    )
 }

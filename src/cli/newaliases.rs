@@ -11,7 +11,7 @@ use super::{Fail, GlobalOpts, stdout_error};
 use crate::config::Config;
 use crate::maps::open::AnyMap;
 use crate::maps::source::aliases::{self, Severity};
-use crate::maps::store::{self, Builder, Meta, Row};
+use crate::maps::store::{self, Builder, Meta};
 use crate::sysexits::*;
 use crate::util::io_message;
 
@@ -52,7 +52,10 @@ pub struct PraliasesArgs {
 }
 
 /// The aliases source the config names, and the class-w test for `name@domain` entries.
-fn source_and_class(global: &GlobalOpts, file: Option<&PathBuf>) -> Result<(PathBuf, Vec<String>), Fail> {
+fn source_and_class(
+    global: &GlobalOpts,
+    file: Option<&PathBuf>,
+) -> Result<(PathBuf, Vec<String>), Fail> {
     let cfg = Config::load(&global.locate())?;
     let source = match file {
         Some(f) => f.clone(),
@@ -75,32 +78,50 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
         return print_db(&db, &[], a.json);
     }
     let shown = source.display().to_string();
-    let mut file = File::open(&source)
-        .map_err(|e| Fail::new(EX_NOINPUT, format!("newaliases: cannot open {shown}: {}", io_message(&e))))?;
+    let mut file = File::open(&source).map_err(|e| {
+        Fail::new(
+            EX_NOINPUT,
+            format!("newaliases: cannot open {shown}: {}", io_message(&e)),
+        )
+    })?;
     // sendmail takes a non-blocking exclusive lock on the source while it rebuilds.
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(Fail::new(EX_TEMPFAIL, format!("Alias file {shown} is locked (maybe being rebuilt)")));
+            return Err(Fail::new(
+                EX_TEMPFAIL,
+                format!("Alias file {shown} is locked (maybe being rebuilt)"),
+            ));
         }
         Err(std::fs::TryLockError::Error(e)) => {
             eprintln!("warning: cannot lock {shown}: {}", io_message(&e));
         }
     }
     let mut text = Vec::new();
-    file.read_to_end(&mut text)
-        .map_err(|e| Fail::new(EX_NOINPUT, format!("newaliases: cannot read {shown}: {}", io_message(&e))))?;
+    file.read_to_end(&mut text).map_err(|e| {
+        Fail::new(
+            EX_NOINPUT,
+            format!("newaliases: cannot read {shown}: {}", io_message(&e)),
+        )
+    })?;
     let is_local = |d: &str| local.iter().any(|l| l.eq_ignore_ascii_case(d));
     let parsed = aliases::parse(&text, aliases::ParseOptions::default(), &is_local);
 
     // A later duplicate overwrites the earlier one, with a warning; both count in the stats.
     let mut latest: hashbrown::HashMap<&[u8], usize> = hashbrown::HashMap::new();
-    let mut diags: Vec<(u32, Severity, String)> =
-        parsed.diagnostics.iter().map(|d| (d.line, d.severity, d.text.clone())).collect();
+    let mut diags: Vec<(u32, Severity, String)> = parsed
+        .diagnostics
+        .iter()
+        .map(|d| (d.line, d.severity, d.text.clone()))
+        .collect();
     for (i, e) in parsed.entries.iter().enumerate() {
         if latest.insert(&e.key, i).is_some() {
             let k = String::from_utf8_lossy(&e.key);
-            diags.push((e.line, Severity::Warning, format!("{k}... Warning: duplicate alias name {k}")));
+            diags.push((
+                e.line,
+                Severity::Warning,
+                format!("{k}... Warning: duplicate alias name {k}"),
+            ));
         }
     }
     diags.sort_by_key(|d| d.0);
@@ -112,30 +133,58 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
         }
     }
 
-    let mut rows: Vec<Row<'_>> = latest
+    let mut rows: Vec<(&[u8], &[u8])> = latest
         .values()
-        .map(|&i| Row { key: &parsed.entries[i].key, dup: 0, value: &parsed.entries[i].value })
+        .map(|&i| {
+            (
+                parsed.entries[i].key.as_slice(),
+                parsed.entries[i].value.as_slice(),
+            )
+        })
         .collect();
     // The `@` -> `@` marker tells readers (sendmail's AliasWait) the database is complete.
-    rows.push(Row { key: b"@", dup: 0, value: b"@" });
-    rows.sort_by(|a, b| a.key.cmp(b.key));
+    rows.push((b"@", b"@"));
+    rows.sort_unstable();
     let write = || -> Result<(), store::StoreError> {
-        let mut b = Builder::create(&db, Meta { kind: "hash".into(), nul: false })?;
-        b.insert(rows.iter().map(|r| Row { key: r.key, dup: r.dup, value: r.value }))?;
+        let mut b = Builder::create(
+            &db,
+            Meta {
+                kind: "hash".into(),
+                nul: false,
+            },
+        )?;
+        for (k, v) in &rows {
+            b.push(k, v)?;
+        }
         b.commit()
     };
-    write().map_err(|e| Fail::new(EX_CANTCREAT, format!("newaliases: cannot write {}: {}", db.display(), e.reason())))?;
+    write().map_err(|e| {
+        Fail::new(
+            EX_CANTCREAT,
+            format!("newaliases: cannot write {}: {}", db.display(), e.reason()),
+        )
+    })?;
     drop(file);
 
     let mut out = io::stdout().lock();
     if a.verbose {
-        for r in rows.iter().filter(|r| r.key != b"@") {
-            writeln!(out, "{}:{}", String::from_utf8_lossy(r.key), String::from_utf8_lossy(r.value)).map_err(stdout_error)?;
+        for (k, v) in rows.iter().filter(|r| r.0 != b"@") {
+            writeln!(
+                out,
+                "{}:{}",
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(v)
+            )
+            .map_err(stdout_error)?;
         }
     }
     let s = aliases::stats(&parsed.entries);
-    writeln!(out, "{shown}: {} aliases, longest {} bytes, {} bytes total", s.aliases, s.longest, s.bytes)
-        .map_err(stdout_error)?;
+    writeln!(
+        out,
+        "{shown}: {} aliases, longest {} bytes, {} bytes total",
+        s.aliases, s.longest, s.bytes
+    )
+    .map_err(stdout_error)?;
     Ok(if errors { EX_SOFTWARE } else { EX_OK })
 }
 
@@ -147,7 +196,12 @@ pub fn praliases(global: &GlobalOpts, a: &PraliasesArgs) -> Result<i32, Fail> {
 
 /// praliases output: `key:value` per alias, the `@` marker left out.
 fn print_db(db: &Path, names: &[String], json: bool) -> Result<i32, Fail> {
-    let map = AnyMap::open(db).map_err(|e| Fail::new(EX_NOINPUT, format!("praliases: {}: {}", db.display(), e.reason())))?;
+    let map = AnyMap::open(db).map_err(|e| {
+        Fail::new(
+            EX_NOINPUT,
+            format!("praliases: {}: {}", db.display(), e.reason()),
+        )
+    })?;
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut missing = false;
     if names.is_empty() {
@@ -156,11 +210,21 @@ fn print_db(db: &Path, names: &[String], json: bool) -> Result<i32, Fail> {
                 pairs.push((k.to_vec(), v.to_vec()));
             }
         })
-        .map_err(|e| Fail::new(EX_SOFTWARE, format!("praliases: {}: {}", db.display(), e.reason())))?;
+        .map_err(|e| {
+            Fail::new(
+                EX_SOFTWARE,
+                format!("praliases: {}: {}", db.display(), e.reason()),
+            )
+        })?;
     } else {
-        let keys: Vec<Vec<u8>> = names.iter().map(|n| n.to_ascii_lowercase().into_bytes()).collect();
+        let keys: Vec<Vec<u8>> = names
+            .iter()
+            .map(|n| n.to_ascii_lowercase().into_bytes())
+            .collect();
         let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
-        let vals = map.get_many(&refs).map_err(|e| Fail::new(EX_TEMPFAIL, format!("praliases: {}", e.reason())))?;
+        let vals = map
+            .get_many(&refs)
+            .map_err(|e| Fail::new(EX_TEMPFAIL, format!("praliases: {}", e.reason())))?;
         for (k, v) in keys.into_iter().zip(vals) {
             match v {
                 Some(v) => pairs.push((k, v)),

@@ -43,7 +43,9 @@ impl MemMap {
 
     /// Inserts unless the key is already present (makemap's first-wins rule).
     pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
-        self.entries.entry(key.into()).or_insert_with(|| value.into());
+        self.entries
+            .entry(key.into())
+            .or_insert_with(|| value.into());
     }
 
     /// Builds a table from `key value` pairs, folding keys to lower case as makemap does.

@@ -21,7 +21,10 @@ impl AnyMap {
         let mut head = [0u8; 4096];
         let n = File::open(path)
             .and_then(|mut f| read_full(&mut f, &mut head))
-            .map_err(|e| StoreError::Open { path: path.display().to_string(), message: io_message(&e) })?;
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: io_message(&e),
+            })?;
         if super::store::is_sqlite(&head[..n]) {
             return Ok(AnyMap::Sqlite(SqliteMap::open(path)?));
         }

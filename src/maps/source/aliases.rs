@@ -62,7 +62,11 @@ impl<'a> Reader<'a> {
     /// Returns the bytes read, or None at end of input.
     fn fgets(&mut self, room: usize) -> Option<&'a [u8]> {
         if self.pos >= self.input.len() || room <= 1 {
-            return if self.pos >= self.input.len() { None } else { Some(&[]) };
+            return if self.pos >= self.input.len() {
+                None
+            } else {
+                Some(&[])
+            };
         }
         let limit = (self.pos + room - 1).min(self.input.len());
         let end = self.input[self.pos..limit]
@@ -108,13 +112,19 @@ pub fn parse(input: &[u8], opts: ParseOptions, is_local: &dyn Fn(&str) -> bool) 
     let mut line_no: u32 = 0;
     let mut skipping = false;
     let err = |out: &mut Parsed, line: u32, text: String| {
-        out.diagnostics.push(Diagnostic { line, severity: Severity::Error, text });
+        out.diagnostics.push(Diagnostic {
+            line,
+            severity: Severity::Error,
+            text,
+        });
     };
 
     loop {
         // One logical line, with backslash-newline joins, in a buffer of ENTRY_BUFFER bytes.
         let mut buf: Vec<u8> = Vec::new();
-        let Some(first) = rd.fgets(ENTRY_BUFFER) else { break };
+        let Some(first) = rd.fgets(ENTRY_BUFFER) else {
+            break;
+        };
         line_no += 1;
         buf.extend_from_slice(first);
         let mut terminated = buf.last() == Some(&b'\n');
@@ -149,7 +159,11 @@ pub fn parse(input: &[u8], opts: ParseOptions, is_local: &dyn Fn(&str) -> bool) 
             }
             Some(b' ') | Some(b'\t') => {
                 if !skipping {
-                    err(&mut out, line_no, "Non-continuation line starts with space".into());
+                    err(
+                        &mut out,
+                        line_no,
+                        "Non-continuation line starts with space".into(),
+                    );
                 }
                 skipping = true;
                 continue;
@@ -159,13 +173,21 @@ pub fn parse(input: &[u8], opts: ParseOptions, is_local: &dyn Fn(&str) -> bool) 
         skipping = false;
 
         let Some(colon) = line.iter().position(|&b| b == b':') else {
-            err(&mut out, line_no, format!("{}... missing colon", lossy(&line)));
+            err(
+                &mut out,
+                line_no,
+                format!("{}... missing colon", lossy(&line)),
+            );
             continue;
         };
         let lhs = parse_lhs(&line[..colon]);
         if matches!(lhs, Lhs::Illegal) {
             let shown: Vec<u8> = line.iter().take(40).copied().collect();
-            err(&mut out, line_no, format!("{}... illegal alias name", lossy(&shown)));
+            err(
+                &mut out,
+                line_no,
+                format!("{}... illegal alias name", lossy(&shown)),
+            );
             continue;
         }
 
@@ -196,7 +218,11 @@ pub fn parse(input: &[u8], opts: ParseOptions, is_local: &dyn Fn(&str) -> bool) 
         let user = match lhs {
             Lhs::Illegal => continue,
             Lhs::Remote(addr) if !is_local(&addr.1) => {
-                err(&mut out, line_no, format!("{}@{}... cannot alias non-local names", addr.0, addr.1));
+                err(
+                    &mut out,
+                    line_no,
+                    format!("{}@{}... cannot alias non-local names", addr.0, addr.1),
+                );
                 continue;
             }
             Lhs::Remote((user, _)) | Lhs::Local(user) => user,
@@ -204,7 +230,11 @@ pub fn parse(input: &[u8], opts: ParseOptions, is_local: &dyn Fn(&str) -> bool) 
         let rhs = &line[rhs_start.min(line.len())..];
         if rhs.iter().all(|&b| is_space(b)) {
             let shown: Vec<u8> = line.iter().take(40).copied().collect();
-            err(&mut out, line_no, format!("{}... missing value for alias", lossy(&shown)));
+            err(
+                &mut out,
+                line_no,
+                format!("{}... missing value for alias", lossy(&shown)),
+            );
             continue;
         }
         let key = if opts.fold_case || user.eq_ignore_ascii_case("postmaster") {
@@ -229,7 +259,9 @@ enum Lhs {
 
 /// The name before the colon: an atom, a quoted string, or `user@domain`.
 fn parse_lhs(raw: &[u8]) -> Lhs {
-    let Ok(text) = std::str::from_utf8(raw) else { return Lhs::Illegal };
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return Lhs::Illegal;
+    };
     let t = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if t.is_empty() {
         return Lhs::Illegal;
@@ -292,7 +324,10 @@ mod tests {
                 .iter()
                 .map(|e| (e.line, lossy(&e.key), lossy(&e.value)))
                 .collect(),
-            p.diagnostics.iter().map(|d| (d.line, d.text.clone())).collect(),
+            p.diagnostics
+                .iter()
+                .map(|d| (d.line, d.text.clone()))
+                .collect(),
         )
     }
 
@@ -315,7 +350,10 @@ mod tests {
         let s = stats(&parse(text.as_bytes(), ParseOptions::default(), &local).entries);
         assert_eq!(s.aliases, 4);
         assert_eq!(s.longest, "who@example1.com,\t\texample".len());
-        assert_eq!(s.bytes, 10 + 4 + 13 + 10 + 5 + 10 + 5 + "who@example1.com,\t\texample".len());
+        assert_eq!(
+            s.bytes,
+            10 + 4 + 13 + 10 + 5 + 10 + 5 + "who@example1.com,\t\texample".len()
+        );
     }
 
     #[test]
@@ -337,18 +375,30 @@ mod tests {
                 (2, "Non-continuation line starts with space".to_string()),
                 (3, "empty:... missing value for alias".to_string()),
                 (4, "bad name: x... illegal alias name".to_string()),
-                (5, "foo@elsewhere.org... cannot alias non-local names".to_string()),
+                (
+                    5,
+                    "foo@elsewhere.org... cannot alias non-local names".to_string()
+                ),
             ]
         );
         // The stray indented line follows an error line that did not set "skipping", so
         // sendmail reports it as a stray continuation.
-        assert_eq!(e, vec![(6, "quoted name".into(), "y".into()), (7, "ok".into(), "z".into())]);
+        assert_eq!(
+            e,
+            vec![
+                (6, "quoted name".into(), "y".into()),
+                (7, "ok".into(), "z".into())
+            ]
+        );
     }
 
     #[test]
     fn stray_continuation_is_reported() {
         let (_, d) = run("# comment\n\tstray\n");
-        assert_eq!(d, vec![(2, "Non-continuation line starts with space".to_string())]);
+        assert_eq!(
+            d,
+            vec![(2, "Non-continuation line starts with space".to_string())]
+        );
         // Only the first of several stray lines is reported.
         let (_, d) = run("\n\tone\n\ttwo\n");
         assert_eq!(d.len(), 1);
@@ -359,7 +409,11 @@ mod tests {
         let (e, _) = run("Root@localhost: admin\nPostMaster: root\n");
         assert_eq!(e[0].1, "root");
         assert_eq!(e[1].1, "postmaster");
-        let p = parse(b"PostMaster: root\nMiXed: x\n", ParseOptions { fold_case: false }, &local);
+        let p = parse(
+            b"PostMaster: root\nMiXed: x\n",
+            ParseOptions { fold_case: false },
+            &local,
+        );
         assert_eq!(p.entries[0].key, b"postmaster");
         assert_eq!(p.entries[1].key, b"MiXed");
     }
@@ -385,7 +439,8 @@ mod tests {
                 seed ^= seed << 13;
                 seed ^= seed >> 17;
                 seed ^= seed << 5;
-                *b = [b'a', b':', b'\n', b' ', b'\t', b'\\', b'"', b'@', 0, 0xff][(seed % 10) as usize];
+                *b = [b'a', b':', b'\n', b' ', b'\t', b'\\', b'"', b'@', 0, 0xff]
+                    [(seed % 10) as usize];
             }
             let _ = parse(&buf, ParseOptions::default(), &local);
         }
