@@ -24,6 +24,7 @@ pub const TYPES: &[&str] = &["dbm", "hash", "btree", "implicit"];
 
 #[derive(Debug, Clone, Args)]
 #[command(
+    override_usage = USAGE,
     about = "Build, dump or query a map (sendmail makemap(8), with postmap's -q)",
     long_about = "Reads map source text on standard input and writes MAPNAME.db, exactly as \
 sendmail's makemap parses it: one `key value` per line, `#` comments in the first column, keys \

@@ -79,7 +79,6 @@ const APPLETS: &[&str] = &["makemap", "newaliases", "praliases"];
 #[command(multicall = true)]
 enum Applet {
     Mailtool(Cli),
-    #[command(override_usage = makemap::USAGE)]
     Makemap(WithGlobal<makemap::MakemapArgs>),
     Newaliases(WithGlobal<newaliases::NewaliasesArgs>),
     /// praliases(8): print the aliases database
@@ -116,11 +115,11 @@ pub fn main() -> i32 {
     let cmd = applet_command();
     let matches = match cmd.try_get_matches_from(&args) {
         Ok(m) => m,
-        Err(e) => return clap_error(e, &applet),
+        Err(e) => return clap_error(e),
     };
     let parsed = match Applet::from_arg_matches(&matches) {
         Ok(p) => p,
-        Err(e) => return clap_error(e, &applet),
+        Err(e) => return clap_error(e),
     };
     let result = match parsed {
         Applet::Mailtool(cli) => run(cli.global, cli.command),
@@ -148,17 +147,15 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-fn clap_error(e: clap::Error, applet: &str) -> i32 {
+fn clap_error(e: clap::Error) -> i32 {
     use clap::error::ErrorKind;
     let code = match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => EX_OK,
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => EX_USAGE,
         _ => EX_USAGE,
     };
+    // clap's message already carries the usage line (sendmail's text, for makemap).
     let _ = e.print();
-    if code == EX_USAGE && applet == "makemap" {
-        // sendmail's makemap prints its usage text on any bad flag; clap already showed it.
-    }
     code
 }
 

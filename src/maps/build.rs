@@ -54,9 +54,12 @@ pub struct Spec {
     pub run_bytes: usize,
 }
 
+/// A callback that sees every record as it is read (`makemap -v`).
+pub type RecordHook<'a> = &'a mut dyn FnMut(&[u8], &[u8]);
+
 /// Hooks for `-v` (every record as read) and progress (records read so far).
 pub struct Hooks<'a> {
-    pub on_record: Option<&'a mut dyn FnMut(&[u8], &[u8])>,
+    pub on_record: Option<RecordHook<'a>>,
     pub progress: Option<&'a mut dyn FnMut(usize)>,
 }
 

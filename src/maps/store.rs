@@ -649,14 +649,8 @@ impl SqliteMap {
             } else {
                 keys[i]
             };
-            let hit = match &open.cached {
-                Some((first, data))
-                    if first.as_slice() <= k && last_key(data).is_some_and(|l| k <= l) =>
-                {
-                    true
-                }
-                _ => false,
-            };
+            let hit = matches!(&open.cached,
+                Some((first, data)) if first.as_slice() <= k && last_key(data).is_some_and(|l| k <= l));
             if !hit {
                 open.cached = find_block(&open.conn, k)
                     .map_err(|e| StoreError::sqlite(&self.path, e))?

@@ -317,7 +317,9 @@ mod tests {
         d.eq_ignore_ascii_case("localhost") || d.eq_ignore_ascii_case("example1.com")
     }
 
-    fn run(text: &str) -> (Vec<(u32, String, String)>, Vec<(u32, String)>) {
+    type Lines = (Vec<(u32, String, String)>, Vec<(u32, String)>);
+
+    fn run(text: &str) -> Lines {
         let p = parse(text.as_bytes(), ParseOptions::default(), &local);
         (
             p.entries

@@ -1,0 +1,60 @@
+//! Helpers for the black-box tests: run the real binary, under a temp root.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mailtool"))
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A command for the binary, isolated from the caller's environment and config.
+pub fn mailtool() -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove("MAILTOOL_CONFIG").env_remove("MAILTOOL_ROOT");
+    c
+}
+
+/// Runs `cmd` with `stdin` as its input and returns everything it did.
+pub fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mailtool");
+    {
+        let mut i = child.stdin.take().expect("stdin");
+        // The child may exit before reading everything (e.g. a usage error).
+        let _ = i.write_all(stdin);
+    }
+    child.wait_with_output().expect("wait")
+}
+
+/// Makes `cmd` run as nobody when the tests run as root, so permission checks apply.
+pub fn as_nobody(cmd: &mut Command) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.uid(65534).gid(65534);
+        true
+    } else {
+        false
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A link named `name` to the binary, in `dir`.
+pub fn link(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::os::unix::fs::symlink(bin(), &p).expect("symlink");
+    p
+}
