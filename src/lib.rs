@@ -3,9 +3,16 @@
 //! The library holds everything but argument parsing: the map sources and store, the lookup
 //! semantics, the config. `src/bin/mailtool.rs` is a thin multi-call front end over [`cli`].
 
+pub mod address;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod duration;
+pub mod logging;
 pub mod maps;
+pub mod reply;
+pub mod smtp;
 pub mod sysexits;
+pub mod tls;
+pub mod users;
 pub mod util;

@@ -5,9 +5,15 @@
 //! a table and the store behind it can change (SQLite today, a Berkeley DB file during migration,
 //! an in-memory table in tests).
 
+pub mod access;
+pub mod aliases;
+pub mod bdb;
 pub mod build;
+pub mod class;
+pub mod lazy;
 pub mod open;
 pub mod source;
+pub mod virtuser;
 pub mod store;
 
 use std::collections::HashMap;

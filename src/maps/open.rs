@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use super::bdb::{self, BdbKind, BdbMap, ByteOrder};
 use super::store::{SqliteMap, StoreError};
 use super::{Map, MapError};
 use crate::util::io_message;
@@ -13,6 +14,8 @@ use crate::util::io_message;
 /// Any map file mailtool can read.
 pub enum AnyMap {
     Sqlite(SqliteMap),
+    /// Read-only: a Berkeley DB file from sendmail or Postfix, loaded whole into memory.
+    Bdb(BdbMap),
 }
 
 impl AnyMap {
@@ -28,6 +31,12 @@ impl AnyMap {
         if super::store::is_sqlite(&head[..n]) {
             return Ok(AnyMap::Sqlite(SqliteMap::open(path)?));
         }
+        if bdb::sniff(&head[..n]).is_some() {
+            return BdbMap::open(path).map(AnyMap::Bdb).map_err(|e| StoreError::NotAMap {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            });
+        }
         Err(StoreError::NotAMap {
             path: path.display().to_string(),
             message: "neither a mailtool (SQLite) map nor a Berkeley DB hash/btree file".into(),
@@ -38,13 +47,32 @@ impl AnyMap {
     pub fn format(&self) -> String {
         match self {
             AnyMap::Sqlite(m) => format!("mailtool {}", m.meta().kind),
+            AnyMap::Bdb(m) => format!(
+                "Berkeley DB {} ({})",
+                match m.kind() {
+                    BdbKind::Hash => "hash",
+                    BdbKind::Btree => "btree",
+                },
+                match m.byte_order() {
+                    ByteOrder::Little => "little-endian",
+                    ByteOrder::Big => "big-endian",
+                }
+            ),
         }
     }
 
     /// Every record, in the map's dump order.
-    pub fn for_each(&self, f: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
         match self {
             AnyMap::Sqlite(m) => m.for_each(f),
+            AnyMap::Bdb(m) => {
+                // In the database's own order, as sendmail's makemap -u walks its cursor, and
+                // cut at a NUL the way its %.*s output is.
+                for (k, v) in m.records() {
+                    f(c_str(k), c_str(v));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -52,6 +80,7 @@ impl AnyMap {
     pub fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         match self {
             AnyMap::Sqlite(m) => m.get_many(keys),
+            AnyMap::Bdb(m) => Ok(keys.iter().map(|k| bdb_get(m, k)).collect()),
         }
     }
 }
@@ -60,8 +89,19 @@ impl Map for AnyMap {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
         match self {
             AnyMap::Sqlite(m) => m.get(key),
+            AnyMap::Bdb(m) => Ok(bdb_get(m, key)),
         }
     }
+}
+
+/// sendmail's adaptive NUL handling: the key with or without a trailing NUL (makemap -N and
+/// Postfix write one), the value without it.
+fn bdb_get(m: &BdbMap, key: &[u8]) -> Option<Vec<u8>> {
+    m.get_adaptive(key).map(|v| c_str(v).to_vec())
+}
+
+fn c_str(b: &[u8]) -> &[u8] {
+    b.iter().position(|&c| c == 0).map_or(b, |i| &b[..i])
 }
 
 fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

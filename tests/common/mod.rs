@@ -58,3 +58,4 @@ pub fn link(dir: &Path, name: &str) -> PathBuf {
     std::os::unix::fs::symlink(bin(), &p).expect("symlink");
     p
 }
+pub mod dns;

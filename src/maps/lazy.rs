@@ -1,0 +1,95 @@
+//! A map the server names in its config but that may not exist yet: an absent file is an
+//! empty map, and a file that appears (or is rebuilt) later is picked up without a restart.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::open::AnyMap;
+use super::store::StoreError;
+use super::{Map, MapError};
+
+/// How often a missing map file is looked for again.
+const RECHECK: Duration = Duration::from_secs(1);
+
+pub struct LazyMap {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+enum State {
+    Open(AnyMap),
+    Missing(Instant),
+}
+
+impl LazyMap {
+    /// `path` is the `.db` file.
+    pub fn new(path: PathBuf) -> LazyMap {
+        let state = match AnyMap::open(&path) {
+            Ok(m) => State::Open(m),
+            Err(_) => State::Missing(Instant::now()),
+        };
+        LazyMap { path, state: Mutex::new(state) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the map file exists and opened.
+    pub fn is_present(&self) -> bool {
+        self.with(|_| Ok(())).is_ok_and(|v| v.is_some())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&AnyMap) -> Result<T, MapError>) -> Result<Option<T>, MapError> {
+        let mut g = match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let State::Missing(since) = *g
+            && since.elapsed() >= RECHECK
+        {
+            match AnyMap::open(&self.path) {
+                Ok(m) => *g = State::Open(m),
+                Err(StoreError::Open { .. }) if !self.path.exists() => *g = State::Missing(Instant::now()),
+                // A file that exists but cannot be read is a lookup failure (-T<TMPF>), not
+                // an empty map.
+                Err(e) => {
+                    *g = State::Missing(Instant::now());
+                    return Err(e.into());
+                }
+            }
+        }
+        match &*g {
+            State::Open(m) => f(m).map(Some),
+            State::Missing(_) => Ok(None),
+        }
+    }
+}
+
+impl Map for LazyMap {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
+        Ok(self.with(|m| m.get(key))?.flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maps::store::{Builder, Meta};
+
+    #[test]
+    fn missing_then_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("access.db");
+        let m = LazyMap::new(p.clone());
+        assert_eq!(m.get(b"k").unwrap(), None);
+        assert!(!m.is_present());
+        let mut b = Builder::create(&p, Meta { kind: "hash".into(), nul: false }).unwrap();
+        b.push(b"k", b"v").unwrap();
+        b.commit().unwrap();
+        // Force the recheck instead of sleeping.
+        *m.state.lock().unwrap() = State::Missing(Instant::now() - RECHECK);
+        assert_eq!(m.get(b"k").unwrap(), Some(b"v".to_vec()));
+    }
+}

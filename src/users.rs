@@ -1,0 +1,79 @@
+//! Virtual users: the `users` map holds `name -> password hash`. New hashes are argon2id (PHC
+//! string); sha512-crypt (`$6$…`) hashes imported from /etc/shadow-style files are accepted.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::Argon2;
+
+use crate::maps::{Map, MapError};
+
+/// Hashes a new password with argon2id and a random salt.
+pub fn hash_password(password: &[u8]) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Checks a password against a stored hash of either supported kind.
+pub fn verify_hash(stored: &str, password: &[u8]) -> bool {
+    if stored.starts_with("$argon2") {
+        return PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(password, &h).is_ok());
+    }
+    if stored.starts_with("$6$") {
+        return std::str::from_utf8(password).is_ok_and(|p| sha_crypt::sha512_check(p, stored).is_ok());
+    }
+    false
+}
+
+/// A hash that never matches, verified for unknown users so that a failed login takes the
+/// same time whether or not the user exists.
+const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H8rPwlSjpYqnVbCJGdAzgpj+kp0TNHFZJlJXs2tG4nI";
+
+/// Looks `user` up in the users map and checks the password. Names are case-insensitive.
+pub fn authenticate(users: &dyn Map, user: &str, password: &[u8]) -> Result<bool, MapError> {
+    let key = user.to_ascii_lowercase();
+    match users.get(key.as_bytes())? {
+        Some(v) => {
+            let stored = String::from_utf8_lossy(&v);
+            Ok(verify_hash(stored.split_whitespace().next().unwrap_or(""), password))
+        }
+        None => {
+            let _ = verify_hash(DUMMY, password);
+            Ok(false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maps::MemMap;
+
+    #[test]
+    fn argon2_round_trip() {
+        let h = hash_password(b"s3cret").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_hash(&h, b"s3cret"));
+        assert!(!verify_hash(&h, b"wrong"));
+    }
+
+    #[test]
+    fn sha512_crypt_is_accepted() {
+        // `mkpasswd -m sha-512 -S saltsalt password`
+        let h = "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/";
+        assert!(verify_hash(h, b"password"));
+        assert!(!verify_hash(h, b"Password"));
+    }
+
+    #[test]
+    fn unknown_users_and_garbage_hashes_fail() {
+        let h = hash_password(b"pw").unwrap();
+        let m = MemMap::from_pairs([("who", h.as_str()), ("broken", "plaintext")]);
+        assert!(authenticate(&m, "WHO", b"pw").unwrap());
+        assert!(!authenticate(&m, "who", b"nope").unwrap());
+        assert!(!authenticate(&m, "nobody", b"pw").unwrap());
+        assert!(!authenticate(&m, "broken", b"plaintext").unwrap());
+        assert!(!verify_hash(DUMMY, b""));
+    }
+}
