@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::Span;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {message}")]
     Read { path: String, message: String },
@@ -134,6 +134,20 @@ pub struct Smtp {
     pub ptr_check: PtrCheck,
     pub dnsbl: Vec<Dnsbl>,
     pub allow_plaintext_auth: PlaintextAuth,
+    /// 127.0.0.1 and ::1 may relay (sendmail's Relay_ok does this).
+    pub relay_from_loopback: bool,
+    /// System accounts (getpwnam) count as local users besides the users map.
+    pub system_users: bool,
+    /// Bad commands allowed before `421 Too many bad commands` (sendmail's MAXBADCOMMANDS).
+    pub max_errors: u32,
+    /// RFC 5321 §4.5.3.2: the server's wait for the next command, and for each DATA chunk.
+    pub command_timeout: Span,
+    pub data_timeout: Span,
+    /// How long SIGTERM waits for sessions in progress before exiting.
+    pub shutdown_grace: Span,
+    /// Answer VRFY (and EXPN) instead of 252 / 502.
+    pub vrfy: bool,
+    pub expn: bool,
 }
 
 impl Smtp {
@@ -158,6 +172,14 @@ impl Smtp {
             ptr_check: PtrCheck::Off,
             dnsbl: vec![],
             allow_plaintext_auth: PlaintextAuth::Loopback,
+            relay_from_loopback: true,
+            system_users: false,
+            max_errors: 25,
+            command_timeout: Span(std::time::Duration::from_secs(300)),
+            data_timeout: Span(std::time::Duration::from_secs(180)),
+            shutdown_grace: Span(std::time::Duration::from_secs(30)),
+            vrfy: false,
+            expn: false,
         }
     }
 }

@@ -54,16 +54,33 @@ pub fn init(settings: &Settings, program: &'static str) {
             .ok()
             .and_then(|f| EnvFilter::try_new(f).ok())
             .unwrap_or_else(|| EnvFilter::new(format!("mailtool={}", settings.log.level)));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false);
         let _ = match settings.log.target {
             LogTarget::Stderr => builder.with_writer(io::stderr).try_init(),
             // journald adds its own time stamps and reads stderr of the unit.
-            LogTarget::Journald => builder.without_time().with_ansi(false).with_writer(io::stderr).try_init(),
+            LogTarget::Journald => builder
+                .without_time()
+                .with_ansi(false)
+                .with_writer(io::stderr)
+                .try_init(),
             LogTarget::Syslog => {
                 // SAFETY: openlog keeps the pointer; `program` is 'static.
                 let ident = CString::new(program).unwrap_or_default();
-                unsafe { libc::openlog(Box::leak(ident.into_boxed_c_str()).as_ptr(), libc::LOG_PID, libc::LOG_MAIL) };
-                builder.without_time().with_ansi(false).with_level(false).with_writer(SyslogWriter).try_init()
+                unsafe {
+                    libc::openlog(
+                        Box::leak(ident.into_boxed_c_str()).as_ptr(),
+                        libc::LOG_PID,
+                        libc::LOG_MAIL,
+                    )
+                };
+                builder
+                    .without_time()
+                    .with_ansi(false)
+                    .with_level(false)
+                    .with_writer(SyslogWriter)
+                    .try_init()
             }
         };
     });

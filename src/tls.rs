@@ -31,14 +31,24 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
     let cert_pem = read(cert)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Read { path: cert.display().to_string(), message: e.to_string() })?;
+        .map_err(|e| TlsError::Read {
+            path: cert.display().to_string(),
+            message: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::NoCert { path: cert.display().to_string() });
+        return Err(TlsError::NoCert {
+            path: cert.display().to_string(),
+        });
     }
     let key_pem = read(key)?;
     let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoKey { path: key.display().to_string() },
-        other => TlsError::Read { path: key.display().to_string(), message: other.to_string() },
+        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoKey {
+            path: key.display().to_string(),
+        },
+        other => TlsError::Read {
+            path: key.display().to_string(),
+            message: other.to_string(),
+        },
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
@@ -62,8 +72,14 @@ mod tests {
         std::fs::write(&c, ck.cert.pem()).unwrap();
         std::fs::write(&k, ck.signing_key.serialize_pem()).unwrap();
         assert!(server_config(&c, &k).is_ok());
-        assert!(matches!(server_config(&k, &k), Err(TlsError::NoCert { .. })));
+        assert!(matches!(
+            server_config(&k, &k),
+            Err(TlsError::NoCert { .. })
+        ));
         assert!(matches!(server_config(&c, &c), Err(TlsError::NoKey { .. })));
-        assert!(matches!(server_config(&dir.path().join("none"), &k), Err(TlsError::Read { .. })));
+        assert!(matches!(
+            server_config(&dir.path().join("none"), &k),
+            Err(TlsError::Read { .. })
+        ));
     }
 }

@@ -1,8 +1,10 @@
 //! Virtual users: the `users` map holds `name -> password hash`. New hashes are argon2id (PHC
 //! string); sha512-crypt (`$6$…`) hashes imported from /etc/shadow-style files are accepted.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 
 use crate::maps::{Map, MapError};
 
@@ -18,10 +20,12 @@ pub fn hash_password(password: &[u8]) -> Result<String, String> {
 /// Checks a password against a stored hash of either supported kind.
 pub fn verify_hash(stored: &str, password: &[u8]) -> bool {
     if stored.starts_with("$argon2") {
-        return PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(password, &h).is_ok());
+        return PasswordHash::new(stored)
+            .is_ok_and(|h| Argon2::default().verify_password(password, &h).is_ok());
     }
     if stored.starts_with("$6$") {
-        return std::str::from_utf8(password).is_ok_and(|p| sha_crypt::sha512_check(p, stored).is_ok());
+        return std::str::from_utf8(password)
+            .is_ok_and(|p| sha_crypt::sha512_check(p, stored).is_ok());
     }
     false
 }
@@ -36,7 +40,10 @@ pub fn authenticate(users: &dyn Map, user: &str, password: &[u8]) -> Result<bool
     match users.get(key.as_bytes())? {
         Some(v) => {
             let stored = String::from_utf8_lossy(&v);
-            Ok(verify_hash(stored.split_whitespace().next().unwrap_or(""), password))
+            Ok(verify_hash(
+                stored.split_whitespace().next().unwrap_or(""),
+                password,
+            ))
         }
         None => {
             let _ = verify_hash(DUMMY, password);

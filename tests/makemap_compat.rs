@@ -426,22 +426,57 @@ fn berkeley_db_maps_from_sendmail_and_postfix_are_read() {
     let bdb = fixtures().join("bdb");
     // sendmail's makemap built this from the seed access file: our dump walks the hash in
     // Berkeley DB's own order, so it equals sendmail's `makemap -u` byte for byte.
-    let out = run(mailtool().args(["makemap", "-u", "hash"]).arg(bdb.join("makemap-access-hash-le")), b"");
+    let out = run(
+        mailtool()
+            .args(["makemap", "-u", "hash"])
+            .arg(bdb.join("makemap-access-hash-le")),
+        b"",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(out.stdout, fs::read(fixtures().join("sendmail/cases/seed-access/dump")).unwrap());
+    assert_eq!(
+        out.stdout,
+        fs::read(fixtures().join("sendmail/cases/seed-access/dump")).unwrap()
+    );
     // Postfix (postmap hash:) stores keys with a trailing NUL; lookups adapt.
-    let q = run(mailtool().args(["makemap", "-q", "Connect:Relay.COM", "hash"]).arg(bdb.join("postfix-access-hash-le")), b"");
-    assert_eq!((q.status.code(), text(&q.stdout)), (Some(0), "RELAY\n".to_string()));
+    let q = run(
+        mailtool()
+            .args(["makemap", "-q", "Connect:Relay.COM", "hash"])
+            .arg(bdb.join("postfix-access-hash-le")),
+        b"",
+    );
+    assert_eq!(
+        (q.status.code(), text(&q.stdout)),
+        (Some(0), "RELAY\n".to_string())
+    );
     // makemap -N maps dump without the NUL, as sendmail's %.*s prints them.
-    let out = run(mailtool().args(["makemap", "-u", "btree"]).arg(bdb.join("makemap-nul-btree-le")), b"");
+    let out = run(
+        mailtool()
+            .args(["makemap", "-u", "btree"])
+            .arg(bdb.join("makemap-nul-btree-le")),
+        b"",
+    );
     assert!(!out.stdout.contains(&0), "NUL leaked into the dump");
     // Big-endian files too.
-    let out = run(mailtool().args(["makemap", "-q", "-", "btree"]).arg(bdb.join("access-btree-be")), b"reject.com\nnone\n");
+    let out = run(
+        mailtool()
+            .args(["makemap", "-q", "-", "btree"])
+            .arg(bdb.join("access-btree-be")),
+        b"reject.com\nnone\n",
+    );
     assert_eq!(text(&out.stdout), "reject.com\tREJECT\n");
     // Something that is neither format is refused with makemap's wording.
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("junk.db"), b"not a database at all").unwrap();
-    let out = run(mailtool().current_dir(dir.path()).args(["makemap", "-u", "hash", "junk"]), b"");
+    let out = run(
+        mailtool()
+            .current_dir(dir.path())
+            .args(["makemap", "-u", "hash", "junk"]),
+        b"",
+    );
     assert_eq!(out.status.code(), Some(73));
-    assert!(text(&out.stderr).starts_with("makemap: error opening type hash map junk: neither"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("makemap: error opening type hash map junk: neither"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -8,6 +8,7 @@ mod config_cmd;
 mod generate;
 mod makemap;
 mod newaliases;
+mod serve;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,8 @@ pub enum Command {
     Makemap(makemap::MakemapArgs),
     /// Rebuild the aliases database (sendmail newaliases(1))
     Newaliases(newaliases::NewaliasesArgs),
+    /// Run the SMTP server in the foreground
+    Serve(serve::ServeArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -160,11 +163,14 @@ fn clap_error(e: clap::Error) -> i32 {
 }
 
 fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
-    restore_sigpipe();
+    if !matches!(command, Command::Serve(_)) {
+        restore_sigpipe();
+    }
     match command {
         Command::Makemap(a) => makemap::run(&global, &a),
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
+        Command::Serve(a) => return serve::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
     }

@@ -29,7 +29,10 @@ impl LazyMap {
             Ok(m) => State::Open(m),
             Err(_) => State::Missing(Instant::now()),
         };
-        LazyMap { path, state: Mutex::new(state) }
+        LazyMap {
+            path,
+            state: Mutex::new(state),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -41,7 +44,10 @@ impl LazyMap {
         self.with(|_| Ok(())).is_ok_and(|v| v.is_some())
     }
 
-    fn with<T>(&self, f: impl FnOnce(&AnyMap) -> Result<T, MapError>) -> Result<Option<T>, MapError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&AnyMap) -> Result<T, MapError>,
+    ) -> Result<Option<T>, MapError> {
         let mut g = match self.state.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -51,7 +57,9 @@ impl LazyMap {
         {
             match AnyMap::open(&self.path) {
                 Ok(m) => *g = State::Open(m),
-                Err(StoreError::Open { .. }) if !self.path.exists() => *g = State::Missing(Instant::now()),
+                Err(StoreError::Open { .. }) if !self.path.exists() => {
+                    *g = State::Missing(Instant::now())
+                }
                 // A file that exists but cannot be read is a lookup failure (-T<TMPF>), not
                 // an empty map.
                 Err(e) => {
@@ -85,7 +93,14 @@ mod tests {
         let m = LazyMap::new(p.clone());
         assert_eq!(m.get(b"k").unwrap(), None);
         assert!(!m.is_present());
-        let mut b = Builder::create(&p, Meta { kind: "hash".into(), nul: false }).unwrap();
+        let mut b = Builder::create(
+            &p,
+            Meta {
+                kind: "hash".into(),
+                nul: false,
+            },
+        )
+        .unwrap();
         b.push(b"k", b"v").unwrap();
         b.commit().unwrap();
         // Force the recheck instead of sleeping.

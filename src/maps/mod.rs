@@ -13,8 +13,8 @@ pub mod class;
 pub mod lazy;
 pub mod open;
 pub mod source;
-pub mod virtuser;
 pub mod store;
+pub mod virtuser;
 
 use std::collections::HashMap;
 

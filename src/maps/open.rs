@@ -32,10 +32,12 @@ impl AnyMap {
             return Ok(AnyMap::Sqlite(SqliteMap::open(path)?));
         }
         if bdb::sniff(&head[..n]).is_some() {
-            return BdbMap::open(path).map(AnyMap::Bdb).map_err(|e| StoreError::NotAMap {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            });
+            return BdbMap::open(path)
+                .map(AnyMap::Bdb)
+                .map_err(|e| StoreError::NotAMap {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                });
         }
         Err(StoreError::NotAMap {
             path: path.display().to_string(),

@@ -571,12 +571,19 @@ fn file_id(path: &Path) -> io::Result<FileId> {
     })
 }
 
+/// A block in hand, with its key range worked out once.
+struct Cached {
+    first: Vec<u8>,
+    last: Vec<u8>,
+    data: Vec<u8>,
+}
+
 struct Open {
     conn: Connection,
     id: FileId,
     meta: Meta,
     /// The block of the previous lookup: sorted bulk lookups mostly land in it again.
-    cached: Option<(Vec<u8>, Vec<u8>)>,
+    cached: Option<Cached>,
 }
 
 /// A map opened read-only. Every lookup first checks whether the file was replaced (makemap
@@ -650,14 +657,21 @@ impl SqliteMap {
                 keys[i]
             };
             let hit = matches!(&open.cached,
-                Some((first, data)) if first.as_slice() <= k && last_key(data).is_some_and(|l| k <= l));
+                Some(c) if c.first.as_slice() <= k && k <= c.last.as_slice());
             if !hit {
                 open.cached = find_block(&open.conn, k)
                     .map_err(|e| StoreError::sqlite(&self.path, e))?
-                    .map(|(_, first, data)| (first, data));
+                    .map(|(_, first, data)| Cached {
+                        first,
+                        last: last_key(&data).unwrap_or_default().to_vec(),
+                        data,
+                    });
             }
-            if let Some((_, data)) = &open.cached
-                && let Some((_, v)) = entries(data).find(|(ek, _)| *ek == k)
+            // Entries are sorted, so the scan stops at the first key past the probe.
+            if let Some(c) = &open.cached
+                && let Some((_, v)) = entries(&c.data)
+                    .take_while(|(ek, _)| *ek <= k)
+                    .find(|(ek, _)| *ek == k)
             {
                 out[i] = Some(if open.meta.nul {
                     strip_nul(v).to_vec()

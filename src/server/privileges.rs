@@ -30,7 +30,13 @@ pub fn lookup(user: &str, group: &str) -> Result<Identity, PrivError> {
     let uid = unsafe {
         let mut pwd: libc::passwd = std::mem::zeroed();
         let mut res: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwnam_r(cuser.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut res);
+        let rc = libc::getpwnam_r(
+            cuser.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut res,
+        );
         if rc != 0 || res.is_null() {
             return Err(PrivError::NoUser(user.into()));
         }
@@ -39,20 +45,33 @@ pub fn lookup(user: &str, group: &str) -> Result<Identity, PrivError> {
     let gid = unsafe {
         let mut grp: libc::group = std::mem::zeroed();
         let mut res: *mut libc::group = std::ptr::null_mut();
-        let rc = libc::getgrnam_r(cgroup.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut res);
+        let rc = libc::getgrnam_r(
+            cgroup.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut res,
+        );
         if rc != 0 || res.is_null() {
             return Err(PrivError::NoGroup(group.into()));
         }
         grp.gr_gid
     };
-    Ok(Identity { user: user.into(), uid, gid })
+    Ok(Identity {
+        user: user.into(),
+        uid,
+        gid,
+    })
 }
 
 /// Switches the whole process (it must still be single-threaded) to `id`, for good.
 pub fn drop_to(id: &Identity) -> Result<(), PrivError> {
     let fail = |what: &str| PrivError::Switch {
         user: id.user.clone(),
-        message: format!("{what}: {}", crate::util::io_message(&io::Error::last_os_error())),
+        message: format!(
+            "{what}: {}",
+            crate::util::io_message(&io::Error::last_os_error())
+        ),
     };
     // SAFETY: these calls only change process credentials; the order (groups, gid, uid) is
     // the one that leaves no way back to root.
@@ -67,7 +86,10 @@ pub fn drop_to(id: &Identity) -> Result<(), PrivError> {
             return Err(fail("setuid"));
         }
         if id.uid != 0 && (libc::setuid(0) == 0 || libc::geteuid() == 0) {
-            return Err(PrivError::Switch { user: id.user.clone(), message: "root privileges could be regained".into() });
+            return Err(PrivError::Switch {
+                user: id.user.clone(),
+                message: "root privileges could be regained".into(),
+            });
         }
     }
     Ok(())
@@ -93,8 +115,14 @@ mod tests {
     fn root_resolves_and_unknown_names_fail() {
         let id = lookup("root", "root").unwrap();
         assert_eq!((id.uid, id.gid), (0, 0));
-        assert!(matches!(lookup("no-such-user-mailtool", "root"), Err(PrivError::NoUser(_))));
-        assert!(matches!(lookup("root", "no-such-group-mailtool"), Err(PrivError::NoGroup(_))));
+        assert!(matches!(
+            lookup("no-such-user-mailtool", "root"),
+            Err(PrivError::NoUser(_))
+        ));
+        assert!(matches!(
+            lookup("root", "no-such-group-mailtool"),
+            Err(PrivError::NoGroup(_))
+        ));
         assert!(!current_user().is_empty());
     }
 }

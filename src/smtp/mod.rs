@@ -2,3 +2,5 @@
 //! (`session`), and the tokio server that drives it over sockets (`server`).
 
 pub mod proto;
+pub mod server;
+pub mod session;

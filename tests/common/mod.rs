@@ -59,3 +59,4 @@ pub fn link(dir: &Path, name: &str) -> PathBuf {
     p
 }
 pub mod dns;
+pub mod server;

@@ -1,0 +1,48 @@
+//! `mailtool serve`: the SMTP server (and, later, POP3), in the foreground.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{Fail, GlobalOpts};
+use crate::server::{self, ServeError, ServeOptions};
+use crate::sysexits::*;
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    about = "Run the SMTP server in the foreground",
+    long_about = "Binds the listeners in mailtool.toml ([smtp] listen, submission, smtps), drops \
+root privileges to `user`/`group` if started as root, and accepts mail for the configured \
+domains with sendmail's policy (access db, virtusertable, relay-domains, localip, popip, \
+DNSBL, greet_pause). Accepted messages are fsynced into the spool before the 250 reply. \
+SIGHUP reloads the configuration and the class files; SIGTERM stops accepting and lets \
+sessions in progress finish. Without a config and as a non-root user it runs on \
+127.0.0.1:2525 (SMTP) and 127.0.0.1:2587 (submission) under ~/.local/share/mailtool.",
+    after_help = "Exit status: 0 after a clean shutdown; 64 usage; 69 a listener could not be \
+bound; 71 privileges could not be dropped; 73 the spool cannot be created; 78 bad configuration."
+)]
+pub struct ServeArgs {
+    /// Where to write the process id [default: ROOT/run/mailtool.pid]
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+}
+
+pub fn run(global: &GlobalOpts, a: &ServeArgs) -> Result<i32, Fail> {
+    let opts = ServeOptions {
+        pid_file: a.pid_file.clone(),
+    };
+    match server::run(&global.locate(), &opts) {
+        Ok(()) => Ok(EX_OK),
+        Err(e) => {
+            let code = match &e {
+                ServeError::Config(c) => return Err(Fail::from(c.clone())),
+                ServeError::Bind { .. } => EX_UNAVAILABLE,
+                ServeError::Privileges(_) => EX_OSERR,
+                ServeError::Spool { .. } | ServeError::Io { .. } => EX_CANTCREAT,
+                ServeError::Tls(_) | ServeError::Dns(_) => EX_CONFIG,
+                ServeError::Runtime(_) => EX_SOFTWARE,
+            };
+            Err(Fail::new(code, format!("mailtool serve: {e}")))
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! `mailtool serve`: bind, drop privileges, start the runtime, run the listeners, handle
+//! signals. Only this module and `cli` know about processes and signals.
+//!
+//! Order matters for safety: sockets are bound while still root (ports 25/587/465), then the
+//! process becomes the configured user before any thread or runtime exists, so no session is
+//! ever served as root.
+
+pub mod privileges;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::{Config, Locate};
+use crate::dns::Dns;
+use crate::queue::Spool;
+use crate::smtp::server::{self, Kind, Shared};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot listen on {addr} ({kind}): {message}")]
+    Bind {
+        addr: SocketAddr,
+        kind: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Privileges(#[from] privileges::PrivError),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("spool {path}: {message}")]
+    Spool { path: String, message: String },
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    #[error("DNS: {0}")]
+    Dns(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Options from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Stay in the foreground and log to stderr (the default; there is no fork).
+    pub pid_file: Option<PathBuf>,
+}
+
+struct Bound {
+    addr: SocketAddr,
+    kind: Kind,
+    listener: std::net::TcpListener,
+}
+
+fn bind_all(cfg: &Config) -> Result<Vec<Bound>, ServeError> {
+    let s = &cfg.settings.smtp;
+    let mut out = Vec::new();
+    let groups: [(&[SocketAddr], Kind); 3] = [
+        (&s.listen, Kind::Smtp),
+        (&s.submission, Kind::Submission),
+        (&s.smtps, Kind::Smtps),
+    ];
+    for (addrs, kind) in groups {
+        for &addr in addrs {
+            let l = std::net::TcpListener::bind(addr).map_err(|e| ServeError::Bind {
+                addr,
+                kind: kind.name(),
+                message: crate::util::io_message(&e),
+            })?;
+            l.set_nonblocking(true).map_err(|e| ServeError::Bind {
+                addr,
+                kind: kind.name(),
+                message: e.to_string(),
+            })?;
+            let addr = l.local_addr().unwrap_or(addr);
+            out.push(Bound {
+                addr,
+                kind,
+                listener: l,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the directories a fresh (non-root default) root needs, so that a newcomer's first
+/// `mailtool serve` simply works.
+fn prepare_dirs(cfg: &Config) -> Result<(), ServeError> {
+    let p = &cfg.settings.paths;
+    for d in [&p.mail_dir, &p.spool, &p.mailboxes] {
+        let path = cfg.path(d);
+        std::fs::create_dir_all(&path).map_err(|e| ServeError::Io {
+            path: path.display().to_string(),
+            message: crate::util::io_message(&e),
+        })?;
+    }
+    Ok(())
+}
+
+fn chown_tree(path: &Path, id: &privileges::Identity) {
+    use std::os::unix::ffi::OsStrExt;
+    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
+        // SAFETY: plain chown on a path we created or own.
+        unsafe { libc::chown(c.as_ptr(), id.uid, id.gid) };
+    }
+}
+
+/// Runs the server until SIGTERM/SIGINT. Returns after in-flight sessions finished (or the
+/// grace period ran out).
+pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
+    let cfg = Config::load(locate)?;
+    crate::logging::init(&cfg.settings, "mailtool");
+    prepare_dirs(&cfg)?;
+    let bound = bind_all(&cfg)?;
+    let tls = match (&cfg.settings.tls.cert, &cfg.settings.tls.key) {
+        (c, k) if !c.is_empty() => Some(crate::tls::server_config(&cfg.path(c), &cfg.path(k))?),
+        _ => None,
+    };
+    if tls.is_none() && !cfg.settings.smtp.smtps.is_empty() {
+        return Err(ServeError::Runtime(
+            "smtp.smtps listeners need [tls] cert and key".into(),
+        ));
+    }
+    let spool_dir = cfg.path(&cfg.settings.paths.spool);
+    if crate::config::is_root() {
+        let id = privileges::lookup(&cfg.settings.user, &cfg.settings.group)?;
+        chown_tree(&spool_dir, &id);
+        privileges::drop_to(&id)?;
+        tracing::info!(
+            "running as user {} (uid {}, gid {})",
+            id.user,
+            id.uid,
+            id.gid
+        );
+    }
+    let spool = Spool::open(&spool_dir).map_err(|e| ServeError::Spool {
+        path: spool_dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    for (file, why) in &spool.recovery_report().removed {
+        tracing::warn!("spool recovery: removed {file}: {why}");
+    }
+    let dns = Dns::new(&cfg.settings.dns.servers, cfg.settings.dns.timeout.0)
+        .map_err(|e| ServeError::Dns(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mailtool")
+        .build()
+        .map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let pid_file = opts
+        .pid_file
+        .clone()
+        .unwrap_or_else(|| cfg.path("/run/mailtool.pid"));
+    runtime.block_on(async_main(
+        cfg,
+        locate.clone(),
+        bound,
+        spool,
+        dns,
+        tls,
+        pid_file,
+    ))
+}
+
+async fn async_main(
+    cfg: Config,
+    locate: Locate,
+    bound: Vec<Bound>,
+    spool: Spool,
+    dns: Dns,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    pid_file: PathBuf,
+) -> Result<(), ServeError> {
+    let grace = cfg.settings.smtp.shutdown_grace.0;
+    let shared = Arc::new(Shared::new(
+        cfg,
+        Arc::new(spool),
+        dns,
+        tls.map(tokio_rustls::TlsAcceptor::from),
+    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for b in bound {
+        let l = tokio::net::TcpListener::from_std(b.listener)
+            .map_err(|e| ServeError::Runtime(e.to_string()))?;
+        tracing::info!("listening for {} on {}", b.kind.name(), b.addr);
+        eprintln!("mailtool: listening for {} on {}", b.kind.name(), b.addr);
+        tasks.push(tokio::spawn(server::serve(
+            l,
+            b.kind,
+            shared.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    write_pid(&pid_file);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                match Config::load(&locate) {
+                    Ok(c) => {
+                        shared.reload(c);
+                        tracing::info!("configuration and class files reloaded (SIGHUP)");
+                    }
+                    Err(e) => tracing::error!("SIGHUP: keeping the old configuration: {e}"),
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    tracing::info!(
+        "shutting down: no new connections; waiting up to {}s for {} sessions",
+        grace.as_secs(),
+        shared.active.load(std::sync::atomic::Ordering::SeqCst)
+    );
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let wait = async {
+        while shared.active.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            let notified = shared.idle.notified();
+            if shared.active.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                break;
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), notified).await;
+        }
+    };
+    if tokio::time::timeout(grace, wait).await.is_err() {
+        tracing::warn!("grace period over; closing the remaining sessions");
+    }
+    let _ = std::fs::remove_file(&pid_file);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn write_pid(path: &Path) {
+    if let Some(d) = path.parent() {
+        let _ = std::fs::create_dir_all(d);
+    }
+    if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+        tracing::warn!(
+            "cannot write pid file {}: {}",
+            path.display(),
+            crate::util::io_message(&e)
+        );
+    }
+}

@@ -1,0 +1,693 @@
+//! The SMTP listeners: sockets, TLS, timeouts and limits around [`Session`].
+//!
+//! One task per connection. Input goes through the codec's `LineReader`/`DataReader`; each
+//! command line is handed to the session with a flag saying whether more input was already
+//! waiting, which is how unauthorised pipelining is caught. Replies are queued and flushed
+//! when the input buffer runs dry, so a pipelining client gets one write per group.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::config::{Config, PlaintextAuth};
+use crate::dns::{ClientResolve, Dns, Resolve};
+use crate::policy::{Client, Connect, Policy};
+use crate::queue::{self, NewMessage, Spool};
+use crate::smtp::proto::{DataReader, DataState, LineReader, Reply, count_hops, received_header};
+use crate::smtp::session::{Envelope, Session, SessionConfig, Step};
+
+/// Which port a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Smtp,
+    Submission,
+    Smtps,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Smtp => "SMTP",
+            Kind::Submission => "submission",
+            Kind::Smtps => "SMTPS",
+        }
+    }
+}
+
+/// A stream that is plain TCP until STARTTLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while the TCP stream is being moved into TLS.
+    Closed,
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed")
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Closed => Poll::Ready(Err(closed())),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Closed => Poll::Ready(Err(closed())),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
+            Conn::Closed => Poll::Ready(Ok(())),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Closed => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// State shared by every connection.
+pub struct Shared {
+    pub config: std::sync::RwLock<Arc<Config>>,
+    pub policy: Policy,
+    pub spool: Arc<Spool>,
+    pub dns: Dns,
+    pub tls: Option<TlsAcceptor>,
+    pub active: AtomicUsize,
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+    pub idle: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub fn new(config: Config, spool: Arc<Spool>, dns: Dns, tls: Option<TlsAcceptor>) -> Shared {
+        Shared {
+            policy: Policy::new(&config),
+            config: std::sync::RwLock::new(Arc::new(config)),
+            spool,
+            dns,
+            tls,
+            active: AtomicUsize::new(0),
+            per_ip: Mutex::new(HashMap::new()),
+            idle: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// SIGHUP: the new configuration and class files apply to new connections.
+    pub fn reload(&self, cfg: Config) {
+        self.policy.reload(&cfg);
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
+    }
+}
+
+/// Counts a connection against the global and per-address limits for its lifetime.
+struct Slot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Slot {
+    fn take(shared: &Arc<Shared>, ip: IpAddr) -> Result<Slot, &'static str> {
+        let cfg = shared.config();
+        let total = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut per_ip = shared.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let n = per_ip.entry(ip).or_insert(0);
+        *n += 1;
+        let slot = Slot {
+            shared: shared.clone(),
+            ip,
+        };
+        if total > cfg.settings.smtp.max_connections as usize {
+            return Err("Too many open connections");
+        }
+        if *n > cfg.settings.smtp.max_connections_per_ip {
+            return Err("Too many open connections from your address");
+        }
+        Ok(slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.shared.per_ip.lock()
+            && let Some(n) = m.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+        if self.shared.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.shared.idle.notify_waiters();
+        }
+    }
+}
+
+/// Accepts connections until `stop` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    kind: Kind,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        handle(stream, peer, kind, shared).await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept on {} listener: {e}", kind.name());
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The hard cap on a message when `max_message_size` is 0 ("no limit"): memory is finite.
+const ABSOLUTE_MAX_MESSAGE: u64 = 1 << 30;
+
+async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Shared>) {
+    let cfg = shared.config();
+    let host = cfg.hostname();
+    let slot = match Slot::take(&shared, peer.ip()) {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::warn!("rejecting connection from [{}]: {why}", peer.ip());
+            let mut s = stream;
+            let _ = s
+                .write_all(format!("421 4.3.2 {host} {why}; closing connection\r\n").as_bytes())
+                .await;
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn::Plain(stream);
+    if kind == Kind::Smtps {
+        let Some(acceptor) = shared.tls.clone() else {
+            return;
+        };
+        let Conn::Plain(tcp) = conn else { return };
+        match tokio::time::timeout(cfg.settings.smtp.command_timeout.0, acceptor.accept(tcp)).await
+        {
+            Ok(Ok(tls)) => conn = Conn::Tls(Box::new(tls)),
+            _ => {
+                tracing::info!("TLS handshake failed with [{}]", peer.ip());
+                return;
+            }
+        }
+    }
+    let resolve = tokio::time::timeout(
+        shared.dns.timeout() * 3,
+        shared.dns.client_resolve(peer.ip()),
+    )
+    .await
+    .unwrap_or(ClientResolve::Temp);
+    let client = Client {
+        ip: peer.ip(),
+        resolve,
+        submission: kind == Kind::Submission,
+        authenticated: None,
+    };
+    tracing::info!("connect from {} ({})", client.hello_text(), kind.name());
+    let s = &cfg.settings.smtp;
+    let plaintext_auth = match s.allow_plaintext_auth {
+        PlaintextAuth::Always => true,
+        PlaintextAuth::Never => false,
+        PlaintextAuth::Loopback => peer.ip().to_canonical().is_loopback(),
+    };
+    let scfg = SessionConfig {
+        hostname: host.clone(),
+        max_message_size: s.max_message_size,
+        max_recipients: s.max_recipients,
+        max_messages: s.max_messages_per_connection,
+        max_errors: s.max_errors,
+        tls_available: shared.tls.is_some(),
+        plaintext_auth,
+        vrfy: s.vrfy,
+        expn: s.expn,
+    };
+    let mut session = Session::new(scfg, client.clone(), kind == Kind::Smtps);
+    session.set_connect(connection_checks(&shared, &cfg, &client).await);
+
+    let mut lines = LineReader::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    // greet_pause: a client that talks before the greeting is refused (SENDMAIL-SPEC §6.5).
+    let pause = s.greet_pause.0.min(Duration::from_secs(300));
+    if !pause.is_zero() && kind != Kind::Smtps && !session.is_null_server() {
+        if let Ok(n) = tokio::time::timeout(pause, conn.read(&mut buf)).await {
+            if matches!(n, Ok(n) if n > 0) {
+                tracing::warn!(
+                    "rejecting commands from {} due to pre-greeting traffic",
+                    client.hello_text()
+                );
+                let _ = conn.write_all(&session.pregreet_reply().to_bytes()).await;
+                let _ = conn.shutdown().await;
+                return;
+            }
+            // EOF or error during the pause: nothing to talk to.
+            return;
+        }
+    }
+    if conn
+        .write_all(&session.greeting().to_bytes())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let stats = run_session(&mut conn, &mut session, &mut lines, &mut buf, &shared, &cfg).await;
+    let _ = conn.shutdown().await;
+    tracing::info!(
+        "disconnect from {} commands={} messages={}",
+        session.client.hello_text(),
+        stats.0,
+        stats.1
+    );
+    drop(slot);
+}
+
+/// PTR rule, access `Connect:`, then DNSBL (unless access said OK/RELAY), as check_relay runs.
+async fn connection_checks(shared: &Shared, cfg: &Config, client: &Client) -> Connect {
+    if let Some(r) = shared.policy.ptr_rule(client) {
+        tracing::info!(
+            "ruleset=check_relay, arg1={}, arg2={}, reject={}",
+            client.name(),
+            client.addr(),
+            r.line()
+        );
+        return Connect::Reject(r);
+    }
+    match shared.policy.connect(client) {
+        Connect::Accept => return Connect::Accept,
+        Connect::Reject(r) => {
+            tracing::info!(
+                "ruleset=check_relay, arg1={}, arg2={}, reject={}",
+                client.name(),
+                client.addr(),
+                r.line()
+            );
+            return Connect::Reject(r);
+        }
+        Connect::Continue => {}
+    }
+    for bl in &cfg.settings.smtp.dnsbl {
+        // Temporary DNS failures are ignored, as FEATURE(dnsbl) does without its `t` argument.
+        if let Resolve::Found(_) = shared.dns.dnsbl(client.ip, &bl.zone).await {
+            let r = Policy::dnsbl_reply(client.ip, &bl.zone, bl.message.as_deref());
+            tracing::info!(
+                "ruleset=check_relay, arg1={}, arg2={}, reject={}",
+                client.name(),
+                client.addr(),
+                r.line()
+            );
+            return Connect::Reject(r);
+        }
+    }
+    Connect::Continue
+}
+
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// The command loop; returns (commands, messages) for the log line.
+async fn run_session(
+    conn: &mut Conn,
+    session: &mut Session,
+    lines: &mut LineReader,
+    buf: &mut [u8],
+    shared: &Arc<Shared>,
+    cfg: &Config,
+) -> (usize, usize) {
+    let s = &cfg.settings.smtp;
+    let mut out: Vec<u8> = Vec::new();
+    let mut commands = 0usize;
+    let mut messages = 0usize;
+    loop {
+        while let Some(ev) = lines.next_line() {
+            commands += 1;
+            let more = lines.buffered() > 0;
+            let steps = session.on_line(ev, more, &shared.policy);
+            match do_steps(
+                steps,
+                conn,
+                session,
+                lines,
+                buf,
+                shared,
+                cfg,
+                &mut out,
+                &mut messages,
+            )
+            .await
+            {
+                Flow::Continue => {}
+                Flow::Close => {
+                    let _ = conn.write_all(&out).await;
+                    return (commands, messages);
+                }
+            }
+        }
+        if !out.is_empty() {
+            if conn.write_all(&out).await.is_err() {
+                return (commands, messages);
+            }
+            out.clear();
+        }
+        match tokio::time::timeout(s.command_timeout.0, conn.read(buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (commands, messages),
+            Ok(Ok(n)) => lines.feed(&buf[..n]),
+            Err(_) => {
+                let host = &cfg.hostname();
+                let _ = conn
+                    .write_all(format!("421 4.4.2 {host} Error: timeout exceeded\r\n").as_bytes())
+                    .await;
+                return (commands, messages);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn do_steps(
+    steps: Vec<Step>,
+    conn: &mut Conn,
+    session: &mut Session,
+    lines: &mut LineReader,
+    buf: &mut [u8],
+    shared: &Arc<Shared>,
+    cfg: &Config,
+    out: &mut Vec<u8>,
+    messages: &mut usize,
+) -> Flow {
+    let mut queue: std::collections::VecDeque<Step> = steps.into();
+    while let Some(step) = queue.pop_front() {
+        match step {
+            Step::Send(r) => out.extend_from_slice(&r.to_bytes()),
+            Step::Close => return Flow::Close,
+            Step::StartTls => {
+                if conn.write_all(out).await.is_err() {
+                    return Flow::Close;
+                }
+                out.clear();
+                // Plaintext sent after STARTTLS must never be read as if it came over TLS
+                // (CVE-2011-0411 class).
+                let dropped = lines.discard_buffered();
+                if dropped > 0 {
+                    tracing::warn!(
+                        "discarded {dropped} bytes of plaintext pipelined after STARTTLS from {}",
+                        session.client.hello_text()
+                    );
+                }
+                let Some(acceptor) = shared.tls.clone() else {
+                    return Flow::Close;
+                };
+                let Conn::Plain(tcp) = std::mem::replace(conn, Conn::Closed) else {
+                    return Flow::Close;
+                };
+                match tokio::time::timeout(
+                    cfg.settings.smtp.command_timeout.0,
+                    acceptor.accept(tcp),
+                )
+                .await
+                {
+                    Ok(Ok(tls)) => {
+                        *conn = Conn::Tls(Box::new(tls));
+                        session.tls_started();
+                    }
+                    _ => {
+                        tracing::info!(
+                            "STARTTLS handshake failed with {}",
+                            session.client.hello_text()
+                        );
+                        return Flow::Close;
+                    }
+                }
+            }
+            Step::VerifyAuth { user, password } => {
+                let sh = shared.clone();
+                let result =
+                    tokio::task::spawn_blocking(move || sh.policy.authenticate(&user, &password))
+                        .await;
+                let ok = match result {
+                    Ok(Ok(b)) => Some(b),
+                    _ => None,
+                };
+                queue.extend(session.auth_result(ok));
+            }
+            Step::ReadData => {
+                if conn.write_all(out).await.is_err() {
+                    return Flow::Close;
+                }
+                out.clear();
+                let limit = match cfg.settings.smtp.max_message_size {
+                    0 => ABSOLUTE_MAX_MESSAGE,
+                    n => n,
+                };
+                let mut reader = DataReader::new(limit);
+                let done = loop {
+                    let (used, state) = reader.feed(lines.buffered_bytes());
+                    lines.consume(used);
+                    if let DataState::Done { size_exceeded, .. } = state {
+                        break Some(size_exceeded);
+                    }
+                    match tokio::time::timeout(cfg.settings.smtp.data_timeout.0, conn.read(buf))
+                        .await
+                    {
+                        Ok(Ok(n)) if n > 0 => lines.feed(&buf[..n]),
+                        Ok(_) => break None,
+                        Err(_) => {
+                            let host = cfg.hostname();
+                            let _ = conn
+                                .write_all(
+                                    format!("421 4.4.2 {host} Error: timeout exceeded\r\n")
+                                        .as_bytes(),
+                                )
+                                .await;
+                            break None;
+                        }
+                    }
+                };
+                let Some(size_exceeded) = done else {
+                    tracing::info!(
+                        "lost input channel from {} during DATA",
+                        session.client.hello_text()
+                    );
+                    return Flow::Close;
+                };
+                let reply = match session.data_done(size_exceeded) {
+                    Err(r) => r,
+                    Ok(env) => store(env, reader.take_message(), shared, cfg).await,
+                };
+                if reply.code == 250 {
+                    *messages += 1;
+                }
+                out.extend_from_slice(&reply.to_bytes());
+            }
+        }
+    }
+    Flow::Continue
+}
+
+/// Makes the message durable in the spool and answers for it: the 250 goes out only after
+/// the spool's group commit has put the data and envelope on stable storage.
+async fn store(env: Envelope, message: Vec<u8>, shared: &Arc<Shared>, cfg: &Config) -> Reply {
+    let host = cfg.hostname();
+    let s = &cfg.settings.smtp;
+    let hops = count_hops(&message) + 1;
+    let first_rcpt = (env.recipients.len() == 1).then(|| env.recipients[0].path.to_string());
+    let client_name = env.client.resolve.name().map(str::to_string);
+    let qid = crate::queue::QueueId::allocate();
+    let received = received_header(
+        &env.helo,
+        client_name.as_deref(),
+        env.client.ip,
+        &host,
+        &env.protocol,
+        qid.as_str(),
+        first_rcpt.as_deref(),
+        &crate::util::rfc5322_date(SystemTime::now()),
+    );
+    let mut data = Vec::with_capacity(received.len() + message.len());
+    push_lf(&mut data, received.as_bytes());
+    push_lf(&mut data, &message);
+    let msgid = message_id(&message);
+    let size = data.len();
+    let mut envelope = to_queue_envelope(&env, &host, cfg.settings.smtp.always_add_domain);
+    if hops > s.max_hops as usize {
+        // Accepted, then bounced by the queue runner, as sendmail does (SENDMAIL-SPEC §7).
+        let text = format!("554 5.4.6 Too many hops {hops} ({} max)", s.max_hops);
+        for r in &mut envelope.recipients {
+            r.state = queue::RcptState::Failed;
+            r.status = Some(text.clone());
+        }
+        envelope.status_message = Some(text);
+    }
+    let nrcpts = envelope.recipients.len();
+    let from = if envelope.sender.is_empty() {
+        "<>".to_string()
+    } else {
+        format!("<{}>", envelope.sender)
+    };
+    let spool = shared.spool.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        spool.store(NewMessage {
+            envelope,
+            data,
+            id: Some(qid),
+        })
+    })
+    .await;
+    match res {
+        Ok(Ok(qid)) => {
+            tracing::info!(
+                "{qid}: from={from}, size={size}, class=0, nrcpts={nrcpts}, msgid={}, proto={}, daemon=MTA, relay={}",
+                msgid.as_deref().unwrap_or("<none>"),
+                env.protocol,
+                env.client.hello_text()
+            );
+            Reply::accepted(&qid.to_string())
+        }
+        Ok(Err(e)) => {
+            tracing::error!("cannot queue message from {}: {e}", env.client.hello_text());
+            let (code, dsn) = e.smtp_status();
+            Reply::new(
+                code,
+                format!("{dsn} Insufficient system resources; try again later"),
+            )
+        }
+        Err(e) => {
+            tracing::error!("queueing task failed: {e}");
+            Reply::new(
+                451,
+                "4.3.0 Temporary system failure. Please try again later.",
+            )
+        }
+    }
+}
+
+/// The spool keeps messages with LF line ends, as sendmail's df files do. The DataReader
+/// already turned every line end into CRLF, so this loses nothing.
+fn push_lf(out: &mut Vec<u8>, data: &[u8]) {
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] == b'\r' && data.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(data[i]);
+        i += 1;
+    }
+}
+
+fn message_id(message: &[u8]) -> Option<String> {
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line.len() > 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
+            return Some(String::from_utf8_lossy(&line[11..]).trim().to_string());
+        }
+    }
+    None
+}
+
+fn to_queue_envelope(env: &Envelope, host: &str, add_domain: bool) -> queue::Envelope {
+    let qualify = |p: &crate::address::Path| -> String {
+        match &p.mailbox {
+            None => String::new(),
+            Some(m) if m.domain.is_none() && add_domain => format!("{}@{host}", m.local),
+            Some(m) => m.to_string(),
+        }
+    };
+    let recipients = env
+        .recipients
+        .iter()
+        .map(|r| {
+            let mut q = queue::Recipient::new(qualify(&r.path));
+            q.notify = r.params.notify.as_ref().map(|n| {
+                use crate::address::Notify as N;
+                queue::Notify {
+                    success: n.contains(&N::Success),
+                    failure: n.contains(&N::Failure),
+                    delay: n.contains(&N::Delay),
+                    never: n.contains(&N::Never),
+                }
+            });
+            q.orcpt = r
+                .params
+                .orcpt
+                .as_ref()
+                .map(|(t, a)| format!("{t};{}", crate::address::xtext_encode(a)));
+            q
+        })
+        .collect();
+    let mut e = queue::Envelope::new(qualify(&env.sender), recipients);
+    e.body_type = env.params.body.map(|b| match b {
+        crate::address::Body::SevenBit => queue::BodyType::SevenBit,
+        crate::address::Body::EightBitMime => queue::BodyType::EightBitMime,
+        crate::address::Body::BinaryMime => queue::BodyType::BinaryMime,
+    });
+    e.envid = env
+        .params
+        .envid
+        .as_ref()
+        .map(|v| crate::address::xtext_encode(v));
+    e.ret = env.params.ret.map(|r| match r {
+        crate::address::Ret::Full => queue::Ret::Full,
+        crate::address::Ret::Hdrs => queue::Ret::Hdrs,
+    });
+    e.auth = env.params.auth.clone();
+    e.protocol = Some(env.protocol.clone());
+    e.helo = Some(env.helo.clone());
+    e.client_addr = Some(env.client.ip.to_canonical().to_string());
+    e.client_name = env.client.resolve.name().map(str::to_string);
+    e.smtputf8 = env.params.smtputf8;
+    e
+}
