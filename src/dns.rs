@@ -146,6 +146,8 @@ pub enum Mx {
 pub struct Dns {
     resolver: TokioResolver,
     timeout: Duration,
+    /// The configured servers (empty: /etc/resolv.conf).
+    servers: Vec<SocketAddr>,
 }
 
 impl std::fmt::Debug for Dns {
@@ -197,7 +199,7 @@ impl Dns {
         let resolver = builder
             .build()
             .map_err(|e| DnsError::Build(e.to_string()))?;
-        Ok(Dns { resolver, timeout })
+        Ok(Dns { resolver, timeout, servers: servers.to_vec() })
     }
 
     /// The configured per-query timeout.
@@ -223,6 +225,11 @@ impl Dns {
     /// PTR names of `ip` (lower case, no trailing dot, in server order).
     pub async fn ptr(&self, ip: IpAddr) -> Resolve<Vec<String>> {
         let ip = canonical_ip(ip);
+        if ip.is_loopback() && !self.servers.is_empty() {
+            // hickory answers every 127/8 PTR with "localhost" itself (RFC 6761), without
+            // asking; with explicit servers (tests use 127.0.0.x as separate hosts) ask them.
+            return self.raw_ptr(ip).await;
+        }
         match self.lookup(&reverse_name(ip), RecordType::PTR).await {
             Resolve::Found(l) => {
                 let names: Vec<String> = l
@@ -243,6 +250,57 @@ impl Dns {
             Resolve::NotFound => Resolve::NotFound,
             Resolve::TempFail(e) => Resolve::TempFail(e),
         }
+    }
+
+    /// A PTR query sent straight to the configured servers over UDP.
+    async fn raw_ptr(&self, ip: IpAddr) -> Resolve<Vec<String>> {
+        use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+        let Ok(name) = Name::from_ascii(reverse_name(ip)) else {
+            return Resolve::NotFound;
+        };
+        let id: u16 = rand_id();
+        let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+        msg.metadata.recursion_desired = true;
+        msg.add_query(Query::query(name, RecordType::PTR));
+        let Ok(bytes) = msg.to_vec() else { return Resolve::TempFail("encode".into()) };
+        let mut last = String::from("no server answered");
+        for _ in 0..ATTEMPTS {
+            for server in &self.servers {
+                let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().unwrap_or(*server);
+                let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else { continue };
+                if sock.send_to(&bytes, server).await.is_err() {
+                    continue;
+                }
+                let mut buf = vec![0u8; 4096];
+                match tokio::time::timeout(self.timeout, sock.recv_from(&mut buf)).await {
+                    Ok(Ok((n, _))) => {
+                        let Ok(reply) = Message::from_vec(&buf[..n]) else { continue };
+                        if reply.metadata.id != id {
+                            continue;
+                        }
+                        return match reply.metadata.response_code {
+                            ResponseCode::NoError => {
+                                let names: Vec<String> = reply
+                                    .answers
+                                    .iter()
+                                    .filter_map(|r| match &r.data {
+                                        RData::PTR(p) => Some(display_name(&p.0)),
+                                        _ => None,
+                                    })
+                                    .filter(|n| !n.is_empty())
+                                    .collect();
+                                if names.is_empty() { Resolve::NotFound } else { Resolve::Found(names) }
+                            }
+                            ResponseCode::NXDomain => Resolve::NotFound,
+                            other => Resolve::TempFail(format!("{other}")),
+                        };
+                    }
+                    Ok(Err(e)) => last = e.to_string(),
+                    Err(_) => last = "timeout".into(),
+                }
+            }
+        }
+        Resolve::TempFail(last)
     }
 
     /// sendmail's `${client_resolve}` for a connecting client.
@@ -476,6 +534,14 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 /// The reverse-lookup name of `ip`, with trailing dot:
 /// `4.3.2.1.in-addr.arpa.` or the 32-nibble `….ip6.arpa.`.
+/// A query id that is hard to guess (RFC 5452), from the OS random source via std's hasher.
+fn rand_id() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish() as u16
+}
+
 pub fn reverse_name(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => {

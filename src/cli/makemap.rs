@@ -103,7 +103,7 @@ fn usage() -> Fail {
     Fail::new(EX_USAGE, format!("Usage: {USAGE}"))
 }
 
-pub fn run(_global: &GlobalOpts, a: &MakemapArgs) -> Result<i32, Fail> {
+pub fn run(global: &GlobalOpts, a: &MakemapArgs) -> Result<i32, Fail> {
     if a.list {
         let mut out = io::stdout().lock();
         for t in TYPES {
@@ -171,7 +171,9 @@ pub fn run(_global: &GlobalOpts, a: &MakemapArgs) -> Result<i32, Fail> {
     } else {
         DupPolicy::FirstWins
     };
-    build(&path, &name, maptype, a, &opts, policy)
+    let code = build(&path, &name, maptype, a, &opts, policy)?;
+    super::give_to_server_group(global, &path);
+    Ok(code)
 }
 
 fn open_error(maptype: &str, name: &str, reason: &str) -> Fail {

@@ -6,6 +6,7 @@
 
 mod config_cmd;
 mod generate;
+mod mailq;
 mod makemap;
 mod newaliases;
 mod serve;
@@ -66,6 +67,8 @@ pub enum Command {
     Newaliases(newaliases::NewaliasesArgs),
     /// Run the SMTP server in the foreground
     Serve(serve::ServeArgs),
+    /// List the mail queue (sendmail mailq / -bp)
+    Mailq(mailq::MailqArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -75,7 +78,7 @@ pub enum Command {
 }
 
 /// The programs this binary can impersonate through a link.
-const APPLETS: &[&str] = &["makemap", "newaliases", "praliases"];
+const APPLETS: &[&str] = &["makemap", "newaliases", "praliases", "mailq"];
 
 /// Multicall front end: the first argument (argv[0]) picks the program.
 #[derive(Debug, Parser)]
@@ -86,6 +89,7 @@ enum Applet {
     Newaliases(WithGlobal<newaliases::NewaliasesArgs>),
     /// praliases(8): print the aliases database
     Praliases(WithGlobal<newaliases::PraliasesArgs>),
+    Mailq(WithGlobal<mailq::MailqArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +133,7 @@ pub fn main() -> i32 {
         Applet::Makemap(w) => run(w.global, Command::Makemap(w.args)),
         Applet::Newaliases(w) => run(w.global, Command::Newaliases(w.args)),
         Applet::Praliases(w) => newaliases::praliases(&w.global, &w.args),
+        Applet::Mailq(w) => run(w.global, Command::Mailq(w.args)),
     };
     match result {
         Ok(code) => code,
@@ -170,6 +175,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Makemap(a) => makemap::run(&global, &a),
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
+        Command::Mailq(a) => mailq::run(&global, &a),
         Command::Serve(a) => return serve::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
@@ -214,6 +220,23 @@ impl From<crate::config::ConfigError> for Fail {
             _ => EX_CONFIG,
         };
         Fail::new(code, format!("mailtool: {e}"))
+    }
+}
+
+/// When run as root, gives a freshly built map to the server's group (mode 0640 stays), so the
+/// server, which drops root, can read it; sendmail's makemap does the same with TrustedUser.
+pub(crate) fn give_to_server_group(global: &GlobalOpts, path: &std::path::Path) {
+    if !crate::config::is_root() {
+        return;
+    }
+    let group = crate::config::Config::load(&global.locate())
+        .map(|c| c.settings.group)
+        .unwrap_or_else(|_| "mailtool".into());
+    let Ok(id) = crate::server::privileges::lookup("root", &group) else { return };
+    use std::os::unix::ffi::OsStrExt;
+    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
+        // SAFETY: chown of a file we just created; -1 keeps the owner.
+        unsafe { libc::chown(c.as_ptr(), u32::MAX, id.gid) };
     }
 }
 

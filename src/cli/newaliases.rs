@@ -165,6 +165,7 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
         )
     })?;
     drop(file);
+    super::give_to_server_group(global, &db);
 
     let mut out = io::stdout().lock();
     if a.verbose {

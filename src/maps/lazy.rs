@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::open::AnyMap;
-use super::store::StoreError;
 use super::{Map, MapError};
 
 /// How often a missing map file is looked for again.
@@ -19,7 +18,22 @@ pub struct LazyMap {
 
 enum State {
     Open(AnyMap),
+    /// No file: an empty map. Looked for again after [`RECHECK`].
     Missing(Instant),
+    /// The file exists but cannot be opened (permissions, corruption): every lookup fails,
+    /// so access_db's `-T<TMPF>` answers 451 instead of silently skipping the rules.
+    Broken(Instant, String),
+}
+
+fn open_state(path: &Path) -> State {
+    match AnyMap::open(path) {
+        Ok(m) => State::Open(m),
+        Err(_) if !path.exists() => State::Missing(Instant::now()),
+        Err(e) => {
+            tracing::error!("map {} cannot be read: {e}", path.display());
+            State::Broken(Instant::now(), e.to_string())
+        }
+    }
 }
 
 impl LazyMap {
@@ -52,25 +66,17 @@ impl LazyMap {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if let State::Missing(since) = *g
-            && since.elapsed() >= RECHECK
-        {
-            match AnyMap::open(&self.path) {
-                Ok(m) => *g = State::Open(m),
-                Err(StoreError::Open { .. }) if !self.path.exists() => {
-                    *g = State::Missing(Instant::now())
-                }
-                // A file that exists but cannot be read is a lookup failure (-T<TMPF>), not
-                // an empty map.
-                Err(e) => {
-                    *g = State::Missing(Instant::now());
-                    return Err(e.into());
-                }
-            }
+        let retry = match &*g {
+            State::Missing(since) | State::Broken(since, _) => since.elapsed() >= RECHECK,
+            State::Open(_) => false,
+        };
+        if retry {
+            *g = open_state(&self.path);
         }
         match &*g {
             State::Open(m) => f(m).map(Some),
             State::Missing(_) => Ok(None),
+            State::Broken(_, message) => Err(MapError::Io { path: self.path.display().to_string(), message: message.clone() }),
         }
     }
 }
@@ -85,6 +91,15 @@ impl Map for LazyMap {
 mod tests {
     use super::*;
     use crate::maps::store::{Builder, Meta};
+
+    #[test]
+    fn unreadable_map_fails_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("access.db");
+        std::fs::write(&p, b"garbage that is no map").unwrap();
+        let m = LazyMap::new(p);
+        assert!(m.get(b"k").is_err());
+    }
 
     #[test]
     fn missing_then_present() {

@@ -23,6 +23,9 @@ pub const QF_VERSION: &str = "1-mailtool";
 /// Name of the owner lock file inside the spool directory (held by [`Spool::open`]).
 pub const OWNER_LOCK_NAME: &str = ".mailtool-spool.lock";
 
+/// Threads used by the fsync fallback of a group commit.
+const FSYNC_THREADS: usize = 8;
+
 /// sendmail's default WkRecipFact: priority added per recipient.
 const WK_RECIP_FACT: i64 = 30_000;
 /// sendmail's default WkTimeFact: priority added per delivery attempt.
@@ -1087,11 +1090,29 @@ impl Spool {
             }
             self.syncfs_unsupported.store(true, Ordering::Relaxed);
         }
-        for (_, w) in written {
-            w.df.sync_all()
-                .map_err(|e| SpoolError::io("fsync", &self.data_path(&w.id), e))?;
-            w.qf.sync_all()
-                .map_err(|e| SpoolError::io("fsync", &self.control_path(&w.id), e))?;
+        // fsync the files from a few threads so the file system can merge the flushes.
+        let fsync_all = |chunk: &[(u64, Written)]| -> Result<(), SpoolError> {
+            for (_, w) in chunk {
+                w.df.sync_all()
+                    .map_err(|e| SpoolError::io("fsync", &self.data_path(&w.id), e))?;
+                w.qf.sync_all()
+                    .map_err(|e| SpoolError::io("fsync", &self.control_path(&w.id), e))?;
+            }
+            Ok(())
+        };
+        let per_thread = written.len().div_ceil(FSYNC_THREADS).max(1);
+        if written.len() <= 2 {
+            fsync_all(written)?;
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = written
+                    .chunks(per_thread)
+                    .map(|chunk| scope.spawn(move || fsync_all(chunk)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .try_for_each(|h| h.join().unwrap_or(Err(SpoolError::Internal)))
+            })?;
         }
         self.sync_dir()
     }
@@ -1145,6 +1166,9 @@ impl Spool {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     // Someone else's id (or a stale tf): not ours to touch; pick another id.
                     remove_quiet(&df_path);
+                    if preset.is_some() {
+                        return Err(SpoolError::io("create", &tf_path, e));
+                    }
                     continue;
                 }
                 Err(e) => {
@@ -1685,6 +1709,32 @@ mod tests {
             spool.update(&id, |_| {}),
             Err(SpoolError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn preset_id_is_used_and_never_clobbers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::open(tmp.path()).unwrap();
+        let id = QueueId::allocate();
+        let mut m = msg("a@x", &["r@y"], b"first");
+        m.id = Some(id.clone());
+        assert_eq!(spool.store(m).unwrap(), id);
+        let mut again = msg("b@x", &["r@y"], b"second");
+        again.id = Some(id.clone());
+        let err = spool.store(again).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(fs::read(spool.data_path(&id)).unwrap(), b"first");
+        assert_eq!(spool.read_envelope(&id).unwrap().sender, "a@x");
+        // A stale tf under a preset id fails too, without leaving a df behind.
+        let other = QueueId::allocate();
+        fs::write(tmp.path().join(format!("tf{other}")), "x").unwrap();
+        let mut m = msg("c@x", &["r@y"], b"third");
+        m.id = Some(other.clone());
+        assert_eq!(
+            spool.store(m).unwrap_err().raw_os_error(),
+            Some(libc::EEXIST)
+        );
+        assert!(!spool.data_path(&other).exists());
     }
 
     #[test]

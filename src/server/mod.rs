@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::sync::watch;
 
 use crate::config::{Config, Locate};
 use crate::dns::Dns;
@@ -125,6 +124,9 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
         ));
     }
     let spool_dir = cfg.path(&cfg.settings.paths.spool);
+    // Written while still root, as sendmail does; /run is root's.
+    let pid_file = opts.pid_file.clone().unwrap_or_else(|| cfg.path("/run/mailtool.pid"));
+    write_pid(&pid_file);
     if crate::config::is_root() {
         let id = privileges::lookup(&cfg.settings.user, &cfg.settings.group)?;
         chown_tree(&spool_dir, &id);
@@ -181,7 +183,7 @@ async fn async_main(
         dns,
         tls.map(tokio_rustls::TlsAcceptor::from),
     ));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_rx = shared.stop.subscribe();
     let mut tasks = Vec::new();
     for b in bound {
         let l = tokio::net::TcpListener::from_std(b.listener)
@@ -195,7 +197,6 @@ async fn async_main(
             stop_rx.clone(),
         )));
     }
-    write_pid(&pid_file);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     use tokio::signal::unix::{SignalKind, signal};
@@ -227,7 +228,7 @@ async fn async_main(
         grace.as_secs(),
         shared.active.load(std::sync::atomic::Ordering::SeqCst)
     );
-    let _ = stop_tx.send(true);
+    let _ = shared.stop.send(true);
     for t in tasks {
         let _ = t.await;
     }

@@ -108,6 +108,8 @@ pub struct Shared {
     pub active: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, u32>>,
     pub idle: tokio::sync::Notify,
+    /// Set to true on SIGTERM: listeners stop, idle sessions are closed.
+    pub stop: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -121,6 +123,7 @@ impl Shared {
             active: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             idle: tokio::sync::Notify::new(),
+            stop: watch::channel(false).0,
         }
     }
 
@@ -277,7 +280,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
     let mut buf = vec![0u8; 16 * 1024];
     // greet_pause: a client that talks before the greeting is refused (SENDMAIL-SPEC §6.5).
     let pause = s.greet_pause.0.min(Duration::from_secs(300));
-    if !pause.is_zero() && kind != Kind::Smtps && !session.is_null_server() {
+    if !pause.is_zero() && kind != Kind::Smtps {
         if let Ok(n) = tokio::time::timeout(pause, conn.read(&mut buf)).await {
             if matches!(n, Ok(n) if n > 0) {
                 tracing::warn!(
@@ -321,7 +324,9 @@ async fn connection_checks(shared: &Shared, cfg: &Config, client: &Client) -> Co
         );
         return Connect::Reject(r);
     }
-    match shared.policy.connect(client) {
+    let verdict = shared.policy.connect(client);
+    tracing::debug!("check_relay for {} [{}]: {verdict:?} (access map present: {})", client.name(), client.addr(), shared.policy.access.is_present());
+    match verdict {
         Connect::Accept => return Connect::Accept,
         Connect::Reject(r) => {
             tracing::info!(
@@ -368,6 +373,7 @@ async fn run_session(
     let mut out: Vec<u8> = Vec::new();
     let mut commands = 0usize;
     let mut messages = 0usize;
+    let mut stop = shared.stop.subscribe();
     loop {
         while let Some(ev) = lines.next_line() {
             commands += 1;
@@ -399,14 +405,33 @@ async fn run_session(
             }
             out.clear();
         }
-        match tokio::time::timeout(s.command_timeout.0, conn.read(buf)).await {
+        let read = tokio::time::timeout(s.command_timeout.0, conn.read(buf));
+        tokio::pin!(read);
+        let result = loop {
+            // On SIGTERM a session between transactions is closed at once; one in the middle
+            // of a transaction may finish it within the grace period.
+            let stopping = *stop.borrow();
+            if stopping && session.is_idle() {
+                let host = cfg.hostname();
+                let _ = conn.write_all(format!("421 4.3.2 {host} Service shutting down; closing connection\r\n").as_bytes()).await;
+                return (commands, messages);
+            }
+            tokio::select! {
+                r = &mut read => break r,
+                changed = stop.changed(), if !stopping => {
+                    if changed.is_err() {
+                        // The server is gone; nothing will tell us to stop any more.
+                        break (&mut read).await;
+                    }
+                }
+            }
+        };
+        match result {
             Ok(Ok(0)) | Ok(Err(_)) => return (commands, messages),
             Ok(Ok(n)) => lines.feed(&buf[..n]),
             Err(_) => {
                 let host = &cfg.hostname();
-                let _ = conn
-                    .write_all(format!("421 4.4.2 {host} Error: timeout exceeded\r\n").as_bytes())
-                    .await;
+                let _ = conn.write_all(format!("421 4.4.2 {host} Error: timeout exceeded\r\n").as_bytes()).await;
                 return (commands, messages);
             }
         }

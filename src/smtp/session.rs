@@ -149,6 +149,11 @@ impl Session {
         }
     }
 
+    /// No transaction is open (no MAIL yet, no DATA in progress).
+    pub fn is_idle(&self) -> bool {
+        self.sender.is_none() && !matches!(self.phase, Phase::Data | Phase::AuthVerify)
+    }
+
     pub fn is_null_server(&self) -> bool {
         self.null_reply.is_some()
     }
@@ -217,7 +222,9 @@ impl Session {
         }
         let cmd = parse_command(&line);
         let pipelining = matches!(self.helo, Some((_, true)));
-        if more_buffered && (!pipelining || is_group_ending(&cmd)) {
+        // STARTTLS with data behind it is not refused: the server throws that data away
+        // unread (RFC 3207 §4.2), which is the defence against command injection.
+        if more_buffered && !matches!(cmd, Command::StartTls) && (!pipelining || is_group_ending(&cmd)) {
             tracing::warn!(client = %self.client.hello_text(), "SMTP protocol synchronization error (input pipelined after {:?})", verb(&cmd));
             return vec![Step::Send(Reply::sync_error()), Step::Close];
         }

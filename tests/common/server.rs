@@ -84,6 +84,19 @@ pub fn add_user(root: &Path, user: &str, password: &str) {
     );
 }
 
+/// The server drops root to nobody in these tests: let it read what root built.
+pub fn readable(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for d in [root.to_path_buf(), root.join("etc"), root.join("etc/mail")] {
+        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755));
+    }
+    if let Ok(rd) = std::fs::read_dir(root.join("etc/mail")) {
+        for e in rd.flatten() {
+            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644));
+        }
+    }
+}
+
 impl Server {
     /// Writes `config` as ROOT/etc/mail/mailtool.toml (listeners on port 0 unless given) and
     /// starts the server; returns once it printed its listening addresses.
@@ -91,6 +104,7 @@ impl Server {
         let etc = root.join("etc/mail");
         std::fs::create_dir_all(&etc).unwrap();
         std::fs::write(etc.join("mailtool.toml"), config).unwrap();
+        readable(root);
         let mut child = std::process::Command::new(bin())
             .arg("--root")
             .arg(root)
@@ -125,7 +139,7 @@ impl Server {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         let want = |c: &str, key: &str| c.contains(key);
-        let expect_sub = want(config, "submission");
+        let expect_sub = want(config, "submission = [\"");
         let expect_smtps = want(config, "smtps = [\"");
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -281,4 +295,14 @@ pub fn connect_from(addr: SocketAddr, source: Option<IpAddr>) -> TcpStream {
 
 pub fn ip(s: &str) -> Option<IpAddr> {
     Some(s.parse().unwrap())
+}
+
+impl Smtp {
+    /// DATA with `body` (CRLF lines, no final dot) after MAIL/RCPT were accepted.
+    pub fn mail_body(&mut self, body: &str) -> String {
+        let r = self.cmd("DATA");
+        assert!(r.starts_with("354"), "DATA: {r}");
+        self.send(body.as_bytes());
+        self.cmd(".")
+    }
 }

@@ -1,0 +1,463 @@
+//! `mailtool serve`, black-box: the real binary on loopback, the seed's maps under a temp
+//! root, a test DNS server in this process. Loopback addresses 127.0.0.2–254 stand in for
+//! other hosts (the client socket is bound to them). SENDMAIL-SPEC §4–§7, SECURITY-TESTS.md.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::dns::{Rec, TestDns};
+use common::server::{Server, Smtp, add_user, build_map, ip, seed_root};
+use common::*;
+
+/// A temp root readable by the unprivileged user the server drops to.
+fn root() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+fn config(dns: &TestDns, extra_smtp: &str, extra: &str) -> String {
+    format!(
+        "hostname = \"mail.example1.com\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
+         [smtp]\nlisten = [\"127.0.0.1:0\"]\nsubmission = []\nshutdown_grace = \"2s\"\n{extra_smtp}\n\
+         [dns]\n{}\ntimeout = \"300ms\"\n{extra}",
+        dns.config_servers()
+    )
+}
+
+/// The seed's maps plus the users and extra access entries these tests need.
+fn setup(extra_access: &str) -> tempfile::TempDir {
+    let r = root();
+    seed_root(r.path());
+    let mut access = fs::read(fixtures().join("seed-etc-mail/access")).unwrap();
+    access.extend_from_slice(extra_access.as_bytes());
+    build_map(r.path(), "access", "", &access);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    // localip: the seed's entries plus one loopback "office" address.
+    build_map(r.path(), "localip", "-e", b"other.com\n192.168\n127.0.0.9\n");
+    // popip: 127.0.0.3 logged in just now, 127.0.0.5 an hour ago (TTL 15m).
+    build_map(r.path(), "popip", "", format!("127.0.0.3 {now}\n127.0.0.5 {}\n", now - 3600).as_bytes());
+    add_user(r.path(), "example", "example-pw");
+    add_user(r.path(), "who", "s3cret");
+    r
+}
+
+fn seed_dns() -> TestDns {
+    TestDns::start(&[
+        Rec::ptr("127.0.0.67", "mx.reject.com"),
+        Rec::a("mx.reject.com", "127.0.0.67"),
+        Rec::a("120.0.0.127.dnsbl.test", "127.0.0.2"),
+        Rec::a("122.0.0.127.dnsbl2.test", "127.0.0.2"),
+        Rec::ptr("127.0.0.120", "c120.outside.test"),
+        Rec::a("c120.outside.test", "127.0.0.120"),
+        Rec::ptr("127.0.0.121", "c121.outside.test"),
+        Rec::a("c121.outside.test", "127.0.0.121"),
+        Rec::ptr("127.0.0.122", "c122.outside.test"),
+        Rec::a("c122.outside.test", "127.0.0.122"),
+        Rec::ptr_servfail("127.0.0.31"),
+    ])
+}
+
+#[test]
+fn seed_virtual_domains() {
+    // SENDMAIL-SPEC §5.4 with the seed's virtusertable, from an outside client.
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "", ""));
+    let (mut c, greeting) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    assert!(greeting.starts_with("220 mail.example1.com ESMTP"), "{greeting}");
+    assert!(c.cmd("EHLO client.test").starts_with("250-mail.example1.com Hello [127.0.0.20], pleased to meet you"));
+    assert_eq!(c.cmd("MAIL FROM:<sender@outside.test>"), "250 2.1.0 <sender@outside.test>... Sender ok");
+    // The catch-all delivers the whole domain to the local user `example`.
+    assert_eq!(c.cmd("RCPT TO:<anyone@example1.com>"), "250 2.1.5 <anyone@example1.com>... Recipient ok");
+    // One address forwarded elsewhere: accepted, the original recipient was ours.
+    assert_eq!(c.cmd("RCPT TO:<who@example1.com>"), "250 2.1.5 <who@example1.com>... Recipient ok");
+    // error:nouser 550 text: §11.7, enhanced code 5.0.0.
+    assert_eq!(c.cmd("RCPT TO:<someone@example2.com>"), "550 5.0.0 <someone@example2.com>... error-message");
+    assert_eq!(c.cmd("RCPT TO:<x@elsewhere.test>"), "550 5.7.1 <x@elsewhere.test>... Relaying denied. Proper authentication required.");
+    let r250 = c.mail_body("Subject: test\r\n\r\nhello\r\n");
+    assert!(r250.starts_with("250 2.0.0 ") && r250.ends_with(" Message accepted for delivery"), "{r250}");
+    assert_eq!(c.cmd("QUIT"), "221 2.0.0 mail.example1.com closing connection");
+    // The guide's bare `550 error-message` form is an address in sendmail (§5.4), not an
+    // error; it resolves to a local user that does not exist.
+    build_map(r.path(), "virtusertable", "", b"@example2.com\t550 error-message\n");
+    common::server::readable(r.path());
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    c.cmd("EHLO client.test");
+    c.cmd("MAIL FROM:<sender@outside.test>");
+    assert_eq!(c.cmd("RCPT TO:<someone@example2.com>"), "550 5.1.1 <someone@example2.com>... User unknown");
+    assert_eq!(srv.stop(), Some(0));
+}
+
+#[test]
+fn access_db_rules() {
+    // SENDMAIL-SPEC §4, §6.6: REJECT by address and by domain, From: REJECT, To: OK/RELAY.
+    let dns = seed_dns();
+    let r = setup("Connect:127.0.0.66\tREJECT\nTo:relayto.test\tRELAY\n");
+    let srv = Server::start(r.path(), &config(&dns, "", ""));
+    for (client, name) in [("127.0.0.66", "address"), ("127.0.0.67", "domain reject.com")] {
+        let (mut c, g) = Smtp::open(srv.smtp(), ip(client));
+        assert!(g.starts_with("220 "), "{name}: greeting stays 220: {g}");
+        assert!(c.cmd("EHLO x.test").starts_with("250"), "{name}");
+        assert_eq!(c.cmd("MAIL FROM:<a@b.test>"), "550 5.7.1 Access denied", "{name}: {}", srv.log());
+        assert_eq!(c.cmd("NOOP"), "250 2.0.0 OK");
+        assert_eq!(c.cmd("QUIT"), "221 2.0.0 mail.example1.com closing connection");
+    }
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.68"));
+    c.cmd("EHLO x.test");
+    assert_eq!(c.cmd("MAIL FROM:<false@junk.com>"), "550 5.7.1 <false@junk.com>... Access denied");
+    assert!(c.cmd("MAIL FROM:<true@junk.com>").starts_with("250"));
+    // To: OK is not RELAY: it only exempts the recipient from the blacklist.
+    assert!(c.cmd("RCPT TO:<u@true.com>").starts_with("550 5.7.1"));
+    assert_eq!(c.cmd("RCPT TO:<u@relayto.test>"), "250 2.1.5 <u@relayto.test>... Recipient ok");
+    srv.stop();
+}
+
+#[test]
+fn relay_permissions() {
+    // SENDMAIL-SPEC §6.2 and the seed's poprelay.mc: localip, popip with its TTL, AUTH.
+    let dns = seed_dns();
+    let r = setup("");
+    let (cert, key) = tls_files(r.path());
+    let srv = Server::start(r.path(), &config(&dns, "allow_plaintext_auth = \"never\"", &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n")));
+    let relay = |client: &str| -> String {
+        let (mut c, _) = Smtp::open(srv.smtp(), ip(client));
+        c.cmd("EHLO x.test");
+        c.cmd("MAIL FROM:<a@b.test>");
+        c.cmd("RCPT TO:<far@away.test>")
+    };
+    assert_eq!(relay("127.0.0.4"), "550 5.7.1 <far@away.test>... Relaying denied. Proper authentication required.");
+    assert_eq!(relay("127.0.0.9"), "250 2.1.5 <far@away.test>... Recipient ok", "localip");
+    assert_eq!(relay("127.0.0.3"), "250 2.1.5 <far@away.test>... Recipient ok", "popip, fresh");
+    assert!(relay("127.0.0.5").starts_with("550 5.7.1"), "popip entry older than pop_before_smtp_ttl");
+    // AUTH over STARTTLS from the untrusted address.
+    let mut t = Tls::starttls(srv.smtp(), ip("127.0.0.4"), &r.path().join("cert.pem"));
+    let ehlo = t.cmd("EHLO x.test");
+    assert!(ehlo.contains("AUTH PLAIN LOGIN") && !ehlo.contains("STARTTLS"), "{ehlo}");
+    assert_eq!(t.cmd("AUTH PLAIN AHdobwB3cm9uZw=="), "535 5.7.0 authentication failed");
+    assert_eq!(t.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="), "235 2.0.0 OK Authenticated");
+    t.cmd("MAIL FROM:<who@example1.com>");
+    assert_eq!(t.cmd("RCPT TO:<far@away.test>"), "250 2.1.5 <far@away.test>... Recipient ok");
+    srv.stop();
+}
+
+#[test]
+fn nmap_relay_battery_relays_nothing() {
+    // SECURITY-TESTS.md §1: the 16 forms of smtp-open-relay.nse, from an untrusted client;
+    // §2: unqualified, localhost and IP-literal senders, unbracketed and bang-path forms.
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "", ""));
+    let (d, f, t, s, i) = ("nmap.scanme.org", "antispam", "relaytest", "mail.example1.com", "127.0.0.1");
+    let forms: Vec<(String, String)> = vec![
+        ("<>".into(), format!("<{t}@{d}>")),
+        (format!("<{f}@{d}>"), format!("<{t}@{d}>")),
+        (format!("<{f}@{s}>"), format!("<{t}@{d}>")),
+        (format!("<{f}@[{i}]>"), format!("<{t}@{d}>")),
+        (format!("<{f}@[{i}]>"), format!("<{t}%{d}@[{i}]>")),
+        (format!("<{f}@[{i}]>"), format!("<{t}%{d}@{s}>")),
+        (format!("<{f}@[{i}]>"), format!("<\"{t}@{d}\">")),
+        (format!("<{f}@[{i}]>"), format!("<\"{t}%{d}\">")),
+        (format!("<{f}@[{i}]>"), format!("<{t}@{d}@[{i}]>")),
+        (format!("<{f}@[{i}]>"), format!("<\"{t}@{d}\"@[{i}]>")),
+        (format!("<{f}@[{i}]>"), format!("<{t}@{d}@{s}>")),
+        (format!("<{f}@[{i}]>"), format!("<@[{i}]:{t}@{d}>")),
+        (format!("<{f}@[{i}]>"), format!("<@{s}:{t}@{d}>")),
+        (format!("<{f}@[{i}]>"), format!("<{d}!{t}>")),
+        (format!("<{f}@[{i}]>"), format!("<{d}!{t}@[{i}]>")),
+        (format!("<{f}@[{i}]>"), format!("<{d}!{t}@{s}>")),
+        ("<spamtest>".into(), format!("<{t}@{d}>")),
+        ("<spamtest@localhost>".into(), format!("<{t}@{d}>")),
+        ("<spamtest@[127.0.0.1]>".into(), format!("<{t}@{d}>")),
+        (format!("<{f}@{d}>"), format!("<{t}@[{i}]>")),
+        (format!("{f}@{d}"), format!("{t}@{d}")),
+        (format!("<{d}!{f}>"), format!("<{t}@{d}>")),
+    ];
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.50"));
+    assert!(c.cmd(&format!("EHLO {d}")).starts_with("250"));
+    let mut relayed = Vec::new();
+    for (from, to) in &forms {
+        let rs = c.cmd("RSET");
+        assert!(rs.starts_with("250"), "{rs}");
+        let m = c.cmd(&format!("MAIL FROM:{from}"));
+        if !m.starts_with("250") {
+            continue;
+        }
+        let rc = c.cmd(&format!("RCPT TO:{to}"));
+        if rc.starts_with("250") || rc.starts_with("251") {
+            relayed.push(format!("{from} -> {to}: {rc}"));
+        }
+    }
+    assert!(relayed.is_empty(), "relayed: {relayed:#?}");
+    srv.stop();
+}
+
+#[test]
+fn greet_pause_dnsbl_and_ptr_check() {
+    let dns = seed_dns();
+    let r = setup("");
+    let smtp = "greet_pause = \"700ms\"\nptr_check = \"resolvable\"\n\
+                dnsbl = [{ zone = \"dnsbl.test\", message = \"550 Email rejected due to sending server misconfiguration - see http://www.ordb.org/faq/#why_rejected\" }, { zone = \"dnsbl2.test\" }]";
+    let srv = Server::start(r.path(), &config(&dns, smtp, ""));
+    // SENDMAIL-SPEC §6.5: talking before the greeting.
+    let mut c = Smtp::connect(srv.smtp(), ip("127.0.0.67"));
+    c.send(b"EHLO eager.test\r\n");
+    assert_eq!(c.reply(), "554 mail.example1.com ESMTP not accepting messages");
+    assert!(c.closed());
+    // §7 FEATURE(dnsbl): the zone's own message, and the default text.
+    let (mut c, g) = Smtp::open(srv.smtp(), ip("127.0.0.120"));
+    assert!(g.starts_with("220"));
+    c.cmd("EHLO x.test");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.test>"),
+        "550 5.7.1 Email rejected due to sending server misconfiguration - see http://www.ordb.org/faq/#why_rejected"
+    );
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.122"));
+    c.cmd("EHLO x.test");
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test>"), "550 5.7.1 Rejected: 127.0.0.122 listed at dnsbl2.test");
+    // The seed's Local_check_relay: no PTR, and a PTR lookup that fails temporarily.
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.30"));
+    c.cmd("EHLO x.test");
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test>"), "450 4.7.1 Access denied. IP name lookup failed [127.0.0.30]");
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.31"));
+    c.cmd("EHLO x.test");
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test>"), "450 4.7.1 Access denied. Cannot resolve PTR record for 127.0.0.31");
+    // A resolvable client that is on no list gets through.
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.121"));
+    c.cmd("EHLO x.test");
+    assert!(c.cmd("MAIL FROM:<a@b.test>").starts_with("250"));
+    srv.stop();
+}
+
+#[test]
+fn size_and_hop_limits() {
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "max_message_size = 10000", ""));
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    assert!(c.cmd("EHLO x.test").contains("250-SIZE 10000"));
+    // SENDMAIL-SPEC §7 confMAX_MESSAGE_SIZE.
+    assert_eq!(c.cmd("MAIL FROM:<a@b.test> SIZE=20000"), "552 5.2.3 Message size exceeds fixed maximum message size (10000)");
+    c.cmd("MAIL FROM:<a@b.test>");
+    c.cmd("RCPT TO:<x@example1.com>");
+    c.cmd("DATA");
+    c.send(format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(20000)).as_bytes());
+    assert_eq!(c.cmd("."), "552 5.2.3 Message exceeds maximum fixed size (10000)");
+    // confMAX_HOP: 26 Received: headers are accepted, then fail at delivery with 554 5.4.6.
+    let hops: String = (0..25).map(|n| format!("Received: from h{n}.test by h{n}.test; Sat, 28 Nov 2026 00:00:00 +0000\r\n")).collect();
+    let reply = c.mail("a@b.test", &["x@example1.com"], &format!("{hops}Subject: loop\r\n\r\nbody\r\n"));
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    let qid = reply.split_whitespace().nth(2).unwrap().to_string();
+    let q = run(mailtool().arg("--root").arg(r.path()).args(["mailq", "-qI"]).arg(&qid), b"");
+    assert!(text(&q.stdout).contains("(554 5.4.6 Too many hops 26 (25 max))"), "{}", text(&q.stdout));
+    srv.stop();
+}
+
+/// The message endings of SECURITY-TESTS.md §3 (smtpsmug and SMTP-Smuggling-Tools).
+const ENDINGS: &[&[u8]] = &[
+    b"\n.\n", b"\n.\r", b"\r.\n", b"\r.\r", b"\n.\r\n", b"\r.\r\n", b"\r\n\x00.\r\n", b"\r\n.\x00\r\n",
+    b"\r\n.\r", b"\r\n.\n", b"\n\n.\r\n", b"\r\n.\r\r\n", b"\r\r\n.\r\r\n",
+];
+
+#[test]
+fn smuggled_commands_never_run() {
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "", ""));
+    for (n, ending) in ENDINGS.iter().enumerate() {
+        let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+        c.cmd("EHLO x.test");
+        c.cmd("MAIL FROM:<a@b.test>");
+        c.cmd("RCPT TO:<x@example1.com>");
+        assert!(c.cmd("DATA").starts_with("354"));
+        let mut payload = format!("Subject: smuggle {n}\r\n\r\nTESTING\r\n").into_bytes();
+        payload.extend_from_slice(ending);
+        payload.extend_from_slice(b"mail FROM:<smuggled@b.test>\r\nrcpt TO:<x@example1.com>\r\ndata\r\nsmuggled\r\n\r\n.\r\n");
+        c.send(&payload);
+        let reply = c.reply();
+        assert!(reply.starts_with("250 2.0.0"), "ending {n}: {reply}");
+        // Nothing else was answered: the smuggled MAIL/RCPT/DATA were message content.
+        assert_eq!(c.cmd("QUIT"), "221 2.0.0 mail.example1.com closing connection", "ending {n}");
+    }
+    let msgs = fs::read_dir(srv.spool()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("df")).count();
+    assert_eq!(msgs, ENDINGS.len(), "one message per connection, none smuggled");
+    for e in fs::read_dir(srv.spool()).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("qf") {
+            assert!(!fs::read_to_string(e.path()).unwrap().contains("smuggled@"), "a smuggled envelope was queued");
+        }
+    }
+    srv.stop();
+}
+
+#[test]
+fn pipelining_without_ehlo_is_refused() {
+    // SECURITY-TESTS.md §3: protocol synchronization, loopback included.
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "", ""));
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.1"));
+    c.cmd("HELO x.test");
+    c.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<x@example1.com>\r\n");
+    assert_eq!(c.reply(), "554 5.5.0 Error: SMTP protocol synchronization");
+    assert!(c.closed());
+    // A bare LF ends nothing and is refused in commands.
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.1"));
+    c.send(b"EHLO x.test\n");
+    assert_eq!(c.reply(), "550 5.5.2 Error: bare <LF> received");
+    srv.stop();
+}
+
+#[test]
+fn starttls_injection_and_auth_before_tls() {
+    // SECURITY-TESTS.md §4: `STARTTLS\r\nRSET\r\n` in one segment; RSET must never run.
+    let dns = seed_dns();
+    let r = setup("");
+    let (cert, key) = tls_files(r.path());
+    let srv = Server::start(r.path(), &config(&dns, "allow_plaintext_auth = \"never\"", &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n")));
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.1"));
+    let ehlo = c.cmd("EHLO x.test");
+    assert!(ehlo.contains("250-STARTTLS") && !ehlo.contains("AUTH"), "{ehlo}");
+    // AUTH before TLS is refused, loopback included, when the config says never.
+    assert_eq!(c.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="), "530 5.7.0 Must issue a STARTTLS command first");
+    c.send(b"STARTTLS\r\nRSET\r\n");
+    assert_eq!(c.reply(), "220 2.0.0 Ready to start TLS");
+    let mut t = Tls::handshake(c.stream, &r.path().join("cert.pem"));
+    // Nothing unsolicited arrives inside TLS: the RSET was discarded.
+    assert_eq!(t.poll_unsolicited(), "", "plaintext command ran after STARTTLS");
+    // The session was reset: EHLO again, STARTTLS no longer offered.
+    assert_eq!(t.cmd("MAIL FROM:<a@b.test>"), "503 5.0.0 Polite people say HELO first");
+    let ehlo = t.cmd("EHLO x.test");
+    assert!(!ehlo.contains("STARTTLS") && ehlo.contains("AUTH PLAIN LOGIN"), "{ehlo}");
+    assert_eq!(t.cmd("QUIT"), "221 2.0.0 mail.example1.com closing connection");
+    srv.stop();
+}
+
+#[test]
+fn accepted_mail_survives_kill_9_and_reload_works() {
+    let dns = seed_dns();
+    let r = setup("");
+    let cfg = config(&dns, "", "");
+    let srv = Server::start(r.path(), &cfg);
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    c.cmd("EHLO x.test");
+    let reply = c.mail("a@b.test", &["x@example1.com"], "Subject: durable\r\n\r\nkeep me\r\n");
+    let qid = reply.split_whitespace().nth(2).unwrap().to_string();
+    srv.kill9();
+    let q = run(mailtool().arg("--root").arg(r.path()).arg("mailq"), b"");
+    assert!(text(&q.stdout).contains(&qid), "{}", text(&q.stdout));
+    let srv = Server::start(r.path(), &cfg);
+    let q = run(mailtool().arg("--root").arg(r.path()).args(["mailq", "--json"]), b"");
+    let v: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
+    assert_eq!(v[0]["id"], qid.as_str());
+    let df = fs::read_to_string(srv.spool().join(format!("df{qid}"))).unwrap();
+    assert!(df.starts_with("Received: from x.test ([127.0.0.20])\n\tby mail.example1.com (mailtool) with ESMTP id "), "{df}");
+    assert!(df.ends_with("keep me\n"));
+    // SIGHUP rereads local-host-names: a new domain is accepted without a restart.
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    c.cmd("EHLO x.test");
+    c.cmd("MAIL FROM:<a@b.test>");
+    assert!(c.cmd("RCPT TO:<example@new.test>").starts_with("550"));
+    fs::write(r.path().join("etc/mail/local-host-names"), "example1.com\nexample2.com\nnew.test\n").unwrap();
+    srv.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !srv.log().contains("reloaded") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    c.cmd("EHLO x.test");
+    c.cmd("MAIL FROM:<a@b.test>");
+    assert_eq!(c.cmd("RCPT TO:<example@new.test>"), "250 2.1.5 <example@new.test>... Recipient ok");
+    // SIGTERM with a session open: it may finish, then the server exits 0.
+    assert_eq!(srv.stop(), Some(0));
+}
+
+// ---- TLS client for the tests -------------------------------------------------------------
+
+fn tls_files(root: &std::path::Path) -> (String, String) {
+    let ck = rcgen::generate_simple_self_signed(vec!["mail.example1.com".into()]).unwrap();
+    let etc = root.join("etc/mail");
+    fs::write(root.join("cert.pem"), ck.cert.pem()).unwrap();
+    fs::write(etc.join("tls.crt"), ck.cert.pem()).unwrap();
+    fs::write(etc.join("tls.key"), ck.signing_key.serialize_pem()).unwrap();
+    fs::set_permissions(etc.join("tls.key"), fs::Permissions::from_mode(0o644)).unwrap();
+    ("/etc/mail/tls.crt".into(), "/etc/mail/tls.key".into())
+}
+
+struct Tls {
+    s: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Tls {
+    fn starttls(addr: std::net::SocketAddr, source: Option<std::net::IpAddr>, cert: &std::path::Path) -> Tls {
+        let (mut c, _) = Smtp::open(addr, source);
+        c.cmd("EHLO x.test");
+        assert_eq!(c.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS");
+        Tls::handshake(c.stream, cert)
+    }
+
+    fn handshake(stream: TcpStream, cert: &std::path::Path) -> Tls {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let conn = rustls::ClientConnection::new(Arc::new(cfg), "mail.example1.com".try_into().unwrap()).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, stream);
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock).unwrap();
+        }
+        Tls { s, buf: Vec::new() }
+    }
+
+    fn line(&mut self) -> String {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let l: Vec<u8> = self.buf.drain(..=i).collect();
+                return String::from_utf8_lossy(&l).trim_end().to_string();
+            }
+            let mut b = [0u8; 4096];
+            match self.s.read(&mut b) {
+                Ok(0) | Err(_) => return "EOF".into(),
+                Ok(n) => self.buf.extend_from_slice(&b[..n]),
+            }
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        self.s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        let mut all = String::new();
+        loop {
+            let l = self.line();
+            let more = l.as_bytes().get(3) == Some(&b'-');
+            all.push_str(&l);
+            if !more {
+                return all;
+            }
+            all.push('\n');
+        }
+    }
+
+    /// Whatever the server sends without being asked, within half a second.
+    fn poll_unsolicited(&mut self) -> String {
+        self.s.sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut b = [0u8; 4096];
+        let got = match self.s.read(&mut b) {
+            Ok(n) => String::from_utf8_lossy(&b[..n]).into_owned(),
+            Err(_) => String::new(),
+        };
+        self.s.sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        got
+    }
+}
