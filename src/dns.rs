@@ -199,7 +199,11 @@ impl Dns {
         let resolver = builder
             .build()
             .map_err(|e| DnsError::Build(e.to_string()))?;
-        Ok(Dns { resolver, timeout, servers: servers.to_vec() })
+        Ok(Dns {
+            resolver,
+            timeout,
+            servers: servers.to_vec(),
+        })
     }
 
     /// The configured per-query timeout.
@@ -262,19 +266,31 @@ impl Dns {
         let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
         msg.metadata.recursion_desired = true;
         msg.add_query(Query::query(name, RecordType::PTR));
-        let Ok(bytes) = msg.to_vec() else { return Resolve::TempFail("encode".into()) };
+        let Ok(bytes) = msg.to_vec() else {
+            return Resolve::TempFail("encode".into());
+        };
         let mut last = String::from("no server answered");
         for _ in 0..ATTEMPTS {
             for server in &self.servers {
-                let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().unwrap_or(*server);
-                let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else { continue };
+                let bind: SocketAddr = if server.is_ipv4() {
+                    "0.0.0.0:0"
+                } else {
+                    "[::]:0"
+                }
+                .parse()
+                .unwrap_or(*server);
+                let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else {
+                    continue;
+                };
                 if sock.send_to(&bytes, server).await.is_err() {
                     continue;
                 }
                 let mut buf = vec![0u8; 4096];
                 match tokio::time::timeout(self.timeout, sock.recv_from(&mut buf)).await {
                     Ok(Ok((n, _))) => {
-                        let Ok(reply) = Message::from_vec(&buf[..n]) else { continue };
+                        let Ok(reply) = Message::from_vec(&buf[..n]) else {
+                            continue;
+                        };
                         if reply.metadata.id != id {
                             continue;
                         }
@@ -289,7 +305,11 @@ impl Dns {
                                     })
                                     .filter(|n| !n.is_empty())
                                     .collect();
-                                if names.is_empty() { Resolve::NotFound } else { Resolve::Found(names) }
+                                if names.is_empty() {
+                                    Resolve::NotFound
+                                } else {
+                                    Resolve::Found(names)
+                                }
                             }
                             ResponseCode::NXDomain => Resolve::NotFound,
                             other => Resolve::TempFail(format!("{other}")),
@@ -538,7 +558,11 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 fn rand_id() -> u16 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     h.finish() as u16
 }
 

@@ -58,7 +58,10 @@ pub fn init(settings: &Settings, program: &'static str) {
             .with_env_filter(filter)
             .with_target(false);
         let _ = match settings.log.target {
-            LogTarget::Stderr => builder.with_ansi(crate::util::stderr_is_terminal()).with_writer(io::stderr).try_init(),
+            LogTarget::Stderr => builder
+                .with_ansi(crate::util::stderr_is_terminal())
+                .with_writer(io::stderr)
+                .try_init(),
             // journald adds its own time stamps and reads stderr of the unit.
             LogTarget::Journald => builder
                 .without_time()

@@ -38,11 +38,24 @@ fn setup(extra_access: &str) -> tempfile::TempDir {
     let mut access = fs::read(fixtures().join("seed-etc-mail/access")).unwrap();
     access.extend_from_slice(extra_access.as_bytes());
     build_map(r.path(), "access", "", &access);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     // localip: the seed's entries plus one loopback "office" address.
-    build_map(r.path(), "localip", "-e", b"other.com\n192.168\n127.0.0.9\n");
+    build_map(
+        r.path(),
+        "localip",
+        "-e",
+        b"other.com\n192.168\n127.0.0.9\n",
+    );
     // popip: 127.0.0.3 logged in just now, 127.0.0.5 an hour ago (TTL 15m).
-    build_map(r.path(), "popip", "", format!("127.0.0.3 {now}\n127.0.0.5 {}\n", now - 3600).as_bytes());
+    build_map(
+        r.path(),
+        "popip",
+        "",
+        format!("127.0.0.3 {now}\n127.0.0.5 {}\n", now - 3600).as_bytes(),
+    );
     add_user(r.path(), "example", "example-pw");
     add_user(r.path(), "who", "s3cret");
     r
@@ -71,27 +84,62 @@ fn seed_virtual_domains() {
     let r = setup("");
     let srv = Server::start(r.path(), &config(&dns, "", ""));
     let (mut c, greeting) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
-    assert!(greeting.starts_with("220 mail.example1.com ESMTP"), "{greeting}");
-    assert!(c.cmd("EHLO client.test").starts_with("250-mail.example1.com Hello [127.0.0.20], pleased to meet you"));
-    assert_eq!(c.cmd("MAIL FROM:<sender@outside.test>"), "250 2.1.0 <sender@outside.test>... Sender ok");
+    assert!(
+        greeting.starts_with("220 mail.example1.com ESMTP"),
+        "{greeting}"
+    );
+    assert!(
+        c.cmd("EHLO client.test")
+            .starts_with("250-mail.example1.com Hello [127.0.0.20], pleased to meet you")
+    );
+    assert_eq!(
+        c.cmd("MAIL FROM:<sender@outside.test>"),
+        "250 2.1.0 <sender@outside.test>... Sender ok"
+    );
     // The catch-all delivers the whole domain to the local user `example`.
-    assert_eq!(c.cmd("RCPT TO:<anyone@example1.com>"), "250 2.1.5 <anyone@example1.com>... Recipient ok");
+    assert_eq!(
+        c.cmd("RCPT TO:<anyone@example1.com>"),
+        "250 2.1.5 <anyone@example1.com>... Recipient ok"
+    );
     // One address forwarded elsewhere: accepted, the original recipient was ours.
-    assert_eq!(c.cmd("RCPT TO:<who@example1.com>"), "250 2.1.5 <who@example1.com>... Recipient ok");
+    assert_eq!(
+        c.cmd("RCPT TO:<who@example1.com>"),
+        "250 2.1.5 <who@example1.com>... Recipient ok"
+    );
     // error:nouser 550 text: §11.7, enhanced code 5.0.0.
-    assert_eq!(c.cmd("RCPT TO:<someone@example2.com>"), "550 5.0.0 <someone@example2.com>... error-message");
-    assert_eq!(c.cmd("RCPT TO:<x@elsewhere.test>"), "550 5.7.1 <x@elsewhere.test>... Relaying denied. Proper authentication required.");
+    assert_eq!(
+        c.cmd("RCPT TO:<someone@example2.com>"),
+        "550 5.0.0 <someone@example2.com>... error-message"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<x@elsewhere.test>"),
+        "550 5.7.1 <x@elsewhere.test>... Relaying denied. Proper authentication required."
+    );
     let r250 = c.mail_body("Subject: test\r\n\r\nhello\r\n");
-    assert!(r250.starts_with("250 2.0.0 ") && r250.ends_with(" Message accepted for delivery"), "{r250}");
-    assert_eq!(c.cmd("QUIT"), "221 2.0.0 mail.example1.com closing connection");
+    assert!(
+        r250.starts_with("250 2.0.0 ") && r250.ends_with(" Message accepted for delivery"),
+        "{r250}"
+    );
+    assert_eq!(
+        c.cmd("QUIT"),
+        "221 2.0.0 mail.example1.com closing connection"
+    );
     // The guide's bare `550 error-message` form is an address in sendmail (§5.4), not an
     // error; it resolves to a local user that does not exist.
-    build_map(r.path(), "virtusertable", "", b"@example2.com\t550 error-message\n");
+    build_map(
+        r.path(),
+        "virtusertable",
+        "",
+        b"@example2.com\t550 error-message\n",
+    );
     common::server::readable(r.path());
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
     c.cmd("EHLO client.test");
     c.cmd("MAIL FROM:<sender@outside.test>");
-    assert_eq!(c.cmd("RCPT TO:<someone@example2.com>"), "550 5.1.1 <someone@example2.com>... User unknown");
+    assert_eq!(
+        c.cmd("RCPT TO:<someone@example2.com>"),
+        "550 5.1.1 <someone@example2.com>... User unknown"
+    );
     assert_eq!(srv.stop(), Some(0));
 }
 
@@ -101,21 +149,38 @@ fn access_db_rules() {
     let dns = seed_dns();
     let r = setup("Connect:127.0.0.66\tREJECT\nTo:relayto.test\tRELAY\n");
     let srv = Server::start(r.path(), &config(&dns, "", ""));
-    for (client, name) in [("127.0.0.66", "address"), ("127.0.0.67", "domain reject.com")] {
+    for (client, name) in [
+        ("127.0.0.66", "address"),
+        ("127.0.0.67", "domain reject.com"),
+    ] {
         let (mut c, g) = Smtp::open(srv.smtp(), ip(client));
         assert!(g.starts_with("220 "), "{name}: greeting stays 220: {g}");
         assert!(c.cmd("EHLO x.test").starts_with("250"), "{name}");
-        assert_eq!(c.cmd("MAIL FROM:<a@b.test>"), "550 5.7.1 Access denied", "{name}: {}", srv.log());
+        assert_eq!(
+            c.cmd("MAIL FROM:<a@b.test>"),
+            "550 5.7.1 Access denied",
+            "{name}: {}",
+            srv.log()
+        );
         assert_eq!(c.cmd("NOOP"), "250 2.0.0 OK");
-        assert_eq!(c.cmd("QUIT"), "221 2.0.0 mail.example1.com closing connection");
+        assert_eq!(
+            c.cmd("QUIT"),
+            "221 2.0.0 mail.example1.com closing connection"
+        );
     }
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.68"));
     c.cmd("EHLO x.test");
-    assert_eq!(c.cmd("MAIL FROM:<false@junk.com>"), "550 5.7.1 <false@junk.com>... Access denied");
+    assert_eq!(
+        c.cmd("MAIL FROM:<false@junk.com>"),
+        "550 5.7.1 <false@junk.com>... Access denied"
+    );
     assert!(c.cmd("MAIL FROM:<true@junk.com>").starts_with("250"));
     // To: OK is not RELAY: it only exempts the recipient from the blacklist.
     assert!(c.cmd("RCPT TO:<u@true.com>").starts_with("550 5.7.1"));
-    assert_eq!(c.cmd("RCPT TO:<u@relayto.test>"), "250 2.1.5 <u@relayto.test>... Recipient ok");
+    assert_eq!(
+        c.cmd("RCPT TO:<u@relayto.test>"),
+        "250 2.1.5 <u@relayto.test>... Recipient ok"
+    );
     srv.stop();
 }
 
@@ -125,25 +190,58 @@ fn relay_permissions() {
     let dns = seed_dns();
     let r = setup("");
     let (cert, key) = tls_files(r.path());
-    let srv = Server::start(r.path(), &config(&dns, "allow_plaintext_auth = \"never\"", &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n")));
+    let srv = Server::start(
+        r.path(),
+        &config(
+            &dns,
+            "allow_plaintext_auth = \"never\"",
+            &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n"),
+        ),
+    );
     let relay = |client: &str| -> String {
         let (mut c, _) = Smtp::open(srv.smtp(), ip(client));
         c.cmd("EHLO x.test");
         c.cmd("MAIL FROM:<a@b.test>");
         c.cmd("RCPT TO:<far@away.test>")
     };
-    assert_eq!(relay("127.0.0.4"), "550 5.7.1 <far@away.test>... Relaying denied. Proper authentication required.");
-    assert_eq!(relay("127.0.0.9"), "250 2.1.5 <far@away.test>... Recipient ok", "localip");
-    assert_eq!(relay("127.0.0.3"), "250 2.1.5 <far@away.test>... Recipient ok", "popip, fresh");
-    assert!(relay("127.0.0.5").starts_with("550 5.7.1"), "popip entry older than pop_before_smtp_ttl");
+    assert_eq!(
+        relay("127.0.0.4"),
+        "550 5.7.1 <far@away.test>... Relaying denied. Proper authentication required."
+    );
+    assert_eq!(
+        relay("127.0.0.9"),
+        "250 2.1.5 <far@away.test>... Recipient ok",
+        "localip"
+    );
+    assert_eq!(
+        relay("127.0.0.3"),
+        "250 2.1.5 <far@away.test>... Recipient ok",
+        "popip, fresh"
+    );
+    assert!(
+        relay("127.0.0.5").starts_with("550 5.7.1"),
+        "popip entry older than pop_before_smtp_ttl"
+    );
     // AUTH over STARTTLS from the untrusted address.
     let mut t = Tls::starttls(srv.smtp(), ip("127.0.0.4"), &r.path().join("cert.pem"));
     let ehlo = t.cmd("EHLO x.test");
-    assert!(ehlo.contains("AUTH PLAIN LOGIN") && !ehlo.contains("STARTTLS"), "{ehlo}");
-    assert_eq!(t.cmd("AUTH PLAIN AHdobwB3cm9uZw=="), "535 5.7.0 authentication failed");
-    assert_eq!(t.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="), "235 2.0.0 OK Authenticated");
+    assert!(
+        ehlo.contains("AUTH PLAIN LOGIN") && !ehlo.contains("STARTTLS"),
+        "{ehlo}"
+    );
+    assert_eq!(
+        t.cmd("AUTH PLAIN AHdobwB3cm9uZw=="),
+        "535 5.7.0 authentication failed"
+    );
+    assert_eq!(
+        t.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="),
+        "235 2.0.0 OK Authenticated"
+    );
     t.cmd("MAIL FROM:<who@example1.com>");
-    assert_eq!(t.cmd("RCPT TO:<far@away.test>"), "250 2.1.5 <far@away.test>... Recipient ok");
+    assert_eq!(
+        t.cmd("RCPT TO:<far@away.test>"),
+        "250 2.1.5 <far@away.test>... Recipient ok"
+    );
     srv.stop();
 }
 
@@ -154,7 +252,13 @@ fn nmap_relay_battery_relays_nothing() {
     let dns = seed_dns();
     let r = setup("");
     let srv = Server::start(r.path(), &config(&dns, "", ""));
-    let (d, f, t, s, i) = ("nmap.scanme.org", "antispam", "relaytest", "mail.example1.com", "127.0.0.1");
+    let (d, f, t, s, i) = (
+        "nmap.scanme.org",
+        "antispam",
+        "relaytest",
+        "mail.example1.com",
+        "127.0.0.1",
+    );
     let forms: Vec<(String, String)> = vec![
         ("<>".into(), format!("<{t}@{d}>")),
         (format!("<{f}@{d}>"), format!("<{t}@{d}>")),
@@ -208,7 +312,10 @@ fn greet_pause_dnsbl_and_ptr_check() {
     // SENDMAIL-SPEC §6.5: talking before the greeting.
     let mut c = Smtp::connect(srv.smtp(), ip("127.0.0.67"));
     c.send(b"EHLO eager.test\r\n");
-    assert_eq!(c.reply(), "554 mail.example1.com ESMTP not accepting messages");
+    assert_eq!(
+        c.reply(),
+        "554 mail.example1.com ESMTP not accepting messages"
+    );
     assert!(c.closed());
     // §7 FEATURE(dnsbl): the zone's own message, and the default text.
     let (mut c, g) = Smtp::open(srv.smtp(), ip("127.0.0.120"));
@@ -220,14 +327,23 @@ fn greet_pause_dnsbl_and_ptr_check() {
     );
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.122"));
     c.cmd("EHLO x.test");
-    assert_eq!(c.cmd("MAIL FROM:<a@b.test>"), "550 5.7.1 Rejected: 127.0.0.122 listed at dnsbl2.test");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.test>"),
+        "550 5.7.1 Rejected: 127.0.0.122 listed at dnsbl2.test"
+    );
     // The seed's Local_check_relay: no PTR, and a PTR lookup that fails temporarily.
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.30"));
     c.cmd("EHLO x.test");
-    assert_eq!(c.cmd("MAIL FROM:<a@b.test>"), "450 4.7.1 Access denied. IP name lookup failed [127.0.0.30]");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.test>"),
+        "450 4.7.1 Access denied. IP name lookup failed [127.0.0.30]"
+    );
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.31"));
     c.cmd("EHLO x.test");
-    assert_eq!(c.cmd("MAIL FROM:<a@b.test>"), "450 4.7.1 Access denied. Cannot resolve PTR record for 127.0.0.31");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.test>"),
+        "450 4.7.1 Access denied. Cannot resolve PTR record for 127.0.0.31"
+    );
     // A resolvable client that is on no list gets through.
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.121"));
     c.cmd("EHLO x.test");
@@ -243,26 +359,62 @@ fn size_and_hop_limits() {
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
     assert!(c.cmd("EHLO x.test").contains("250-SIZE 10000"));
     // SENDMAIL-SPEC §7 confMAX_MESSAGE_SIZE.
-    assert_eq!(c.cmd("MAIL FROM:<a@b.test> SIZE=20000"), "552 5.2.3 Message size exceeds fixed maximum message size (10000)");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.test> SIZE=20000"),
+        "552 5.2.3 Message size exceeds fixed maximum message size (10000)"
+    );
     c.cmd("MAIL FROM:<a@b.test>");
     c.cmd("RCPT TO:<x@example1.com>");
     c.cmd("DATA");
     c.send(format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(20000)).as_bytes());
-    assert_eq!(c.cmd("."), "552 5.2.3 Message exceeds maximum fixed size (10000)");
+    assert_eq!(
+        c.cmd("."),
+        "552 5.2.3 Message exceeds maximum fixed size (10000)"
+    );
     // confMAX_HOP: 26 Received: headers are accepted, then fail at delivery with 554 5.4.6.
-    let hops: String = (0..25).map(|n| format!("Received: from h{n}.test by h{n}.test; Sat, 28 Nov 2026 00:00:00 +0000\r\n")).collect();
-    let reply = c.mail("a@b.test", &["x@example1.com"], &format!("{hops}Subject: loop\r\n\r\nbody\r\n"));
+    let hops: String = (0..25)
+        .map(|n| {
+            format!("Received: from h{n}.test by h{n}.test; Sat, 28 Nov 2026 00:00:00 +0000\r\n")
+        })
+        .collect();
+    let reply = c.mail(
+        "a@b.test",
+        &["x@example1.com"],
+        &format!("{hops}Subject: loop\r\n\r\nbody\r\n"),
+    );
     assert!(reply.starts_with("250 2.0.0"), "{reply}");
     let qid = reply.split_whitespace().nth(2).unwrap().to_string();
-    let q = run(mailtool().arg("--root").arg(r.path()).args(["mailq", "-qI"]).arg(&qid), b"");
-    assert!(text(&q.stdout).contains("(554 5.4.6 Too many hops 26 (25 max))"), "{}", text(&q.stdout));
+    let q = run(
+        mailtool()
+            .arg("--root")
+            .arg(r.path())
+            .args(["mailq", "-qI"])
+            .arg(&qid),
+        b"",
+    );
+    assert!(
+        text(&q.stdout).contains("(554 5.4.6 Too many hops 26 (25 max))"),
+        "{}",
+        text(&q.stdout)
+    );
     srv.stop();
 }
 
 /// The message endings of SECURITY-TESTS.md §3 (smtpsmug and SMTP-Smuggling-Tools).
 const ENDINGS: &[&[u8]] = &[
-    b"\n.\n", b"\n.\r", b"\r.\n", b"\r.\r", b"\n.\r\n", b"\r.\r\n", b"\r\n\x00.\r\n", b"\r\n.\x00\r\n",
-    b"\r\n.\r", b"\r\n.\n", b"\n\n.\r\n", b"\r\n.\r\r\n", b"\r\r\n.\r\r\n",
+    b"\n.\n",
+    b"\n.\r",
+    b"\r.\n",
+    b"\r.\r",
+    b"\n.\r\n",
+    b"\r.\r\n",
+    b"\r\n\x00.\r\n",
+    b"\r\n.\x00\r\n",
+    b"\r\n.\r",
+    b"\r\n.\n",
+    b"\n\n.\r\n",
+    b"\r\n.\r\r\n",
+    b"\r\r\n.\r\r\n",
 ];
 
 #[test]
@@ -283,14 +435,34 @@ fn smuggled_commands_never_run() {
         let reply = c.reply();
         assert!(reply.starts_with("250 2.0.0"), "ending {n}: {reply}");
         // Nothing else was answered: the smuggled MAIL/RCPT/DATA were message content.
-        assert_eq!(c.cmd("QUIT"), "221 2.0.0 mail.example1.com closing connection", "ending {n}");
+        assert_eq!(
+            c.cmd("QUIT"),
+            "221 2.0.0 mail.example1.com closing connection",
+            "ending {n}"
+        );
     }
-    let msgs = fs::read_dir(srv.spool()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("df")).count();
-    assert_eq!(msgs, ENDINGS.len(), "one message per connection, none smuggled");
+    let msgs = fs::read_dir(srv.spool())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("df")
+        })
+        .count();
+    assert_eq!(
+        msgs,
+        ENDINGS.len(),
+        "one message per connection, none smuggled"
+    );
     for e in fs::read_dir(srv.spool()).unwrap() {
         let e = e.unwrap();
         if e.file_name().to_string_lossy().starts_with("qf") {
-            assert!(!fs::read_to_string(e.path()).unwrap().contains("smuggled@"), "a smuggled envelope was queued");
+            assert!(
+                !fs::read_to_string(e.path()).unwrap().contains("smuggled@"),
+                "a smuggled envelope was queued"
+            );
         }
     }
     srv.stop();
@@ -320,22 +492,48 @@ fn starttls_injection_and_auth_before_tls() {
     let dns = seed_dns();
     let r = setup("");
     let (cert, key) = tls_files(r.path());
-    let srv = Server::start(r.path(), &config(&dns, "allow_plaintext_auth = \"never\"", &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n")));
+    let srv = Server::start(
+        r.path(),
+        &config(
+            &dns,
+            "allow_plaintext_auth = \"never\"",
+            &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n"),
+        ),
+    );
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.1"));
     let ehlo = c.cmd("EHLO x.test");
-    assert!(ehlo.contains("250-STARTTLS") && !ehlo.contains("AUTH"), "{ehlo}");
+    assert!(
+        ehlo.contains("250-STARTTLS") && !ehlo.contains("AUTH"),
+        "{ehlo}"
+    );
     // AUTH before TLS is refused, loopback included, when the config says never.
-    assert_eq!(c.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="), "530 5.7.0 Must issue a STARTTLS command first");
+    assert_eq!(
+        c.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="),
+        "530 5.7.0 Must issue a STARTTLS command first"
+    );
     c.send(b"STARTTLS\r\nRSET\r\n");
     assert_eq!(c.reply(), "220 2.0.0 Ready to start TLS");
     let mut t = Tls::handshake(c.stream, &r.path().join("cert.pem"));
     // Nothing unsolicited arrives inside TLS: the RSET was discarded.
-    assert_eq!(t.poll_unsolicited(), "", "plaintext command ran after STARTTLS");
+    assert_eq!(
+        t.poll_unsolicited(),
+        "",
+        "plaintext command ran after STARTTLS"
+    );
     // The session was reset: EHLO again, STARTTLS no longer offered.
-    assert_eq!(t.cmd("MAIL FROM:<a@b.test>"), "503 5.0.0 Polite people say HELO first");
+    assert_eq!(
+        t.cmd("MAIL FROM:<a@b.test>"),
+        "503 5.0.0 Polite people say HELO first"
+    );
     let ehlo = t.cmd("EHLO x.test");
-    assert!(!ehlo.contains("STARTTLS") && ehlo.contains("AUTH PLAIN LOGIN"), "{ehlo}");
-    assert_eq!(t.cmd("QUIT"), "221 2.0.0 mail.example1.com closing connection");
+    assert!(
+        !ehlo.contains("STARTTLS") && ehlo.contains("AUTH PLAIN LOGIN"),
+        "{ehlo}"
+    );
+    assert_eq!(
+        t.cmd("QUIT"),
+        "221 2.0.0 mail.example1.com closing connection"
+    );
     srv.stop();
 }
 
@@ -347,24 +545,43 @@ fn accepted_mail_survives_kill_9_and_reload_works() {
     let srv = Server::start(r.path(), &cfg);
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
     c.cmd("EHLO x.test");
-    let reply = c.mail("a@b.test", &["x@example1.com"], "Subject: durable\r\n\r\nkeep me\r\n");
+    let reply = c.mail(
+        "a@b.test",
+        &["x@example1.com"],
+        "Subject: durable\r\n\r\nkeep me\r\n",
+    );
     let qid = reply.split_whitespace().nth(2).unwrap().to_string();
     srv.kill9();
     let q = run(mailtool().arg("--root").arg(r.path()).arg("mailq"), b"");
     assert!(text(&q.stdout).contains(&qid), "{}", text(&q.stdout));
     let srv = Server::start(r.path(), &cfg);
-    let q = run(mailtool().arg("--root").arg(r.path()).args(["mailq", "--json"]), b"");
+    let q = run(
+        mailtool()
+            .arg("--root")
+            .arg(r.path())
+            .args(["mailq", "--json"]),
+        b"",
+    );
     let v: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
     assert_eq!(v[0]["id"], qid.as_str());
     let df = fs::read_to_string(srv.spool().join(format!("df{qid}"))).unwrap();
-    assert!(df.starts_with("Received: from x.test ([127.0.0.20])\n\tby mail.example1.com (mailtool) with ESMTP id "), "{df}");
+    assert!(
+        df.starts_with(
+            "Received: from x.test ([127.0.0.20])\n\tby mail.example1.com (mailtool) with ESMTP id "
+        ),
+        "{df}"
+    );
     assert!(df.ends_with("keep me\n"));
     // SIGHUP rereads local-host-names: a new domain is accepted without a restart.
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
     c.cmd("EHLO x.test");
     c.cmd("MAIL FROM:<a@b.test>");
     assert!(c.cmd("RCPT TO:<example@new.test>").starts_with("550"));
-    fs::write(r.path().join("etc/mail/local-host-names"), "example1.com\nexample2.com\nnew.test\n").unwrap();
+    fs::write(
+        r.path().join("etc/mail/local-host-names"),
+        "example1.com\nexample2.com\nnew.test\n",
+    )
+    .unwrap();
     srv.signal(libc::SIGHUP);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !srv.log().contains("reloaded") && std::time::Instant::now() < deadline {
@@ -373,7 +590,10 @@ fn accepted_mail_survives_kill_9_and_reload_works() {
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
     c.cmd("EHLO x.test");
     c.cmd("MAIL FROM:<a@b.test>");
-    assert_eq!(c.cmd("RCPT TO:<example@new.test>"), "250 2.1.5 <example@new.test>... Recipient ok");
+    assert_eq!(
+        c.cmd("RCPT TO:<example@new.test>"),
+        "250 2.1.5 <example@new.test>... Recipient ok"
+    );
     // SIGTERM with a session open: it may finish, then the server exits 0.
     assert_eq!(srv.stop(), Some(0));
 }
@@ -396,7 +616,11 @@ struct Tls {
 }
 
 impl Tls {
-    fn starttls(addr: std::net::SocketAddr, source: Option<std::net::IpAddr>, cert: &std::path::Path) -> Tls {
+    fn starttls(
+        addr: std::net::SocketAddr,
+        source: Option<std::net::IpAddr>,
+        cert: &std::path::Path,
+    ) -> Tls {
         let (mut c, _) = Smtp::open(addr, source);
         c.cmd("EHLO x.test");
         assert_eq!(c.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS");
@@ -406,14 +630,18 @@ impl Tls {
     fn handshake(stream: TcpStream, cert: &std::path::Path) -> Tls {
         use rustls_pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap()).unwrap();
+        roots
+            .add(rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap())
+            .unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let cfg = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let conn = rustls::ClientConnection::new(Arc::new(cfg), "mail.example1.com".try_into().unwrap()).unwrap();
+        let conn =
+            rustls::ClientConnection::new(Arc::new(cfg), "mail.example1.com".try_into().unwrap())
+                .unwrap();
         let mut s = rustls::StreamOwned::new(conn, stream);
         while s.conn.is_handshaking() {
             s.conn.complete_io(&mut s.sock).unwrap();
@@ -421,7 +649,7 @@ impl Tls {
         Tls { s, buf: Vec::new() }
     }
 
-    fn line(&mut self) -> String {
+    pub fn line(&mut self) -> String {
         loop {
             if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
                 let l: Vec<u8> = self.buf.drain(..=i).collect();
@@ -451,13 +679,199 @@ impl Tls {
 
     /// Whatever the server sends without being asked, within half a second.
     fn poll_unsolicited(&mut self) -> String {
-        self.s.sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        self.s
+            .sock
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
         let mut b = [0u8; 4096];
         let got = match self.s.read(&mut b) {
             Ok(n) => String::from_utf8_lossy(&b[..n]).into_owned(),
             Err(_) => String::new(),
         };
-        self.s.sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        self.s
+            .sock
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         got
     }
+}
+
+#[test]
+fn submission_needs_auth_and_smtps_is_tls_from_the_start() {
+    let dns = seed_dns();
+    let r = setup("");
+    let (cert, key) = tls_files(r.path());
+    let cfg = config(
+        &dns,
+        "",
+        &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n"),
+    )
+    .replace(
+        "submission = []",
+        "submission = [\"127.0.0.1:0\"]\nsmtps = [\"127.0.0.1:0\"]",
+    );
+    let srv = Server::start(r.path(), &cfg);
+    // Submission (587): relaying, and even MAIL, need AUTH. Loopback may AUTH in plaintext
+    // with the default allow_plaintext_auth = "loopback".
+    let (mut c, _) = Smtp::open(srv.submission.unwrap(), ip("127.0.0.1"));
+    assert!(c.cmd("EHLO x.test").contains("AUTH PLAIN LOGIN"));
+    assert_eq!(
+        c.cmd("MAIL FROM:<who@example1.com>"),
+        "530 5.7.0 Authentication required"
+    );
+    assert_eq!(c.cmd("AUTH LOGIN"), "334 VXNlcm5hbWU6");
+    assert_eq!(c.cmd("d2hv"), "334 UGFzc3dvcmQ6");
+    assert_eq!(c.cmd("czNjcmV0"), "235 2.0.0 OK Authenticated");
+    assert!(c.cmd("MAIL FROM:<who@example1.com>").starts_with("250"));
+    assert_eq!(
+        c.cmd("RCPT TO:<far@away.test>"),
+        "250 2.1.5 <far@away.test>... Recipient ok"
+    );
+    let reply = c.mail_body("Subject: submitted\r\n\r\nhi\r\n");
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    // STARTTLS is offered on submission too.
+    let (mut c, _) = Smtp::open(srv.submission.unwrap(), ip("127.0.0.4"));
+    assert!(c.cmd("EHLO x.test").contains("250-STARTTLS"));
+    // SMTPS (465): TLS first, then the greeting; no STARTTLS inside.
+    let tcp = common::server::connect_from(srv.smtps.unwrap(), ip("127.0.0.4"));
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut t = Tls::handshake(tcp, &r.path().join("cert.pem"));
+    assert!(t.line().starts_with("220 mail.example1.com ESMTP"));
+    let ehlo = t.cmd("EHLO x.test");
+    assert!(
+        !ehlo.contains("STARTTLS") && ehlo.contains("AUTH PLAIN LOGIN"),
+        "{ehlo}"
+    );
+    assert_eq!(
+        t.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="),
+        "235 2.0.0 OK Authenticated"
+    );
+    t.cmd("MAIL FROM:<who@example1.com>");
+    assert_eq!(
+        t.cmd("RCPT TO:<far@away.test>"),
+        "250 2.1.5 <far@away.test>... Recipient ok"
+    );
+    srv.stop();
+}
+
+#[test]
+fn connection_limits_and_timeouts() {
+    let dns = seed_dns();
+    let r = setup("");
+    let smtp =
+        "max_connections_per_ip = 2\nmax_messages_per_connection = 1\ncommand_timeout = \"1s\"";
+    let srv = Server::start(r.path(), &config(&dns, smtp, ""));
+    let (_a, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    let (mut b, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    let (mut third, g) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    assert!(
+        g.starts_with("421 4.3.2 mail.example1.com Too many open connections from your address"),
+        "{g}"
+    );
+    assert!(third.closed());
+    // One message per connection here: the second MAIL ends the session.
+    b.cmd("EHLO x.test");
+    assert!(
+        b.mail("a@b.test", &["x@example1.com"], "Subject: one\r\n\r\n1\r\n")
+            .starts_with("250")
+    );
+    assert_eq!(
+        b.cmd("MAIL FROM:<a@b.test>"),
+        "421 4.7.0 mail.example1.com Too many messages for this session; closing connection"
+    );
+    // RFC 5321 §4.5.3.2: an idle client is dropped after the command timeout.
+    let (mut idle, _) = Smtp::open(srv.smtp(), ip("127.0.0.21"));
+    assert_eq!(
+        idle.reply(),
+        "421 4.4.2 mail.example1.com Error: timeout exceeded",
+        "{}",
+        srv.log()
+    );
+    srv.stop();
+}
+
+#[test]
+fn sessions_never_run_as_root() {
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "", ""));
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    assert!(c.cmd("NOOP").starts_with("250"));
+    let status = fs::read_to_string(format!("/proc/{}/status", srv.child.id())).unwrap();
+    let uids: Vec<u32> = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|u| u.parse().unwrap())
+        .collect();
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    let want = if me == 0 { 65534 } else { me };
+    assert_eq!(
+        uids,
+        vec![want; 4],
+        "real, effective, saved and fs uid after the drop"
+    );
+    let pid = fs::read_to_string(r.path().join("run/mailtool.pid")).unwrap();
+    assert_eq!(pid.trim(), srv.child.id().to_string());
+    srv.stop();
+}
+
+#[test]
+fn first_start_without_config_just_works() {
+    // CONFIG.md: a non-root user with no config and no --root gets a default root under
+    // $XDG_DATA_HOME and the loopback ports 2525/2587.
+    let home = root();
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("serve")
+        .env_remove("MAILTOOL_ROOT")
+        .env_remove("MAILTOOL_CONFIG")
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME");
+    if as_nobody(&mut cmd) {
+        std::os::unix::fs::chown(home.path(), Some(65534), Some(65534)).unwrap();
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(l);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.len() < 2 && std::time::Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200))
+            && l.starts_with("mailtool: listening")
+        {
+            seen.push(l);
+        }
+    }
+    // SAFETY: signal our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            "mailtool: listening for SMTP on 127.0.0.1:2525",
+            "mailtool: listening for submission on 127.0.0.1:2587"
+        ]
+    );
+    assert_eq!(st.code(), Some(0));
+    assert!(
+        home.path()
+            .join(".local/share/mailtool/var/spool/mqueue")
+            .is_dir()
+    );
 }

@@ -44,30 +44,46 @@ pub fn run(global: &GlobalOpts, a: &MailqArgs) -> Result<i32, Fail> {
         let spec = if matches!(sel.trim_start_matches('!'), "R" | "S" | "I") {
             match rest.next() {
                 Some(word) => format!("{sel}{word}"),
-                None => return Err(Fail::new(EX_USAGE, format!("mailq: -q{sel} needs a substring"))),
+                None => {
+                    return Err(Fail::new(
+                        EX_USAGE,
+                        format!("mailq: -q{sel} needs a substring"),
+                    ));
+                }
             }
         } else {
             sel.clone()
         };
-        filter.add_selector(&spec).map_err(|e| Fail::new(EX_USAGE, format!("mailq: -q{spec}: {e}")))?;
+        filter
+            .add_selector(&spec)
+            .map_err(|e| Fail::new(EX_USAGE, format!("mailq: -q{spec}: {e}")))?;
     }
     if let Some(extra) = rest.next() {
-        return Err(Fail::new(EX_USAGE, format!("mailq: unexpected argument {extra:?}")));
+        return Err(Fail::new(
+            EX_USAGE,
+            format!("mailq: unexpected argument {extra:?}"),
+        ));
     }
     let dir = cfg.path(&cfg.settings.paths.spool);
     let shown = dir.display().to_string();
     let msgs = match Spool::attach(&dir) {
-        Ok(spool) => spool.list().map_err(|e| Fail::new(EX_NOINPUT, format!("mailq: {shown}: {e}")))?,
+        Ok(spool) => spool
+            .list()
+            .map_err(|e| Fail::new(EX_NOINPUT, format!("mailq: {shown}: {e}")))?,
         // A spool that was never created is an empty queue, as after a fresh install.
         Err(_) if !dir.exists() => Vec::new(),
         Err(e) => return Err(Fail::new(EX_NOINPUT, format!("mailq: {shown}: {e}"))),
     };
     let msgs = filter.apply(&msgs);
     let text = if a.json {
-        serde_json::to_string_pretty(&mailq_json(&msgs)).map_err(|e| Fail::new(EX_SOFTWARE, e.to_string()))? + "\n"
+        serde_json::to_string_pretty(&mailq_json(&msgs))
+            .map_err(|e| Fail::new(EX_SOFTWARE, e.to_string()))?
+            + "\n"
     } else {
         format_mailq(&shown, &msgs, a.verbose, std::time::SystemTime::now())
     };
-    std::io::stdout().write_all(text.as_bytes()).map_err(stdout_error)?;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(stdout_error)?;
     Ok(EX_OK)
 }

@@ -176,7 +176,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
-        Command::Serve(a) => return serve::run(&global, &a),
+        Command::Serve(a) => serve::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
     }
@@ -232,7 +232,9 @@ pub(crate) fn give_to_server_group(global: &GlobalOpts, path: &std::path::Path) 
     let group = crate::config::Config::load(&global.locate())
         .map(|c| c.settings.group)
         .unwrap_or_else(|_| "mailtool".into());
-    let Ok(id) = crate::server::privileges::lookup("root", &group) else { return };
+    let Ok(id) = crate::server::privileges::lookup("root", &group) else {
+        return;
+    };
     use std::os::unix::ffi::OsStrExt;
     if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
         // SAFETY: chown of a file we just created; -1 keeps the owner.

@@ -17,7 +17,7 @@ pub struct LazyMap {
 }
 
 enum State {
-    Open(AnyMap),
+    Open(Box<AnyMap>),
     /// No file: an empty map. Looked for again after [`RECHECK`].
     Missing(Instant),
     /// The file exists but cannot be opened (permissions, corruption): every lookup fails,
@@ -27,7 +27,7 @@ enum State {
 
 fn open_state(path: &Path) -> State {
     match AnyMap::open(path) {
-        Ok(m) => State::Open(m),
+        Ok(m) => State::Open(Box::new(m)),
         Err(_) if !path.exists() => State::Missing(Instant::now()),
         Err(e) => {
             tracing::error!("map {} cannot be read: {e}", path.display());
@@ -39,10 +39,7 @@ fn open_state(path: &Path) -> State {
 impl LazyMap {
     /// `path` is the `.db` file.
     pub fn new(path: PathBuf) -> LazyMap {
-        let state = match AnyMap::open(&path) {
-            Ok(m) => State::Open(m),
-            Err(_) => State::Missing(Instant::now()),
-        };
+        let state = open_state(&path);
         LazyMap {
             path,
             state: Mutex::new(state),
@@ -76,7 +73,10 @@ impl LazyMap {
         match &*g {
             State::Open(m) => f(m).map(Some),
             State::Missing(_) => Ok(None),
-            State::Broken(_, message) => Err(MapError::Io { path: self.path.display().to_string(), message: message.clone() }),
+            State::Broken(_, message) => Err(MapError::Io {
+                path: self.path.display().to_string(),
+                message: message.clone(),
+            }),
         }
     }
 }

@@ -12,6 +12,7 @@ use super::{Map, MapError};
 use crate::util::io_message;
 
 /// Any map file mailtool can read.
+#[allow(clippy::large_enum_variant)] // one per map, never in bulk
 pub enum AnyMap {
     Sqlite(SqliteMap),
     /// Read-only: a Berkeley DB file from sendmail or Postfix, loaded whole into memory.

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-
 use crate::config::{Config, Locate};
 use crate::dns::Dns;
 use crate::queue::Spool;
@@ -107,11 +106,30 @@ fn chown_tree(path: &Path, id: &privileges::Identity) {
     }
 }
 
+/// Thousands of idle SMTP connections need thousands of descriptors: take the hard limit.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
 /// Runs the server until SIGTERM/SIGINT. Returns after in-flight sessions finished (or the
 /// grace period ran out).
 pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     let cfg = Config::load(locate)?;
     crate::logging::init(&cfg.settings, "mailtool");
+    raise_fd_limit();
+    if locate.root.is_none() && locate.config.is_none() && !crate::config::is_root() {
+        tracing::info!("no configuration given: using {}", cfg.root.display());
+    }
     prepare_dirs(&cfg)?;
     let bound = bind_all(&cfg)?;
     let tls = match (&cfg.settings.tls.cert, &cfg.settings.tls.key) {
@@ -125,7 +143,10 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     }
     let spool_dir = cfg.path(&cfg.settings.paths.spool);
     // Written while still root, as sendmail does; /run is root's.
-    let pid_file = opts.pid_file.clone().unwrap_or_else(|| cfg.path("/run/mailtool.pid"));
+    let pid_file = opts
+        .pid_file
+        .clone()
+        .unwrap_or_else(|| cfg.path("/run/mailtool.pid"));
     write_pid(&pid_file);
     if crate::config::is_root() {
         let id = privileges::lookup(&cfg.settings.user, &cfg.settings.group)?;

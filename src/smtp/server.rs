@@ -151,9 +151,14 @@ impl Slot {
     fn take(shared: &Arc<Shared>, ip: IpAddr) -> Result<Slot, &'static str> {
         let cfg = shared.config();
         let total = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut per_ip = shared.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let n = per_ip.entry(ip).or_insert(0);
-        *n += 1;
+        let from_ip = {
+            let mut per_ip = shared.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+            let n = per_ip.entry(ip).or_insert(0);
+            *n += 1;
+            *n
+        };
+        // Counted first and released by Drop, so a refused connection undoes its own count
+        // (the map's lock is not held here: Drop takes it).
         let slot = Slot {
             shared: shared.clone(),
             ip,
@@ -161,7 +166,7 @@ impl Slot {
         if total > cfg.settings.smtp.max_connections as usize {
             return Err("Too many open connections");
         }
-        if *n > cfg.settings.smtp.max_connections_per_ip {
+        if from_ip > cfg.settings.smtp.max_connections_per_ip {
             return Err("Too many open connections from your address");
         }
         Ok(slot)
@@ -280,20 +285,20 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
     let mut buf = vec![0u8; 16 * 1024];
     // greet_pause: a client that talks before the greeting is refused (SENDMAIL-SPEC §6.5).
     let pause = s.greet_pause.0.min(Duration::from_secs(300));
-    if !pause.is_zero() && kind != Kind::Smtps {
-        if let Ok(n) = tokio::time::timeout(pause, conn.read(&mut buf)).await {
-            if matches!(n, Ok(n) if n > 0) {
-                tracing::warn!(
-                    "rejecting commands from {} due to pre-greeting traffic",
-                    client.hello_text()
-                );
-                let _ = conn.write_all(&session.pregreet_reply().to_bytes()).await;
-                let _ = conn.shutdown().await;
-                return;
-            }
-            // EOF or error during the pause: nothing to talk to.
-            return;
+    if !pause.is_zero()
+        && kind != Kind::Smtps
+        && let Ok(n) = tokio::time::timeout(pause, conn.read(&mut buf)).await
+    {
+        if matches!(n, Ok(n) if n > 0) {
+            tracing::warn!(
+                "rejecting commands from {} due to pre-greeting traffic",
+                client.hello_text()
+            );
+            let _ = conn.write_all(&session.pregreet_reply().to_bytes()).await;
+            let _ = conn.shutdown().await;
         }
+        // Talked first, or hung up / failed during the pause: either way the session is over.
+        return;
     }
     if conn
         .write_all(&session.greeting().to_bytes())
@@ -325,7 +330,12 @@ async fn connection_checks(shared: &Shared, cfg: &Config, client: &Client) -> Co
         return Connect::Reject(r);
     }
     let verdict = shared.policy.connect(client);
-    tracing::debug!("check_relay for {} [{}]: {verdict:?} (access map present: {})", client.name(), client.addr(), shared.policy.access.is_present());
+    tracing::debug!(
+        "check_relay for {} [{}]: {verdict:?} (access map present: {})",
+        client.name(),
+        client.addr(),
+        shared.policy.access.is_present()
+    );
     match verdict {
         Connect::Accept => return Connect::Accept,
         Connect::Reject(r) => {
@@ -413,7 +423,12 @@ async fn run_session(
             let stopping = *stop.borrow();
             if stopping && session.is_idle() {
                 let host = cfg.hostname();
-                let _ = conn.write_all(format!("421 4.3.2 {host} Service shutting down; closing connection\r\n").as_bytes()).await;
+                let _ = conn
+                    .write_all(
+                        format!("421 4.3.2 {host} Service shutting down; closing connection\r\n")
+                            .as_bytes(),
+                    )
+                    .await;
                 return (commands, messages);
             }
             tokio::select! {
@@ -431,7 +446,9 @@ async fn run_session(
             Ok(Ok(n)) => lines.feed(&buf[..n]),
             Err(_) => {
                 let host = &cfg.hostname();
-                let _ = conn.write_all(format!("421 4.4.2 {host} Error: timeout exceeded\r\n").as_bytes()).await;
+                let _ = conn
+                    .write_all(format!("421 4.4.2 {host} Error: timeout exceeded\r\n").as_bytes())
+                    .await;
                 return (commands, messages);
             }
         }
@@ -616,7 +633,7 @@ async fn store(env: Envelope, message: Vec<u8>, shared: &Arc<Shared>, cfg: &Conf
                 env.protocol,
                 env.client.hello_text()
             );
-            Reply::accepted(&qid.to_string())
+            Reply::accepted(qid.as_str())
         }
         Ok(Err(e)) => {
             tracing::error!("cannot queue message from {}: {e}", env.client.hello_text());

@@ -224,7 +224,10 @@ impl Session {
         let pipelining = matches!(self.helo, Some((_, true)));
         // STARTTLS with data behind it is not refused: the server throws that data away
         // unread (RFC 3207 §4.2), which is the defence against command injection.
-        if more_buffered && !matches!(cmd, Command::StartTls) && (!pipelining || is_group_ending(&cmd)) {
+        if more_buffered
+            && !matches!(cmd, Command::StartTls)
+            && (!pipelining || is_group_ending(&cmd))
+        {
             tracing::warn!(client = %self.client.hello_text(), "SMTP protocol synchronization error (input pipelined after {:?})", verb(&cmd));
             return vec![Step::Send(Reply::sync_error()), Step::Close];
         }

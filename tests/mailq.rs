@@ -1,0 +1,96 @@
+//! mailq: sendmail 8.12's layout (SENDMAIL-SPEC §3.1), filters (§3.2), --json, the link.
+
+mod common;
+
+use common::*;
+use mailtool::queue::{Envelope, NewMessage, Recipient, Spool};
+
+fn queue_one(root: &std::path::Path, sender: &str, rcpts: &[&str]) -> String {
+    let spool = Spool::open(&root.join("var/spool/mqueue")).unwrap();
+    let env = Envelope::new(sender, rcpts.iter().map(|r| Recipient::new(*r)).collect());
+    let id = spool
+        .store(NewMessage {
+            envelope: env,
+            data: b"Subject: x\n\nbody\n".to_vec(),
+            id: None,
+        })
+        .unwrap();
+    id.to_string()
+}
+
+#[test]
+fn empty_queue_layout_and_link() {
+    let root = tempfile::tempdir().unwrap();
+    let out = run(mailtool().arg("--root").arg(root.path()).arg("mailq"), b"");
+    let q = root.path().join("var/spool/mqueue");
+    assert_eq!(
+        text(&out.stdout),
+        format!("{} is empty\n\t\tTotal requests: 0\n", q.display())
+    );
+    // The same program through a link named mailq, root from the environment.
+    let dir = tempfile::tempdir().unwrap();
+    let l = link(dir.path(), "mailq");
+    let out = run(
+        std::process::Command::new(&l).env("MAILTOOL_ROOT", root.path()),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).ends_with("Total requests: 0\n"));
+}
+
+#[test]
+fn listing_filters_and_json() {
+    let root = tempfile::tempdir().unwrap();
+    let a = queue_one(root.path(), "alice@example1.com", &["bob@far.test"]);
+    let b = queue_one(
+        root.path(),
+        "carol@example1.com",
+        &["dave@near.test", "erin@near.test"],
+    );
+    let out = run(mailtool().arg("--root").arg(root.path()).arg("mailq"), b"");
+    let s = text(&out.stdout);
+    let q = root.path().join("var/spool/mqueue");
+    assert!(s.starts_with(&format!("\t\t{} (2 requests)\n-----Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------\n", q.display())), "{s}");
+    assert!(
+        s.contains(&format!("{a}       17 "))
+            && s.contains("<alice@example1.com>\n\t\t\t\t\t <bob@far.test>\n"),
+        "{s}"
+    );
+    assert!(s.ends_with("\t\tTotal requests: 2\n"));
+    // -qR: recipient substring, case-insensitive; ! negates.
+    let out = run(
+        mailtool()
+            .arg("--root")
+            .arg(root.path())
+            .args(["mailq", "-qRNEAR.test"]),
+        b"",
+    );
+    assert!(text(&out.stdout).contains(&b) && !text(&out.stdout).contains(&a));
+    let out = run(
+        mailtool()
+            .arg("--root")
+            .arg(root.path())
+            .args(["mailq", "-q!R", "near"]),
+        b"",
+    );
+    assert!(text(&out.stdout).contains(&a) && !text(&out.stdout).contains(&b));
+    let out = run(
+        mailtool()
+            .arg("--root")
+            .arg(root.path())
+            .args(["mailq", "-qScarol", "--json"]),
+        b"",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["id"], b.as_str());
+    assert_eq!(v[0]["recipients"][1]["address"], "erin@near.test");
+    let out = run(
+        mailtool()
+            .arg("--root")
+            .arg(root.path())
+            .args(["mailq", "-qXbad"]),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(64));
+}
