@@ -112,6 +112,15 @@ pub enum Connect {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RcptOk {
     pub route: Route,
+    /// access `To:` DISCARD: accept, then throw the whole message away.
+    pub discard: bool,
+}
+
+/// An accepted sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MailOk {
+    /// access `From:` DISCARD: accept, then throw the message away (`$#discard`).
+    pub discard: bool,
 }
 
 /// Why a lookup failed, as a reply: with `-T<TMPF>` a map error is a temporary failure.
@@ -212,11 +221,14 @@ impl Policy {
     }
 
     /// check_mail: `From:` entries for the sender. `arg` is the MAIL argument as typed.
-    pub fn check_mail(&self, _c: &Client, arg: &str) -> Result<(), Reply> {
+    pub fn check_mail(&self, _c: &Client, arg: &str) -> Result<MailOk, Reply> {
         match self.access().check_mail(arg) {
             Ok(Verdict::Reject(r)) => Err(r),
-            Ok(_) => Ok(()),
-            Err(e) => map_error(self.settings().access_temp_fail, &e).map_or(Ok(()), Err),
+            Ok(Verdict::Discard) => Ok(MailOk { discard: true }),
+            Ok(_) => Ok(MailOk::default()),
+            Err(e) => {
+                map_error(self.settings().access_temp_fail, &e).map_or(Ok(MailOk::default()), Err)
+            }
         }
     }
 
@@ -253,8 +265,10 @@ impl Policy {
             }
             Some(Domain::General { .. }) => (Some(mbox.to_string()), false),
         };
+        let mut discard = false;
         match self.access().check_rcpt(arg, domain_is_local) {
             Ok(Verdict::Reject(r)) => return Err(r),
+            Ok(Verdict::Discard) => discard = true,
             Ok(_) => {}
             Err(e) => {
                 if let Some(r) = map_error(s.access_temp_fail, &e) {
@@ -298,7 +312,7 @@ impl Policy {
             if c.submission && c.authenticated.is_none() && !ours {
                 return Err(Reply::new(530, "5.7.0", "Authentication required"));
             }
-            return Ok(RcptOk { route });
+            return Ok(RcptOk { route, discard });
         }
         Err(self.relay_denied(c, &s, arg))
     }

@@ -147,7 +147,8 @@ fn seed_virtual_domains() {
 fn access_db_rules() {
     // SENDMAIL-SPEC §4, §6.6: REJECT by address and by domain, From: REJECT, To: OK/RELAY.
     let dns = seed_dns();
-    let r = setup("Connect:127.0.0.66\tREJECT\nTo:relayto.test\tRELAY\n");
+    let r =
+        setup("Connect:127.0.0.66\tREJECT\nTo:relayto.test\tRELAY\nFrom:spam@junk.com\tDISCARD\n");
     let srv = Server::start(r.path(), &config(&dns, "", ""));
     for (client, name) in [
         ("127.0.0.66", "address"),

@@ -611,6 +611,15 @@ async fn store(env: Envelope, message: Vec<u8>, shared: &Arc<Shared>, cfg: &Conf
         envelope.status_message = Some(text);
     }
     let nrcpts = envelope.recipients.len();
+    if env.discard {
+        // access DISCARD: the client is told it was accepted; nothing is kept.
+        tracing::info!(
+            "{qid}: discarded (access db), from=<{}>, nrcpts={nrcpts}, relay={}",
+            envelope.sender,
+            env.client.hello_text()
+        );
+        return Reply::accepted(qid.as_str());
+    }
     let from = if envelope.sender.is_empty() {
         "<>".to_string()
     } else {

@@ -50,6 +50,8 @@ pub struct Envelope {
     pub params: Params,
     pub recipients: Vec<Recipient>,
     pub helo: String,
+    /// access DISCARD matched the sender or a recipient: answer 250, store nothing.
+    pub discard: bool,
     /// `ESMTP`, `ESMTPS`, `ESMTPA`, `ESMTPSA` or `SMTP` (RFC 3848).
     pub protocol: String,
     pub client: Client,
@@ -109,6 +111,7 @@ pub struct Session {
     null_reply: Option<Reply>,
     sender: Option<(Path, Params)>,
     recipients: Vec<Recipient>,
+    discard: bool,
     messages: u32,
     errors: u32,
     pending_auth_user: Option<String>,
@@ -136,6 +139,7 @@ impl Session {
             null_reply: None,
             sender: None,
             recipients: Vec::new(),
+            discard: false,
             messages: 0,
             errors: 0,
             pending_auth_user: None,
@@ -190,6 +194,7 @@ impl Session {
     }
 
     fn reset_transaction(&mut self) {
+        self.discard = false;
         self.sender = None;
         self.recipients.clear();
         if matches!(self.phase, Phase::Mail | Phase::Data) {
@@ -350,7 +355,11 @@ impl Session {
             ))];
         }
         let shown = path.to_string();
-        if let Err(r) = policy.check_mail(&self.client, &shown) {
+        let ok = policy.check_mail(&self.client, &shown);
+        if let Ok(m) = &ok {
+            self.discard = m.discard;
+        }
+        if let Err(r) = ok {
             tracing::info!(client = %self.client.hello_text(), "ruleset=check_mail, arg1={shown}, reject={}", r.line());
             return vec![Step::Send(wire(&r))];
         }
@@ -388,6 +397,7 @@ impl Session {
         let shown = path.to_string();
         match policy.check_rcpt(&self.client, &path, &shown) {
             Ok(ok) => {
+                self.discard |= ok.discard;
                 self.recipients.push(Recipient { path, params, ok });
                 vec![Step::Send(Reply::recipient_ok(&shown, false))]
             }
@@ -443,6 +453,7 @@ impl Session {
             sender,
             params,
             recipients,
+            discard: std::mem::take(&mut self.discard),
             helo: self.helo.as_ref().map(|h| h.0.clone()).unwrap_or_default(),
             protocol: protocol.into(),
             client: self.client.clone(),
