@@ -235,22 +235,7 @@ impl Dns {
             return self.raw_ptr(ip).await;
         }
         match self.lookup(&reverse_name(ip), RecordType::PTR).await {
-            Resolve::Found(l) => {
-                let names: Vec<String> = l
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::PTR(p) => Some(display_name(&p.0)),
-                        _ => None,
-                    })
-                    .filter(|n| !n.is_empty())
-                    .collect();
-                if names.is_empty() {
-                    Resolve::NotFound
-                } else {
-                    Resolve::Found(names)
-                }
-            }
+            Resolve::Found(l) => ptr_names(l.answers()),
             Resolve::NotFound => Resolve::NotFound,
             Resolve::TempFail(e) => Resolve::TempFail(e),
         }
@@ -295,22 +280,7 @@ impl Dns {
                             continue;
                         }
                         return match reply.metadata.response_code {
-                            ResponseCode::NoError => {
-                                let names: Vec<String> = reply
-                                    .answers
-                                    .iter()
-                                    .filter_map(|r| match &r.data {
-                                        RData::PTR(p) => Some(display_name(&p.0)),
-                                        _ => None,
-                                    })
-                                    .filter(|n| !n.is_empty())
-                                    .collect();
-                                if names.is_empty() {
-                                    Resolve::NotFound
-                                } else {
-                                    Resolve::Found(names)
-                                }
-                            }
+                            ResponseCode::NoError => ptr_names(&reply.answers),
                             ResponseCode::NXDomain => Resolve::NotFound,
                             other => Resolve::TempFail(format!("{other}")),
                         };
@@ -554,6 +524,23 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 /// The reverse-lookup name of `ip`, with trailing dot:
 /// `4.3.2.1.in-addr.arpa.` or the 32-nibble `….ip6.arpa.`.
+/// The PTR names in an answer section; none is NotFound (NODATA).
+fn ptr_names(answers: &[hickory_resolver::proto::rr::Record]) -> Resolve<Vec<String>> {
+    let names: Vec<String> = answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::PTR(p) => Some(display_name(&p.0)),
+            _ => None,
+        })
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        Resolve::NotFound
+    } else {
+        Resolve::Found(names)
+    }
+}
+
 /// A query id that is hard to guess (RFC 5452), from the OS random source via std's hasher.
 fn rand_id() -> u16 {
     use std::hash::{BuildHasher, Hasher};

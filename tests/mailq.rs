@@ -5,8 +5,9 @@ mod common;
 use common::*;
 use mailtool::queue::{Envelope, NewMessage, Recipient, Spool};
 
-fn queue_one(root: &std::path::Path, sender: &str, rcpts: &[&str]) -> String {
-    let spool = Spool::open(&root.join("var/spool/mqueue")).unwrap();
+// One Spool per test: the owner lock is an flock, and a child forked concurrently by another
+// test can hold a copy of its descriptor until exec, so reopening at once may see it "Locked".
+fn queue_one(spool: &Spool, sender: &str, rcpts: &[&str]) -> String {
     let env = Envelope::new(sender, rcpts.iter().map(|r| Recipient::new(*r)).collect());
     let id = spool
         .store(NewMessage {
@@ -41,9 +42,10 @@ fn empty_queue_layout_and_link() {
 #[test]
 fn listing_filters_and_json() {
     let root = tempfile::tempdir().unwrap();
-    let a = queue_one(root.path(), "alice@example1.com", &["bob@far.test"]);
+    let spool = Spool::open(&root.path().join("var/spool/mqueue")).unwrap();
+    let a = queue_one(&spool, "alice@example1.com", &["bob@far.test"]);
     let b = queue_one(
-        root.path(),
+        &spool,
         "carol@example1.com",
         &["dave@near.test", "erin@near.test"],
     );

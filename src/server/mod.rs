@@ -204,6 +204,13 @@ async fn async_main(
         dns,
         tls.map(tokio_rustls::TlsAcceptor::from),
     ));
+    // Handlers first: a script that signals us as soon as we say "listening" must not kill us.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| ServeError::Runtime(e.to_string()))?;
     let stop_rx = shared.stop.subscribe();
     let mut tasks = Vec::new();
     for b in bound {
@@ -220,12 +227,6 @@ async fn async_main(
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| ServeError::Runtime(e.to_string()))?;
-    let mut int =
-        signal(SignalKind::interrupt()).map_err(|e| ServeError::Runtime(e.to_string()))?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| ServeError::Runtime(e.to_string()))?;
     loop {
         tokio::select! {
             _ = term.recv() => break,

@@ -328,24 +328,10 @@ impl Session {
         if self.client.submission && self.client.authenticated.is_none() {
             return self.bad(Reply::new(530, "5.7.0 Authentication required"));
         }
-        let (path, params) = match address::parse_mail_from(arg, true) {
+        let (path, params) = match checked_path(address::parse_mail_from(arg, true), arg) {
             Ok(p) => p,
-            Err(e) => {
-                return self.bad(Reply::new(
-                    e.reply_text().0,
-                    e.reply_line(&address::address_echo(arg))
-                        .get(4..)
-                        .unwrap_or("")
-                        .to_string(),
-                ));
-            }
+            Err(r) => return self.bad(r),
         };
-        if let Some((k, _)) = params.other.first() {
-            return self.bad(Reply::new(
-                555,
-                format!("5.5.4 {} parameter unrecognized", k.to_ascii_uppercase()),
-            ));
-        }
         if let Some(size) = params.size
             && self.cfg.max_message_size > 0
             && size > self.cfg.max_message_size
@@ -376,24 +362,10 @@ impl Session {
         if self.recipients.len() as u32 >= self.cfg.max_recipients {
             return vec![Step::Send(Reply::too_many_recipients())];
         }
-        let (path, params) = match address::parse_rcpt_to(arg, utf8) {
+        let (path, params) = match checked_path(address::parse_rcpt_to(arg, utf8), arg) {
             Ok(p) => p,
-            Err(e) => {
-                return self.bad(Reply::new(
-                    e.reply_text().0,
-                    e.reply_line(&address::address_echo(arg))
-                        .get(4..)
-                        .unwrap_or("")
-                        .to_string(),
-                ));
-            }
+            Err(r) => return self.bad(r),
         };
-        if let Some((k, _)) = params.other.first() {
-            return self.bad(Reply::new(
-                555,
-                format!("5.5.4 {} parameter unrecognized", k.to_ascii_uppercase()),
-            ));
-        }
         let shown = path.to_string();
         match policy.check_rcpt(&self.client, &path, &shown) {
             Ok(ok) => {
@@ -648,6 +620,25 @@ impl Session {
     pub fn pregreet_reply(&self) -> Reply {
         Reply::not_accepting(&self.cfg.hostname)
     }
+}
+
+/// A parsed MAIL/RCPT argument, or the reply for it: address errors in sendmail's wording,
+/// and `555` for a parameter we do not implement (RFC 5321 §4.1.1.11).
+fn checked_path(
+    parsed: Result<(Path, Params), address::AddrError>,
+    arg: &str,
+) -> Result<(Path, Params), Reply> {
+    let (path, params) = parsed.map_err(|e| {
+        let line = e.reply_line(&address::address_echo(arg));
+        Reply::new(e.reply_text().0, line.get(4..).unwrap_or("").to_string())
+    })?;
+    if let Some((k, _)) = params.other.first() {
+        return Err(Reply::new(
+            555,
+            format!("5.5.4 {} parameter unrecognized", k.to_ascii_uppercase()),
+        ));
+    }
+    Ok((path, params))
 }
 
 fn b64(data: &[u8]) -> Option<Vec<u8>> {
