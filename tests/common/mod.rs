@@ -59,4 +59,5 @@ pub fn link(dir: &Path, name: &str) -> PathBuf {
     p
 }
 pub mod dns;
+pub mod fuzz;
 pub mod server;
