@@ -4,6 +4,7 @@
 //! (`makemap`, `newaliases`, `praliases`). Any other program name falls back to `mailtool`, so
 //! `target/debug/mailtool` and links such as `mailtool-dev` keep working.
 
+mod client_args;
 mod config_cmd;
 mod generate;
 mod mailq;
