@@ -2,6 +2,8 @@
 //! domain's MX hosts (or the smart host). Each returns one [`Outcome`] per recipient, so the
 //! queue runner can record every recipient's fate durably on its own.
 
+pub mod local;
+pub mod program;
 pub mod remote;
 
 /// What happened to one recipient in one attempt.

@@ -84,7 +84,7 @@ pub enum SpoolError {
 }
 
 impl SpoolError {
-    fn io(op: &'static str, path: &Path, e: io::Error) -> SpoolError {
+    pub(crate) fn io(op: &'static str, path: &Path, e: io::Error) -> SpoolError {
         SpoolError::Io {
             op,
             path: path.to_path_buf(),
