@@ -10,6 +10,7 @@ mod generate;
 mod mailq;
 mod makemap;
 mod newaliases;
+mod queue_cmd;
 mod serve;
 
 use std::ffi::OsString;
@@ -70,6 +71,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),
+    /// Run the queue now, or delete, hold or release messages
+    Queue(queue_cmd::QueueArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -177,6 +180,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
+        Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
