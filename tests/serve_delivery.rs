@@ -328,3 +328,35 @@ fn queue_run_hold_release_and_delete_by_hand() {
     near.stop();
     far.stop();
 }
+
+#[test]
+fn one_connection_carries_a_queue_run_to_the_same_server() {
+    let port = free_port("127.0.0.2");
+    let (_fr, far) = far_server(port);
+    let dns = TestDns::start(&mx_records("127.0.0.2"));
+    let (nr, near) = near_server(&dns, port, "delivery_mode = \"queue\"\ninterval = \"0s\"");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    for i in 0..3 {
+        let r = c.mail(
+            "example@example1.com",
+            &["bob@far.test"],
+            &format!("Subject: reuse {i}\r\n\r\nx\r\n"),
+        );
+        assert!(r.starts_with("250 2.0.0 "), "{r}");
+    }
+    c.cmd("QUIT");
+    let (code, text) = queue_cmd(nr.path(), &["run", "--direct"]);
+    assert_eq!(
+        (code, text.matches(": delivered").count()),
+        (0, 3),
+        "{text}"
+    );
+    let far_spool = far.spool();
+    assert_eq!(spool_ids(&far_spool).len(), 3);
+    let log = far.log();
+    assert_eq!(log.matches("INFO connect from").count(), 1, "{log}");
+    assert!(log.contains("messages=3"), "{log}");
+    near.stop();
+    far.stop();
+}
