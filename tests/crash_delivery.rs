@@ -172,3 +172,96 @@ fn kill_9_during_a_load_loses_nothing() {
     near.stop();
     far.stop();
 }
+
+/// A large batch relayed to Postfix's smtp-sink (the MX of sink.test): every message arrives
+/// once, carried by a handful of reused connections.
+#[test]
+fn a_large_batch_reaches_smtp_sink() {
+    const BATCH: usize = 2000;
+    let sink_bin = Path::new("/usr/sbin/smtp-sink");
+    let source = Path::new("/usr/sbin/smtp-source");
+    if !sink_bin.exists() || !source.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide postfix's tools"
+        );
+        eprintln!("skipping: smtp-sink/smtp-source are not installed");
+        return;
+    }
+    let port = free_port("127.0.0.3");
+    let dump = root();
+    let dir = dump.path().join("msgs");
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let mut sink = Command::new(sink_bin);
+    sink.arg("-d").arg(format!("{}/m", dir.display()));
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        sink.args(["-u", "nobody"]);
+    }
+    let mut sink = sink
+        .arg(format!("127.0.0.3:{port}"))
+        .arg("128")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("smtp-sink");
+    let dns = TestDns::start(&[
+        Rec::mx("sink.test", 10, "mx.sink.test"),
+        Rec::a("mx.sink.test", "127.0.0.3"),
+    ]);
+    let nr = root();
+    seed_root(nr.path());
+    let near = Server::start(nr.path(), &near_config(&dns, port));
+    let t0 = Instant::now();
+    let status = Command::new(source)
+        .args(["-s", "10", "-m", &BATCH.to_string(), "-l", "1024"])
+        .args(["-f", "example@example1.com", "-t", "user@sink.test"])
+        .arg(near.smtp().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("smtp-source");
+    assert!(status.success());
+    let pushed = t0.elapsed();
+    let near_spool = near.spool();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count_q(&near_spool) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} still queued",
+            count_q(&near_spool)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "smtp-sink batch: {BATCH} messages accepted in {:.2}s, relayed by {:.2}s",
+        pushed.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+    let ids: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let t = String::from_utf8_lossy(&fs::read(e.path()).ok()?).into_owned();
+            let at = t.find("by mail.example1.com (mailtool) with ")?;
+            t[at..]
+                .split_whitespace()
+                .skip_while(|w| *w != "id")
+                .nth(1)
+                .map(|s| s.trim_end_matches(';').to_string())
+        })
+        .collect();
+    let mut distinct = ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    let _ = sink.kill();
+    let _ = sink.wait();
+    assert_eq!((ids.len(), distinct.len()), (BATCH, BATCH));
+    let log = near.log();
+    assert_eq!(
+        log.matches("relay=sink.test, dsn=2.0.0, stat=Sent").count(),
+        BATCH
+    );
+    near.stop();
+}
