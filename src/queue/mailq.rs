@@ -317,6 +317,7 @@ pub fn mailq_json(msgs: &[QueuedMessage]) -> Value {
                             },
                             "status": r.status,
                             "orcpt": r.orcpt,
+                            "parent": r.parent,
                         })
                     })
                     .collect();
@@ -334,6 +335,7 @@ pub fn mailq_json(msgs: &[QueuedMessage]) -> Value {
                     "warning_sent": env.warning_sent,
                     "tries": env.tries,
                     "last_attempt": env.last_attempt,
+                    "next_attempt": env.next_attempt,
                     "priority": env.priority(),
                 })
             })
