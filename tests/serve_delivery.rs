@@ -360,3 +360,66 @@ fn one_connection_carries_a_queue_run_to_the_same_server() {
     near.stop();
     far.stop();
 }
+
+#[test]
+fn delay_warning_then_return_after_the_time_limits() {
+    let port = free_port("127.0.0.2");
+    let (_fr, far) = far_server(port);
+    let mut recs = mx_records("127.0.0.2");
+    // down.test's MX answers nowhere (nothing listens on 127.0.0.5 at that port).
+    recs.push(Rec::mx("down.test", 10, "mx.down.test"));
+    recs.push(Rec::a("mx.down.test", "127.0.0.5"));
+    let dns = TestDns::start(&recs);
+    let (_nr, near) = near_server(&dns, port, "warn_after = \"1s\"\nreturn_after = \"4s\"");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "alice@far.test",
+        &["someone@down.test"],
+        "Subject: slow\r\n\r\nwaiting\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+    let far_spool = far.spool();
+    let find = |what: &str| {
+        spool_ids(&far_spool)
+            .into_iter()
+            .map(|i| read_df(&far_spool, &i))
+            .find(|d| d.contains(what))
+    };
+    let warning = wait_for("the delay warning", || {
+        find("Subject: Warning: could not send message for past 1 second")
+    });
+    assert!(warning.contains("Action: delayed"), "{warning}");
+    assert!(
+        warning.contains("Final-Recipient: RFC822; someone@down.test"),
+        "{warning}"
+    );
+    assert!(warning.contains("text/rfc822-headers"), "{warning}");
+    assert!(
+        !warning.contains("\nwaiting\n"),
+        "a warning carries headers only: {warning}"
+    );
+    let bounce = wait_for("the bounce after return_after", || {
+        find("Subject: Returned mail: see transcript for details")
+    });
+    assert!(bounce.contains("Action: failed"), "{bounce}");
+    assert!(bounce.contains("Status: 4.4.7"), "{bounce}");
+    assert!(
+        bounce.contains("could not be delivered for 4 seconds"),
+        "{bounce}"
+    );
+    // The original is returned in full, and only one warning was sent.
+    assert!(bounce.contains("waiting"), "{bounce}");
+    let warnings = spool_ids(&far_spool)
+        .into_iter()
+        .filter(|i| read_df(&far_spool, i).contains("Subject: Warning:"))
+        .count();
+    assert_eq!(warnings, 1);
+    let near_spool = near.spool();
+    wait_for("near's queue to empty", || {
+        spool_ids(&near_spool).is_empty().then_some(())
+    });
+    near.stop();
+    far.stop();
+}
