@@ -11,6 +11,7 @@ mod mailq;
 mod makemap;
 mod newaliases;
 mod serve;
+mod smtp_send;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),
+    /// Send a test message over SMTP (like swaks)
+    SmtpSend(smtp_send::SmtpSendArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -178,6 +181,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Config(a) => config_cmd::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
+        Command::SmtpSend(a) => smtp_send::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
     }
