@@ -465,7 +465,9 @@ fn finish(a: &SmtpSendArgs, report: &Report) -> Result<i32, Fail> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{v}").map_err(stdout_error)?;
     }
-    for r in &report.refused {
+    // With a single refusal that failed the run, the failure line below says it all.
+    let one_failed = report.failed.is_some() && report.refused.len() == 1;
+    for r in report.refused.iter().filter(|_| !one_failed) {
         eprintln!(
             "smtp-send: RCPT: <{}>: {}",
             r.recipient,
