@@ -14,6 +14,8 @@ use std::sync::Arc;
 use crate::config::{Config, Locate};
 use crate::dns::Dns;
 use crate::queue::Spool;
+use crate::queue::attempt::Engine;
+use crate::queue::runner::Runner;
 use crate::smtp::server::{self, Kind, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -198,12 +200,20 @@ async fn async_main(
     pid_file: PathBuf,
 ) -> Result<(), ServeError> {
     let grace = cfg.settings.smtp.shutdown_grace.0;
+    let spool = Arc::new(spool);
+    let engine = Arc::new(
+        Engine::new(cfg.clone(), spool.clone(), dns.clone())
+            .map_err(|e| ServeError::Runtime(e.to_string()))?,
+    );
     let shared = Arc::new(Shared::new(
         cfg,
-        Arc::new(spool),
+        spool,
         dns,
         tls.map(tokio_rustls::TlsAcceptor::from),
     ));
+    let (queue_stop, queue_stop_rx) = tokio::sync::watch::channel(false);
+    let (runner, runner_task) = Runner::start(engine.clone(), None, queue_stop_rx);
+    let _ = shared.queue.set(runner.clone());
     // Handlers first: a script that signals us as soon as we say "listening" must not kill us.
     use tokio::signal::unix::{SignalKind, signal};
     let mut term =
@@ -211,6 +221,8 @@ async fn async_main(
     let mut int =
         signal(SignalKind::interrupt()).map_err(|e| ServeError::Runtime(e.to_string()))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let mut usr1 =
+        signal(SignalKind::user_defined1()).map_err(|e| ServeError::Runtime(e.to_string()))?;
     let stop_rx = shared.stop.subscribe();
     let mut tasks = Vec::new();
     for b in bound {
@@ -231,10 +243,15 @@ async fn async_main(
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
+            _ = usr1.recv() => {
+                tracing::info!("queue run requested (SIGUSR1)");
+                runner.run_all();
+            }
             _ = hup.recv() => {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                 match Config::load(&locate) {
                     Ok(c) => {
+                        engine.reload(c.clone());
                         shared.reload(c);
                         tracing::info!("configuration and class files reloaded (SIGHUP)");
                     }
@@ -266,6 +283,9 @@ async fn async_main(
     if tokio::time::timeout(grace, wait).await.is_err() {
         tracing::warn!("grace period over; closing the remaining sessions");
     }
+    // Deliveries in flight are cut short: each is at worst repeated after the restart.
+    let _ = queue_stop.send(true);
+    let _ = runner_task.await;
     let _ = std::fs::remove_file(&pid_file);
     tracing::info!("stopped");
     Ok(())

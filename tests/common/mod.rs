@@ -60,4 +60,5 @@ pub fn link(dir: &Path, name: &str) -> PathBuf {
 }
 pub mod dns;
 pub mod fuzz;
+pub mod postfix;
 pub mod server;
