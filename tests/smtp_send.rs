@@ -697,3 +697,72 @@ fn input_and_usage_errors() {
     assert_eq!(code(&o), 0);
     assert!(text(&o.stdout).contains("24  RCPT: no recipient accepted"));
 }
+
+// ---- Postfix ---------------------------------------------------------------------------
+
+#[test]
+fn postfix_plain_starttls_smtps_and_relay_refusal() {
+    use common::postfix::{DOMAIN, Postfix, PostfixOptions};
+    let Some(pf) = Postfix::start(PostfixOptions {
+        open_relay: false,
+        tls: true,
+    }) else {
+        return;
+    };
+    let ca = pf.ca_file.to_str().unwrap().to_string();
+    let smtp = addr(pf.smtp);
+    let smtps = addr(pf.smtps.unwrap());
+    let sink = format!("sink@{DOMAIN}");
+    let to_postfix = |extra: &[&str]| -> Output {
+        let mut args = vec!["--from", "a@outside.test", "--to", &sink, "--json"];
+        args.extend_from_slice(extra);
+        send(&args, b"")
+    };
+    for (what, extra) in [
+        ("plain", vec!["--server", &smtp]),
+        (
+            "STARTTLS",
+            vec!["--server", &smtp, "--starttls", "--ca-file", &ca],
+        ),
+        ("SMTPS", vec!["--server", &smtps, "--tls", "--ca-file", &ca]),
+        ("pipelined", vec!["--server", &smtp, "--pipeline"]),
+    ] {
+        let o = to_postfix(&extra);
+        assert_eq!(code(&o), 0, "{what}: {}", show(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            v["tls"].is_string(),
+            what == "STARTTLS" || what == "SMTPS",
+            "{what}: {v}"
+        );
+        // Postfix's "queued as ID" is reported, and Postfix's log knows that id.
+        let qid = v["queue_id"].as_str().expect(&show(&o)).to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !pf.log_text().contains(&qid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            pf.log_text().contains(&qid),
+            "{what}: {qid} not in the Postfix log"
+        );
+    }
+    // Postfix relays for nobody here: the RCPT stage, 24, with Postfix's own words.
+    let o = send(
+        &[
+            "--server",
+            &smtp,
+            "--from",
+            "a@outside.test",
+            "--to",
+            "x@elsewhere.test",
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 24, "{}", show(&o));
+    assert!(
+        text(&o.stderr)
+            .starts_with("smtp-send: RCPT: 554 5.7.1 <x@elsewhere.test>: Relay access denied"),
+        "{}",
+        show(&o)
+    );
+}
