@@ -82,8 +82,11 @@ fn show(o: &Output) -> String {
 
 /// The df file of a queued message, by the queue id that `--json` reported.
 fn spooled(srv: &Server, o: &Output) -> String {
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect(&show(o));
-    let qid = v["queue_id"].as_str().expect(&show(o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", show(o)));
+    let qid = v["queue_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", show(o)));
     fs::read_to_string(srv.spool().join(format!("df{qid}"))).expect("df file")
 }
 
@@ -736,7 +739,10 @@ fn postfix_plain_starttls_smtps_and_relay_refusal() {
             "{what}: {v}"
         );
         // Postfix's "queued as ID" is reported, and Postfix's log knows that id.
-        let qid = v["queue_id"].as_str().expect(&show(&o)).to_string();
+        let qid = v["queue_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}", show(&o)))
+            .to_string();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while !pf.log_text().contains(&qid) && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
