@@ -37,6 +37,9 @@ _mailtool() {
             mailtool,newaliases)
                 cmd="mailtool__subcmd__newaliases"
                 ;;
+            mailtool,queue)
+                cmd="mailtool__subcmd__queue"
+                ;;
             mailtool,serve)
                 cmd="mailtool__subcmd__serve"
                 ;;
@@ -82,6 +85,9 @@ _mailtool() {
             mailtool__subcmd__help,newaliases)
                 cmd="mailtool__subcmd__help__subcmd__newaliases"
                 ;;
+            mailtool__subcmd__help,queue)
+                cmd="mailtool__subcmd__help__subcmd__queue"
+                ;;
             mailtool__subcmd__help,serve)
                 cmd="mailtool__subcmd__help__subcmd__serve"
                 ;;
@@ -94,6 +100,48 @@ _mailtool() {
             mailtool__subcmd__help__subcmd__config,show)
                 cmd="mailtool__subcmd__help__subcmd__config__subcmd__show"
                 ;;
+            mailtool__subcmd__help__subcmd__queue,delete)
+                cmd="mailtool__subcmd__help__subcmd__queue__subcmd__delete"
+                ;;
+            mailtool__subcmd__help__subcmd__queue,hold)
+                cmd="mailtool__subcmd__help__subcmd__queue__subcmd__hold"
+                ;;
+            mailtool__subcmd__help__subcmd__queue,release)
+                cmd="mailtool__subcmd__help__subcmd__queue__subcmd__release"
+                ;;
+            mailtool__subcmd__help__subcmd__queue,run)
+                cmd="mailtool__subcmd__help__subcmd__queue__subcmd__run"
+                ;;
+            mailtool__subcmd__queue,delete)
+                cmd="mailtool__subcmd__queue__subcmd__delete"
+                ;;
+            mailtool__subcmd__queue,help)
+                cmd="mailtool__subcmd__queue__subcmd__help"
+                ;;
+            mailtool__subcmd__queue,hold)
+                cmd="mailtool__subcmd__queue__subcmd__hold"
+                ;;
+            mailtool__subcmd__queue,release)
+                cmd="mailtool__subcmd__queue__subcmd__release"
+                ;;
+            mailtool__subcmd__queue,run)
+                cmd="mailtool__subcmd__queue__subcmd__run"
+                ;;
+            mailtool__subcmd__queue__subcmd__help,delete)
+                cmd="mailtool__subcmd__queue__subcmd__help__subcmd__delete"
+                ;;
+            mailtool__subcmd__queue__subcmd__help,help)
+                cmd="mailtool__subcmd__queue__subcmd__help__subcmd__help"
+                ;;
+            mailtool__subcmd__queue__subcmd__help,hold)
+                cmd="mailtool__subcmd__queue__subcmd__help__subcmd__hold"
+                ;;
+            mailtool__subcmd__queue__subcmd__help,release)
+                cmd="mailtool__subcmd__queue__subcmd__help__subcmd__release"
+                ;;
+            mailtool__subcmd__queue__subcmd__help,run)
+                cmd="mailtool__subcmd__queue__subcmd__help__subcmd__run"
+                ;;
             *)
                 ;;
         esac
@@ -101,7 +149,7 @@ _mailtool() {
 
     case "${cmd}" in
         mailtool)
-            opts="-h -V --config --root --help --version makemap newaliases serve mailq smtp-send config completions man help"
+            opts="-h -V --config --root --help --version makemap newaliases serve mailq queue smtp-send config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -271,7 +319,7 @@ _mailtool() {
             return 0
             ;;
         mailtool__subcmd__help)
-            opts="makemap newaliases serve mailq smtp-send config completions man help"
+            opts="makemap newaliases serve mailq queue smtp-send config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -399,6 +447,76 @@ _mailtool() {
         mailtool__subcmd__help__subcmd__newaliases)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__queue)
+            opts="run delete hold release"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__queue__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__queue__subcmd__hold)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__queue__subcmd__release)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__queue__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -547,6 +665,208 @@ _mailtool() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue)
+            opts="-h --config --root --help run delete hold release help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue__subcmd__delete)
+            opts="-h --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue__subcmd__help)
+            opts="run delete hold release help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue__subcmd__help__subcmd__hold)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue__subcmd__help__subcmd__release)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue__subcmd__hold)
+            opts="-h --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue__subcmd__release)
+            opts="-h --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__queue__subcmd__run)
+            opts="-q -h --direct --pid-file --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                -q)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -32,6 +32,7 @@ complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "makemap" -d 'Buil
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "serve" -d 'Run the SMTP server in the foreground'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
+complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
@@ -74,6 +75,34 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -l root -d 'Pre
 complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -s v -d 'Verbose layout: priority, per-recipient status'
 complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -l json -d 'One JSON array with an object per message'
 complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "release" -d 'Let held messages go again (postsuper -H)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -s q -d 'Only matching entries: Rsubstr, Ssubstr, Isubstr, each optionally after `!`' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -l pid-file -d 'Daemon\'s pid file [default: ROOT/run/mailtool.pid]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -l direct -d 'Deliver in this process even when the daemon is running'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from delete" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from delete" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from hold" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from hold" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from hold" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from release" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from release" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "release" -d 'Let held messages go again (postsuper -H)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s s -l server -d 'Server to send to [default: the MX of the recipients\' domain]' -r
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s p -l port -d 'Port when --server gives none, and for MX delivery [default: 25, or 465 with --tls]' -r
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s f -l from -d 'Envelope sender and From: (\'\' for the null sender)' -r
@@ -126,14 +155,19 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l dir -d 'Write 
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -s h -l help -d 'Print help'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq smtp-send config completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq smtp-send config completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq smtp-send config completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq smtp-send config completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq smtp-send config completions man help" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq smtp-send config completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq smtp-send config completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq smtp-send config completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq smtp-send config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "release" -d 'Let held messages go again (postsuper -H)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file; errors name the line and column'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration, defaults included'

@@ -247,3 +247,116 @@ fn unreachable_hosts_defer_and_a_null_mx_fails_at_once() {
     near.stop();
     far.stop();
 }
+
+fn queue_cmd(root: &Path, args: &[&str]) -> (i32, String) {
+    let out = common::run(
+        common::mailtool()
+            .arg("--root")
+            .arg(root)
+            .arg("queue")
+            .args(args),
+        b"",
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn queue_run_hold_release_and_delete_by_hand() {
+    let port = free_port("127.0.0.2");
+    let (_fr, far) = far_server(port);
+    let dns = TestDns::start(&mx_records("127.0.0.2"));
+    // Queue-only: nothing moves until a run is asked for.
+    let (nr, near) = near_server(&dns, port, "delivery_mode = \"queue\"\ninterval = \"0s\"");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let mut ids = Vec::new();
+    for subject in ["one", "two", "three"] {
+        let r = c.mail(
+            "example@example1.com",
+            &["bob@far.test"],
+            &format!("Subject: {subject}\r\n\r\nx\r\n"),
+        );
+        assert!(r.starts_with("250 2.0.0 "), "{r}");
+        ids.push(r.split_whitespace().nth(2).unwrap().to_string());
+    }
+    c.cmd("QUIT");
+    let root = nr.path();
+    assert_eq!(
+        queue_cmd(root, &["hold", &ids[0]]),
+        (0, format!("{}: held\n", ids[0]))
+    );
+    assert_eq!(
+        queue_cmd(root, &["delete", &ids[1]]),
+        (0, format!("{}: deleted\n", ids[1]))
+    );
+    let (code, text) = queue_cmd(root, &["delete", &ids[1]]);
+    assert_eq!(code, 66, "{text}");
+    assert!(text.contains("no such message"), "{text}");
+    let (code, text) = queue_cmd(root, &["hold", "not/an-id"]);
+    assert_eq!(code, 64, "{text}");
+
+    // Through the daemon (SIGUSR1): the held message stays, the third goes.
+    let (code, text) = queue_cmd(root, &["run"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("requested from the daemon"), "{text}");
+    let far_spool = far.spool();
+    let subjects = |want: &str| {
+        spool_ids(&far_spool)
+            .into_iter()
+            .any(|i| read_df(&far_spool, &i).contains(&format!("Subject: {want}")))
+    };
+    wait_for("message three at far", || subjects("three").then_some(()));
+    assert!(!subjects("one") && !subjects("two"));
+    let near_spool = near.spool();
+    wait_for("three to leave near's queue", || {
+        (spool_ids(&near_spool) == vec![ids[0].clone()]).then_some(())
+    });
+
+    // Released and run directly with a selector: delivered by this process.
+    assert_eq!(
+        queue_cmd(root, &["release", &ids[0]]),
+        (0, format!("{}: released\n", ids[0]))
+    );
+    let (code, text) = queue_cmd(root, &["run", "-qI", &ids[0]]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(text, format!("{}: delivered\n", ids[0]));
+    assert!(subjects("one") && !subjects("two"));
+    assert!(spool_ids(&near_spool).is_empty());
+    near.stop();
+    far.stop();
+}
+
+#[test]
+fn one_connection_carries_a_queue_run_to_the_same_server() {
+    let port = free_port("127.0.0.2");
+    let (_fr, far) = far_server(port);
+    let dns = TestDns::start(&mx_records("127.0.0.2"));
+    let (nr, near) = near_server(&dns, port, "delivery_mode = \"queue\"\ninterval = \"0s\"");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    for i in 0..3 {
+        let r = c.mail(
+            "example@example1.com",
+            &["bob@far.test"],
+            &format!("Subject: reuse {i}\r\n\r\nx\r\n"),
+        );
+        assert!(r.starts_with("250 2.0.0 "), "{r}");
+    }
+    c.cmd("QUIT");
+    let (code, text) = queue_cmd(nr.path(), &["run", "--direct"]);
+    assert_eq!(
+        (code, text.matches(": delivered").count()),
+        (0, 3),
+        "{text}"
+    );
+    let far_spool = far.spool();
+    assert_eq!(spool_ids(&far_spool).len(), 3);
+    let log = far.log();
+    assert_eq!(log.matches("INFO connect from").count(), 1, "{log}");
+    assert!(log.contains("messages=3"), "{log}");
+    near.stop();
+    far.stop();
+}

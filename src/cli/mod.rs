@@ -10,6 +10,7 @@ mod generate;
 mod mailq;
 mod makemap;
 mod newaliases;
+mod queue_cmd;
 mod serve;
 mod smtp_send;
 
@@ -71,6 +72,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),
+    /// Run the queue now, or delete, hold or release messages
+    Queue(queue_cmd::QueueArgs),
     /// Send a test message over SMTP (like swaks)
     SmtpSend(smtp_send::SmtpSendArgs),
     /// Check or show the configuration (mailtool.toml)
@@ -180,6 +183,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
+        Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
         Command::SmtpSend(a) => smtp_send::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),

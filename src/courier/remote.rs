@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
@@ -56,12 +56,20 @@ pub struct RemoteJob<'a> {
     pub envid: Option<&'a str>,
 }
 
-/// The remote courier: settings plus the per-destination connection limits.
+/// The remote courier: settings, per-destination connection limits, and idle connections
+/// kept for the next message to the same server.
 pub struct Remote {
     pub settings: RemoteSettings,
     dns: Dns,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    idle: Mutex<HashMap<SocketAddr, Vec<(Instant, Client)>>>,
 }
+
+/// How long an idle connection is kept (Postfix's smtp_connection_cache_time_limit is 2 s;
+/// a queue run that drains a burst reuses it many times within that).
+const IDLE_KEEP: Duration = Duration::from_secs(5);
+/// Idle connections kept per server.
+const IDLE_MAX: usize = 4;
 
 /// The result of trying one server address.
 enum Try {
@@ -85,6 +93,28 @@ impl Remote {
             settings,
             dns,
             limits: Mutex::new(HashMap::new()),
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A cached connection to `addr` that is still fresh, if any.
+    fn take_idle(&self, addr: SocketAddr) -> Option<Client> {
+        let mut m = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let v = m.get_mut(&addr)?;
+        while let Some((at, c)) = v.pop() {
+            if at.elapsed() < IDLE_KEEP {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, addr: SocketAddr, c: Client) {
+        let mut m = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let v = m.entry(addr).or_default();
+        v.retain(|(at, _)| at.elapsed() < IDLE_KEEP);
+        if v.len() < IDLE_MAX {
+            v.push((Instant::now(), c));
         }
     }
 
@@ -175,6 +205,17 @@ impl Remote {
     ) -> Try {
         let s = &self.settings;
         let n = job.rcpts.len();
+        if allow_tls && let Some(mut c) = self.take_idle(addr) {
+            // A reused session starts at MAIL; if the server dropped it meanwhile, the
+            // transaction fails before any recipient is answered and we connect afresh.
+            match transaction(&mut c, host, job).await {
+                Try::Next(_) => {}
+                done => {
+                    self.finish(addr, c).await;
+                    return done;
+                }
+            }
+        }
         let mut c = match Client::connect(addr, None, s.connect_timeout).await {
             Ok(c) => c,
             Err(e) => return Try::Next(deferral(host, &e)),
@@ -225,8 +266,19 @@ impl Remote {
             }
         }
         let out = transaction(&mut c, host, job).await;
-        let _ = c.quit().await;
+        self.finish(addr, c).await;
         out
+    }
+
+    /// After a transaction: keep the session for the next message (RSET must succeed), or
+    /// say goodbye.
+    async fn finish(&self, addr: SocketAddr, mut c: Client) {
+        match c.command("RSET").await {
+            Ok(r) if r.code == 250 => self.put_idle(addr, c),
+            _ => {
+                let _ = c.quit().await;
+            }
+        }
     }
 }
 

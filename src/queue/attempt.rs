@@ -46,6 +46,16 @@ pub enum Target {
     Remote(String),
 }
 
+impl Expanded {
+    fn max_with(self, other: Expanded) -> Expanded {
+        match (self, other) {
+            (Expanded::Lists, _) | (_, Expanded::Lists) => Expanded::Lists,
+            (Expanded::Routes, _) | (_, Expanded::Routes) => Expanded::Routes,
+            _ => Expanded::Nothing,
+        }
+    }
+}
+
 impl Target {
     pub fn parse(s: &str) -> Option<Target> {
         let (kind, v) = s.split_once(':')?;
@@ -75,6 +85,22 @@ impl Target {
             Target::Remote(_) => "esmtp",
         }
     }
+}
+
+/// One courier call of an attempt.
+enum Job {
+    Local(usize, Target),
+    Remote(String, Vec<usize>),
+}
+
+/// What expansion changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expanded {
+    Nothing,
+    /// Only one-to-one routes were filled in.
+    Routes,
+    /// Lists were expanded or recipients failed: the recipient list itself changed.
+    Lists,
 }
 
 /// The delivery engine shared by the runner's tasks.
@@ -194,68 +220,83 @@ impl Engine {
             .map_err(|e| SpoolError::io("read", &data_path, e))?;
         let cfg = self.config();
 
-        // 1. Expansion, recorded before any delivery so a restart delivers the same set.
+        // 1. Expansion. A list's members are recorded before any delivery, so a restart
+        // delivers to the same set and skips those already done; a plain one-to-one route is
+        // simply computed again after a crash, which saves a sync per message.
         let mut env = env;
-        if self.expand(&mut env) {
+        if self.expand(&mut env) == Expanded::Lists {
             env = self.save(id, &env).await?;
         }
 
-        // 2. Deliveries: local ones one by one, remote ones grouped by domain.
+        // 2. Deliveries: local ones one by one, remote ones grouped by domain. Outcomes are
+        // written after each job while more jobs follow; the last one is written with the
+        // final state below (or the message is removed).
+        let mut jobs: Vec<Job> = Vec::new();
         let mut remote_groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for i in 0..env.recipients.len() {
-            let r = &env.recipients[i];
+        for (i, r) in env.recipients.iter().enumerate() {
             if r.state != RcptState::Pending {
                 continue;
             }
-            let Some(target) = r.target.as_deref().and_then(Target::parse) else {
-                continue;
-            };
-            match &target {
-                Target::Remote(addr) => {
+            match r.target.as_deref().and_then(Target::parse) {
+                Some(Target::Remote(addr)) => {
                     let domain = addr
                         .rsplit_once('@')
                         .map_or("", |(_, d)| d)
                         .to_ascii_lowercase();
                     remote_groups.entry(domain).or_default().push(i);
                 }
-                other => {
+                Some(t) => jobs.push(Job::Local(i, t)),
+                None => {}
+            }
+        }
+        jobs.extend(
+            remote_groups
+                .into_iter()
+                .map(|(d, idx)| Job::Remote(d, idx)),
+        );
+        let remote = self.remote();
+        let njobs = jobs.len();
+        for (k, job) in jobs.into_iter().enumerate() {
+            match job {
+                Job::Local(i, target) => {
+                    let r = &env.recipients[i];
                     let rcpt = r.parent.clone().unwrap_or_else(|| r.address.clone());
                     let out = self
-                        .deliver_local(&cfg, other, &env.sender, &rcpt, &data)
+                        .deliver_local(&cfg, &target, &env.sender, &rcpt, &data)
                         .await;
                     self.log(id, &env, &[i], &target, std::slice::from_ref(&out));
                     apply(&mut env, &[i], &[out]);
-                    env = self.save(id, &env).await?;
+                }
+                Job::Remote(domain, idx) => {
+                    let job = RemoteJob {
+                        sender: &env.sender,
+                        rcpts: idx
+                            .iter()
+                            .map(|&i| {
+                                let r = &env.recipients[i];
+                                RemoteRcpt {
+                                    address: match r.target.as_deref().and_then(Target::parse) {
+                                        Some(Target::Remote(a)) => a,
+                                        _ => r.address.clone(),
+                                    },
+                                    notify: r.notify,
+                                    orcpt: r.orcpt.clone(),
+                                }
+                            })
+                            .collect(),
+                        data: &data,
+                        smtputf8: env.smtputf8,
+                        ret: env.ret,
+                        envid: env.envid.as_deref(),
+                    };
+                    let outs = remote.deliver(&domain, &job).await;
+                    self.log(id, &env, &idx, &Target::Remote(domain.clone()), &outs);
+                    apply(&mut env, &idx, &outs);
                 }
             }
-        }
-        let remote = self.remote();
-        for (domain, idx) in remote_groups {
-            let job = RemoteJob {
-                sender: &env.sender,
-                rcpts: idx
-                    .iter()
-                    .map(|&i| {
-                        let r = &env.recipients[i];
-                        RemoteRcpt {
-                            address: match r.target.as_deref().and_then(Target::parse) {
-                                Some(Target::Remote(a)) => a,
-                                _ => r.address.clone(),
-                            },
-                            notify: r.notify,
-                            orcpt: r.orcpt.clone(),
-                        }
-                    })
-                    .collect(),
-                data: &data,
-                smtputf8: env.smtputf8,
-                ret: env.ret,
-                envid: env.envid.as_deref(),
-            };
-            let outs = remote.deliver(&domain, &job).await;
-            self.log(id, &env, &idx, &Target::Remote(domain.clone()), &outs);
-            apply(&mut env, &idx, &outs);
-            env = self.save(id, &env).await?;
+            if k + 1 < njobs {
+                env = self.save(id, &env).await?;
+            }
         }
 
         // 3. Time limits and notices.
@@ -407,10 +448,9 @@ impl Engine {
         Ok(vec![nid])
     }
 
-    /// Resolves every pending recipient that has no target yet. Returns whether anything
-    /// changed.
-    fn expand(&self, env: &mut Envelope) -> bool {
-        let mut changed = false;
+    /// Resolves every pending recipient that has no target yet.
+    fn expand(&self, env: &mut Envelope) -> Expanded {
+        let mut changed = Expanded::Nothing;
         let mut out: Vec<Recipient> = Vec::with_capacity(env.recipients.len());
         let mut seen: HashSet<Target> = env
             .recipients
@@ -422,7 +462,7 @@ impl Engine {
                 out.push(r);
                 continue;
             }
-            changed = true;
+            changed = changed.max_with(Expanded::Routes);
             let top = r.parent.clone().unwrap_or_else(|| r.address.clone());
             let mut children = Vec::new();
             let mut failures = Vec::new();
@@ -482,6 +522,14 @@ impl Engine {
                 out.push(r);
                 continue;
             }
+            if children.is_empty() && failures.len() == 1 {
+                // Refused outright (say the user was removed since RCPT): fail it in place.
+                let mut r = r;
+                r.state = RcptState::Failed;
+                r.status = failures.pop().map(|(_, reply)| reply);
+                out.push(r);
+                continue;
+            }
             let single = children.len() == 1 && failures.is_empty();
             if single {
                 let t = children.pop().unwrap_or(Target::Local(String::new()));
@@ -492,6 +540,7 @@ impl Engine {
                 continue;
             }
             // A list: the parent is done, its members carry on with its DSN parameters.
+            changed = Expanded::Lists;
             let mut parent = r.clone();
             parent.state = RcptState::Sent;
             parent.notified = true;
