@@ -12,6 +12,7 @@ mod makemap;
 mod newaliases;
 mod queue_cmd;
 mod serve;
+mod smtp_send;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -73,6 +74,8 @@ pub enum Command {
     Mailq(mailq::MailqArgs),
     /// Run the queue now, or delete, hold or release messages
     Queue(queue_cmd::QueueArgs),
+    /// Send a test message over SMTP (like swaks)
+    SmtpSend(smtp_send::SmtpSendArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -182,6 +185,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
+        Command::SmtpSend(a) => smtp_send::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
     }
