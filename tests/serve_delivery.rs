@@ -370,7 +370,7 @@ fn delay_warning_then_return_after_the_time_limits() {
     recs.push(Rec::mx("down.test", 10, "mx.down.test"));
     recs.push(Rec::a("mx.down.test", "127.0.0.5"));
     let dns = TestDns::start(&recs);
-    let (_nr, near) = near_server(&dns, port, "warn_after = \"1s\"\nreturn_after = \"4s\"");
+    let (_nr, near) = near_server(&dns, port, "warn_after = \"1s\"\nreturn_after = \"6s\"");
     let (mut c, _) = Smtp::open(near.smtp(), None);
     c.cmd("EHLO client.test");
     let r = c.mail(
@@ -406,7 +406,7 @@ fn delay_warning_then_return_after_the_time_limits() {
     assert!(bounce.contains("Action: failed"), "{bounce}");
     assert!(bounce.contains("Status: 4.4.7"), "{bounce}");
     assert!(
-        bounce.contains("could not be delivered for 4 seconds"),
+        bounce.contains("could not be delivered for 6 seconds"),
         "{bounce}"
     );
     // The original is returned in full, and only one warning was sent.

@@ -32,8 +32,9 @@ pub struct Runner {
 /// Called before each full run: pick up what `sendmail` left in the client spool.
 pub type Intake = Arc<dyn Fn() -> Vec<QueueId> + Send + Sync>;
 
-/// How often deferred messages are checked for an expired backoff.
-const DUE_SCAN: Duration = Duration::from_secs(5);
+/// How often the schedule of deferred messages is checked (it is in memory, so this is cheap;
+/// retry times are whole seconds).
+const DUE_SCAN: Duration = Duration::from_secs(1);
 
 struct State {
     engine: Arc<Engine>,
