@@ -6,6 +6,7 @@
 
 mod client_args;
 mod config_cmd;
+mod doctor;
 mod generate;
 mod mailq;
 mod makemap;
@@ -78,6 +79,8 @@ pub enum Command {
     SmtpSend(smtp_send::SmtpSendArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
+    /// Check the installation and say how to fix what is wrong
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script, or write all of them with --dir
     Completions(generate::CompletionsArgs),
     /// Print the mailtool(1) man page, or write every page with --dir
@@ -182,6 +185,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Makemap(a) => makemap::run(&global, &a),
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
+        Command::Doctor(a) => doctor::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
