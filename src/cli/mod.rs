@@ -10,6 +10,7 @@ mod generate;
 mod mailq;
 mod makemap;
 mod newaliases;
+mod sendmail;
 mod serve;
 
 use std::ffi::OsString;
@@ -70,6 +71,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),
+    /// Submit a message from stdin, like sendmail(8)
+    Sendmail(sendmail::SendmailArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -79,7 +82,7 @@ pub enum Command {
 }
 
 /// The programs this binary can impersonate through a link.
-const APPLETS: &[&str] = &["makemap", "newaliases", "praliases", "mailq"];
+const APPLETS: &[&str] = &["makemap", "newaliases", "praliases", "mailq", "sendmail"];
 
 /// Multicall front end: the first argument (argv[0]) picks the program.
 #[derive(Debug, Parser)]
@@ -91,6 +94,7 @@ enum Applet {
     /// praliases(8): print the aliases database
     Praliases(WithGlobal<newaliases::PraliasesArgs>),
     Mailq(WithGlobal<mailq::MailqArgs>),
+    Sendmail(SendmailApplet),
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +104,16 @@ struct WithGlobal<T: Args> {
     global: GlobalOpts,
     #[command(flatten)]
     args: T,
+}
+
+/// sendmail's own flags include `-h` and `-V`, so the link has no help or version flag.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true, disable_version_flag = true)]
+struct SendmailApplet {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(flatten)]
+    args: sendmail::SendmailArgs,
 }
 
 /// Entry point: parses the process arguments, runs the command, returns the exit status.
@@ -135,6 +149,7 @@ pub fn main() -> i32 {
         Applet::Newaliases(w) => run(w.global, Command::Newaliases(w.args)),
         Applet::Praliases(w) => newaliases::praliases(&w.global, &w.args),
         Applet::Mailq(w) => run(w.global, Command::Mailq(w.args)),
+        Applet::Sendmail(w) => run(w.global, Command::Sendmail(w.args)),
     };
     match result {
         Ok(code) => code,
@@ -169,7 +184,8 @@ fn clap_error(e: clap::Error) -> i32 {
 }
 
 fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
-    if !matches!(command, Command::Serve(_)) {
+    // sendmail decides for itself: it talks to sockets in most of its modes.
+    if !matches!(command, Command::Serve(_) | Command::Sendmail(_)) {
         restore_sigpipe();
     }
     match command {
@@ -178,6 +194,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Config(a) => config_cmd::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
+        Command::Sendmail(a) => sendmail::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
     }

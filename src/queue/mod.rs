@@ -91,6 +91,7 @@
 //! [`Spool::update`] (recipient `state`/`status`, `M`, `K`, `N`, `Y`, `F`), and
 //! [`Spool::remove`] the entry once [`Envelope::is_done`] and any DSN has been queued.
 
+pub mod client_spool;
 pub mod id;
 pub mod mailq;
 pub mod spool;
