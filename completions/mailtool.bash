@@ -37,6 +37,9 @@ _mailtool() {
             mailtool,newaliases)
                 cmd="mailtool__subcmd__newaliases"
                 ;;
+            mailtool,sendmail)
+                cmd="mailtool__subcmd__sendmail"
+                ;;
             mailtool,serve)
                 cmd="mailtool__subcmd__serve"
                 ;;
@@ -79,6 +82,9 @@ _mailtool() {
             mailtool__subcmd__help,newaliases)
                 cmd="mailtool__subcmd__help__subcmd__newaliases"
                 ;;
+            mailtool__subcmd__help,sendmail)
+                cmd="mailtool__subcmd__help__subcmd__sendmail"
+                ;;
             mailtool__subcmd__help,serve)
                 cmd="mailtool__subcmd__help__subcmd__serve"
                 ;;
@@ -95,7 +101,7 @@ _mailtool() {
 
     case "${cmd}" in
         mailtool)
-            opts="-h -V --config --root --help --version makemap newaliases serve mailq config completions man help"
+            opts="-h -V --config --root --help --version makemap newaliases serve mailq sendmail config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,7 +271,7 @@ _mailtool() {
             return 0
             ;;
         mailtool__subcmd__help)
-            opts="makemap newaliases serve mailq config completions man help"
+            opts="makemap newaliases serve mailq sendmail config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -404,6 +410,20 @@ _mailtool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailtool__subcmd__help__subcmd__sendmail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailtool__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -522,6 +542,28 @@ _mailtool() {
             ;;
         mailtool__subcmd__newaliases)
             opts="-v -h --dump --json --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__sendmail)
+            opts="--config --root"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -32,6 +32,7 @@ complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "makemap" -d 'Buil
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "serve" -d 'Run the SMTP server in the foreground'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
+complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "sendmail" -d 'Submit a message from stdin, like sendmail(8) (also -bp, -bi, -bd, -bs, -bv, -q)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
@@ -73,6 +74,8 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -l root -d 'Pre
 complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -s v -d 'Verbose layout: priority, per-recipient status'
 complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -l json -d 'One JSON array with an object per message'
 complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand sendmail" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand sendmail" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s h -l help -d 'Print help'
@@ -97,13 +100,14 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l dir -d 'Write 
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -s h -l help -d 'Print help'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq config completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq config completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq config completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq config completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq config completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq config completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq config completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq sendmail config completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq sendmail config completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq sendmail config completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq sendmail config completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq sendmail config completions man help" -f -a "sendmail" -d 'Submit a message from stdin, like sendmail(8) (also -bp, -bi, -bd, -bs, -bv, -q)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq sendmail config completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq sendmail config completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq sendmail config completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq sendmail config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file; errors name the line and column'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration, defaults included'

@@ -43,7 +43,11 @@ fn config(port: u16, dns: &TestDns) -> String {
 
 fn sendmail(root: &Path, args: &[&str], stdin: &[u8]) -> Output {
     run(
-        mailtool().arg("--root").arg(root).arg("sendmail").args(args),
+        mailtool()
+            .arg("--root")
+            .arg(root)
+            .arg("sendmail")
+            .args(args),
         stdin,
     )
 }
@@ -193,7 +197,11 @@ fn submission_through_the_daemon() {
     let bp = sendmail(r.path(), &["-bp"], b"");
     let mq = run(mailtool().arg("--root").arg(r.path()).arg("mailq"), b"");
     ok(&bp);
-    assert!(text(&bp.stdout).contains("Total requests: 5"), "{}", text(&bp.stdout));
+    assert!(
+        text(&bp.stdout).contains("Total requests: 5"),
+        "{}",
+        text(&bp.stdout)
+    );
     assert_eq!(text(&bp.stdout), text(&mq.stdout));
 
     // -bs relays an SMTP conversation on stdin/stdout to the daemon.
@@ -303,7 +311,13 @@ fn daemon_down_queues_in_the_client_spool() {
     .unwrap();
     let out = sendmail(
         r.path(),
-        &["-oi", "-f", "cron@example1.com", "user1@example1.com", "far@remote.test"],
+        &[
+            "-oi",
+            "-f",
+            "cron@example1.com",
+            "user1@example1.com",
+            "far@remote.test",
+        ],
         b"Subject: queued-1\n\nwhile down\n",
     );
     ok(&out);
@@ -385,8 +399,14 @@ fn usage_errors() {
     let r = tempfile::tempdir().unwrap();
     for (args, msg) in [
         (&["-x"][..], "sendmail: invalid option -- 'x'\n"),
-        (&["-oi"][..], "sendmail: Recipient names must be specified\n"),
-        (&["-oQ/tmp", "a"][..], "sendmail: QueueDirectory cannot be set here: use [paths] spool in mailtool.toml\n"),
+        (
+            &["-oi"][..],
+            "sendmail: Recipient names must be specified\n",
+        ),
+        (
+            &["-oQ/tmp", "a"][..],
+            "sendmail: QueueDirectory cannot be set here: use [paths] spool in mailtool.toml\n",
+        ),
     ] {
         let out = sendmail(r.path(), args, b"");
         assert_eq!(out.status.code(), Some(64), "{args:?}");

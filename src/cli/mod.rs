@@ -1,7 +1,7 @@
 //! The command line: argv[0] dispatch, the clap tree, exit codes.
 //!
 //! One binary answers to `mailtool SUB …` and to links named after the classic programs
-//! (`makemap`, `newaliases`, `praliases`). Any other program name falls back to `mailtool`, so
+//! (`makemap`, `newaliases`, `praliases`, `mailq`, `sendmail`). Any other program name falls back to `mailtool`, so
 //! `target/debug/mailtool` and links such as `mailtool-dev` keep working.
 
 mod client_args;
@@ -49,8 +49,8 @@ impl GlobalOpts {
     about = "sendmail-compatible map tools and mail server for virtual domains",
     long_about = "mailtool replaces a sendmail + qpopper + poprelayd virtual-mail setup and its \
 admin tools with one binary. It reads the same /etc/mail files and answers to the same command \
-lines: makemap, newaliases, and friends. The same binary run through a link named makemap, \
-newaliases or praliases behaves as that program.",
+lines: makemap, newaliases, sendmail and friends. The same binary run through a link named \
+makemap, newaliases, praliases, mailq or sendmail behaves as that program.",
     after_help = "Exit statuses follow sysexits(3): 0 ok, 64 usage, 65 data error, 66 no input, \
 70 internal error, 73 cannot create, 75 temporary failure, 78 configuration error."
 )]
@@ -71,7 +71,7 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),
-    /// Submit a message from stdin, like sendmail(8)
+    // No doc comment: it would replace the long description on SendmailArgs.
     Sendmail(sendmail::SendmailArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),

@@ -255,10 +255,10 @@ pub fn import(
             _ => {}
         }
     }
-    if !report.imported.is_empty() || !report.already_imported.is_empty() {
-        if let Ok(d) = File::open(client_spool) {
-            let _ = d.sync_all();
-        }
+    if (!report.imported.is_empty() || !report.already_imported.is_empty())
+        && let Ok(d) = File::open(client_spool)
+    {
+        let _ = d.sync_all();
     }
     Ok(report)
 }
@@ -416,7 +416,12 @@ mod tests {
         prepare_dir(&drop_dir, None).unwrap();
         let mode = fs::metadata(&drop_dir).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, DIR_MODE);
-        let id = store(&drop_dir, &env(&["a@x.test", "b@y.test"]), b"Subject: s\n\nhi\n").unwrap();
+        let id = store(
+            &drop_dir,
+            &env(&["a@x.test", "b@y.test"]),
+            b"Subject: s\n\nhi\n",
+        )
+        .unwrap();
         let qf = drop_dir.join(format!("qf{id}"));
         assert_eq!(
             fs::metadata(&qf).unwrap().permissions().mode() & 0o777,

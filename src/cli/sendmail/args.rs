@@ -234,7 +234,9 @@ fn with_arg(
             });
         }
         'V' => {
-            if value.is_empty() || value.len() > 100 || !value.bytes().all(|b| (33..=126).contains(&b))
+            if value.is_empty()
+                || value.len() > 100
+                || !value.bytes().all(|b| (33..=126).contains(&b))
             {
                 return err(format!("Invalid original envelope id {value}"));
             }
@@ -330,18 +332,25 @@ fn short_option(inv: &mut Invocation, letter: char, value: &str) -> Result<(), U
 
 /// `-O Name=value`: accepted when harmless, refused otherwise.
 fn long_option(inv: &mut Invocation, name: &str, value: &str) -> Result<(), UsageError> {
-    let truthy = |v: &str| !matches!(v.to_ascii_lowercase().as_str(), "f" | "false" | "n" | "no" | "0");
+    let truthy = |v: &str| {
+        !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "f" | "false" | "n" | "no" | "0"
+        )
+    };
     match name.to_ascii_lowercase().as_str() {
         "ignoredots" => inv.ignore_dots = truthy(value),
         "verbose" => inv.verbose = truthy(value),
         "errormode" => {
-            if !value.is_empty() && !matches!(value.chars().next(), Some('p' | 'q' | 'm' | 'w' | 'e'))
+            if !value.is_empty()
+                && !matches!(value.chars().next(), Some('p' | 'q' | 'm' | 'w' | 'e'))
             {
                 return err(format!("Invalid ErrorMode {value}"));
             }
         }
         "deliverymode" => {
-            if !value.is_empty() && !matches!(value.chars().next(), Some('b' | 'i' | 'q' | 'd' | 'I'))
+            if !value.is_empty()
+                && !matches!(value.chars().next(), Some('b' | 'i' | 'q' | 'd' | 'I'))
             {
                 return err(format!("Invalid DeliveryMode {value}"));
             }
@@ -420,27 +429,48 @@ mod tests {
 
     #[test]
     fn options_accepted_and_refused() {
-        let i = p(&["-odb", "-oem", "-oee", "-odq", "-odi", "-om", "-v", "-n", "-U", "x"]).unwrap();
+        let i = p(&[
+            "-odb", "-oem", "-oee", "-odq", "-odi", "-om", "-v", "-n", "-U", "x",
+        ])
+        .unwrap();
         assert!(i.verbose && !i.ignore_dots);
         let i = p(&["-O", "IgnoreDots=True", "-ODeliveryMode=b", "x"]).unwrap();
         assert!(i.ignore_dots);
         assert!(!p(&["-O", "ignoredots=false", "x"]).unwrap().ignore_dots);
-        let i = p(&["-B8BITMIME", "-N", "success,failure", "-R", "hdrs", "-V", "env1", "x"])
-            .unwrap();
+        let i = p(&[
+            "-B8BITMIME",
+            "-N",
+            "success,failure",
+            "-R",
+            "hdrs",
+            "-V",
+            "env1",
+            "x",
+        ])
+        .unwrap();
         assert_eq!(i.body, Some(BodyType::EightBitMime));
         assert_eq!(i.notify.as_deref(), Some("SUCCESS,FAILURE"));
         assert_eq!(i.ret, Some(Ret::Hdrs));
         assert_eq!(i.envid.as_deref(), Some("env1"));
-        assert_eq!(p(&["-N", "never", "x"]).unwrap().notify.as_deref(), Some("NEVER"));
+        assert_eq!(
+            p(&["-N", "never", "x"]).unwrap().notify.as_deref(),
+            Some("NEVER")
+        );
         for (words, msg) in [
             (&["-x"][..], "invalid option -- 'x'"),
             (&["-tz"][..], "invalid option -- 'z'"),
             (&["-f"][..], "option requires an argument -- 'f'"),
             (&["-bz"][..], "Invalid operation mode z"),
             (&["-oQ/tmp/q"][..], "QueueDirectory cannot be set here"),
-            (&["-O", "QueueDirectory=/x"][..], "QueueDirectory cannot be set here"),
+            (
+                &["-O", "QueueDirectory=/x"][..],
+                "QueueDirectory cannot be set here",
+            ),
             (&["-oZfoo"][..], "option -oZ is not supported"),
-            (&["-O", "Timeout.queuereturn=1d"][..], "option Timeout.queuereturn is not supported"),
+            (
+                &["-O", "Timeout.queuereturn=1d"][..],
+                "option Timeout.queuereturn is not supported",
+            ),
             (&["-N", "never,success"][..], "Invalid -N argument"),
             (&["-R", "all"][..], "Invalid -R value"),
             (&["-B", "BINARYMIME"][..], "Illegal body type"),

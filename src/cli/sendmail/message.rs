@@ -102,7 +102,9 @@ fn split_header(raw: &[u8]) -> (Vec<Field<'_>>, usize) {
 /// `Name:` at the start of a line (RFC 5322 field name, spaces before the colon tolerated).
 fn header_name(line: &[u8]) -> Option<&str> {
     let colon = line.iter().position(|&b| b == b':')?;
-    let name = std::str::from_utf8(&line[..colon]).ok()?.trim_end_matches([' ', '\t']);
+    let name = std::str::from_utf8(&line[..colon])
+        .ok()?
+        .trim_end_matches([' ', '\t']);
     (!name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b))).then_some(name)
 }
 
@@ -114,22 +116,28 @@ fn is(f: &Field<'_>, name: &str) -> bool {
 pub fn prepare(raw: &[u8], local: &Local) -> Prepared {
     // A leading mbox "From " line is not a header (sendmail drops it too).
     let raw = if raw.starts_with(b"From ") {
-        let nl = raw.iter().position(|&b| b == b'\n').map_or(raw.len(), |i| i + 1);
+        let nl = raw
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| i + 1);
         &raw[nl..]
     } else {
         raw
     };
     let (fields, body_at) = split_header(raw);
-    let resent = fields.iter().any(|f| {
-        is(f, "Resent-To") || is(f, "Resent-Cc") || is(f, "Resent-Bcc")
-    });
+    let resent = fields
+        .iter()
+        .any(|f| is(f, "Resent-To") || is(f, "Resent-Cc") || is(f, "Resent-Bcc"));
     let rcpt_fields: &[&str] = if resent {
         &["Resent-To", "Resent-Cc", "Resent-Bcc"]
     } else {
         &["To", "Cc", "Bcc"]
     };
     let mut header_recipients = Vec::new();
-    for f in fields.iter().filter(|f| rcpt_fields.iter().any(|n| is(f, n))) {
+    for f in fields
+        .iter()
+        .filter(|f| rcpt_fields.iter().any(|n| is(f, n)))
+    {
         // The name was found before the first colon, so the value starts after it.
         let colon = f.raw.iter().position(|&b| b == b':').unwrap_or(0);
         let value = &f.raw[colon + 1..];
@@ -320,7 +328,10 @@ mod tests {
         let mut l = local();
         l.full_name = None;
         let text = String::from_utf8(prepare(b"just text\nmore\n", &l).data).unwrap();
-        assert!(text.contains("From: alice@mail.example1.com\nDate: "), "{text}");
+        assert!(
+            text.contains("From: alice@mail.example1.com\nDate: "),
+            "{text}"
+        );
         assert!(text.ends_with(">\n\njust text\nmore\n"), "{text}");
         // An mbox From_ line is dropped.
         let text = String::from_utf8(prepare(b"From alice Sun Jan 1\nSubject: s\n\nb\n", &l).data)

@@ -214,7 +214,11 @@ fn deliver(cfg: &Config, inv: &Invocation) -> Result<i32, Fail> {
         }
     };
     if inv.read_recipients {
-        prepared.header_recipients.iter().cloned().for_each(&mut add);
+        prepared
+            .header_recipients
+            .iter()
+            .cloned()
+            .for_each(&mut add);
     }
     // sendmail 8.12+ adds the command-line recipients to those of -t (the Bat book, -t).
     message::command_line_recipients(&inv.recipients, &hostname)
@@ -263,7 +267,10 @@ fn deliver(cfg: &Config, inv: &Invocation) -> Result<i32, Fail> {
             } else {
                 (EX_UNAVAILABLE, sender.clone())
             };
-            Err(Fail::new(code, format!("{who}... {}", submit::reply_text(&r))))
+            Err(Fail::new(
+                code,
+                format!("{who}... {}", submit::reply_text(&r)),
+            ))
         }
         Outcome::Unavailable { reason, rejected } => {
             let code = report(&rejected);

@@ -88,10 +88,8 @@ fn xtext(s: &str) -> String {
 
 async fn session(addr: SocketAddr, s: &Submission<'_>) -> Outcome {
     let mut rejected: Vec<(String, Reply)> = Vec::new();
-    let unavailable = |reason: String, rejected: Vec<(String, Reply)>| Outcome::Unavailable {
-        reason,
-        rejected,
-    };
+    let unavailable =
+        |reason: String, rejected: Vec<(String, Reply)>| Outcome::Unavailable { reason, rejected };
     let mut c = match Client::connect(addr, None, CONNECT_TIMEOUT).await {
         Ok(c) => c,
         Err(e) => return unavailable(e.to_string(), rejected),

@@ -75,7 +75,8 @@ impl Verifier<'_> {
                 Ok(true)
             }
             Route::Local(name) => {
-                let read = |p: &str| std::fs::read_to_string(p).map_err(|e| crate::util::io_message(&e));
+                let read =
+                    |p: &str| std::fs::read_to_string(p).map_err(|e| crate::util::io_message(&e));
                 let ex = aliases::expand(self.aliases, &name, ExpandOptions::default(), &read)?;
                 if !ex.aliased {
                     out.push(format!("{addr}... deliverable: mailer local, user {name}"));
@@ -113,7 +114,9 @@ impl Verifier<'_> {
                 Ok(true)
             }
             Recipient::Program(cmd) => {
-                out.push(format!("\"|{cmd}\"... deliverable: mailer prog, user \"|{cmd}\""));
+                out.push(format!(
+                    "\"|{cmd}\"... deliverable: mailer prog, user \"|{cmd}\""
+                ));
                 Ok(true)
             }
             Recipient::Remote(a) => {
