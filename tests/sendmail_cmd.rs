@@ -6,6 +6,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -353,6 +354,30 @@ fn daemon_down_queues_in_the_client_spool() {
     assert!(data.contains("Subject: queued-1\n"));
     assert!(data.ends_with("\nwhile down\n"));
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+
+    // An unprivileged user can drop into the directory but not list it; the daemon imports it.
+    let mut cmd = mailtool();
+    if as_nobody(&mut cmd) {
+        let out = run(
+            cmd.arg("--root")
+                .arg(r.path())
+                .args(["sendmail", "-oi", "user1@example1.com"]),
+            b"Subject: nobody-2\n\nx\n",
+        );
+        ok(&out);
+        let listing = Command::new("ls")
+            .arg(&dir)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        assert!(!listing.status.success(), "the drop box is not listable");
+        let r2 = client_spool::import(&dir, &spool, "mail.example1.com").unwrap();
+        assert_eq!(r2.imported.len(), 1, "{r2:?}");
+        let data = fs::read_to_string(spool.data_path(&r2.imported[0])).unwrap();
+        assert!(data.contains("(mailtool, from userid 65534)"), "{data}");
+        assert!(data.contains("Received: (from nobody@localhost)"), "{data}");
+    }
 
     // -bs without a daemon: a 421 and 75, nothing queued.
     let out = sendmail(r.path(), &["-bs"], b"QUIT\r\n");
