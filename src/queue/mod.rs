@@ -93,6 +93,7 @@
 
 pub mod attempt;
 pub mod dsn;
+pub mod client_spool;
 pub mod id;
 pub mod mailq;
 pub mod runner;

@@ -45,6 +45,31 @@ struct State {
     tx: mpsc::UnboundedSender<Cmd>,
 }
 
+/// The intake that imports what `sendmail` left in `[paths] client_spool` while the daemon
+/// was down; logs what it did.
+pub fn client_spool_intake(engine: &Arc<Engine>) -> Intake {
+    let engine = engine.clone();
+    Arc::new(move || {
+        let cfg = engine.config();
+        let dir = cfg.path(&cfg.settings.paths.client_spool);
+        match super::client_spool::import(&dir, &engine.spool, &cfg.hostname()) {
+            Ok(r) => {
+                for (file, why) in &r.skipped {
+                    tracing::warn!("client spool: {file} left in place: {why}");
+                }
+                for id in &r.imported {
+                    tracing::info!("{id}: imported from the client spool");
+                }
+                r.imported
+            }
+            Err(e) => {
+                tracing::error!("client spool {}: {e}", dir.display());
+                Vec::new()
+            }
+        }
+    })
+}
+
 impl Runner {
     /// Starts the runner on the current tokio runtime; it stops when `stop` turns true.
     pub fn start(

@@ -175,6 +175,10 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
         if created.contains(&mailboxes) {
             share_mailboxes(&mailboxes, &id);
         }
+        let client = cfg.path(&cfg.settings.paths.client_spool);
+        if let Err(e) = crate::queue::client_spool::prepare_dir(&client, Some((id.uid, id.gid))) {
+            tracing::warn!("client spool {}: {e}", client.display());
+        }
         privileges::drop_to(&id)?;
         tracing::info!(
             "running as user {} (uid {}, gid {})",
@@ -234,7 +238,8 @@ async fn async_main(
         tls.map(tokio_rustls::TlsAcceptor::from),
     ));
     let (queue_stop, queue_stop_rx) = tokio::sync::watch::channel(false);
-    let (runner, runner_task) = Runner::start(engine.clone(), None, queue_stop_rx);
+    let intake = crate::queue::runner::client_spool_intake(&engine);
+    let (runner, runner_task) = Runner::start(engine.clone(), Some(intake), queue_stop_rx);
     let _ = shared.queue.set(runner.clone());
     // Handlers first: a script that signals us as soon as we say "listening" must not kill us.
     use tokio::signal::unix::{SignalKind, signal};
