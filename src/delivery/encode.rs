@@ -130,8 +130,8 @@ pub fn mbox_entry_len(msg: &LocalMessage<'_>, utc_offset: i32) -> u64 {
     write_mbox_entry(&mut io::sink(), msg, utc_offset).unwrap_or(0)
 }
 
-/// Writes a Maildir message file: prepended headers then the message, CRLF turned into LF, no
-/// quoting and no From_ line. Returns the bytes written.
+/// Writes a Maildir message file: prepended headers then the message, CRLF turned into LF and
+/// a missing final newline added, no quoting and no From_ line. Returns the bytes written.
 pub fn write_maildir_message(out: &mut impl Write, msg: &LocalMessage<'_>) -> io::Result<u64> {
     Ok(write_lines(out, msg.prepend, false)? + write_lines(out, msg.data, false)?)
 }
