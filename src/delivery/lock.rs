@@ -135,9 +135,13 @@ impl DotLock {
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     if is_stale(&path, mbox) {
-                        // Another waiter may remove it first; either way we try again.
-                        let _ = fs::remove_file(&path);
-                        continue;
+                        // Another waiter may remove it first; either way we try again at once.
+                        // If it cannot be removed, wait like for a live lock.
+                        match fs::remove_file(&path) {
+                            Ok(()) => continue,
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                            Err(_) => {}
+                        }
                     }
                 }
                 Err(e) => return Err(LocalError::io("create lock file", &path, e)),

@@ -80,7 +80,12 @@ fn append_via<'f, W: Write>(
         }),
         Err((op, e)) => {
             // Cut off whatever part got written: the mbox is as it was, the queue retries.
-            let _ = file.set_len(start).and_then(|()| file.sync_all());
+            if let Err(te) = file.set_len(start).and_then(|()| file.sync_all()) {
+                tracing::error!(
+                    "{}: cannot truncate to {start} bytes after a failed append: {te}",
+                    path.display()
+                );
+            }
             Err(LocalError::io(op, path, e))
         }
     }
