@@ -92,8 +92,8 @@
 //! [`Spool::remove`] the entry once [`Envelope::is_done`] and any DSN has been queued.
 
 pub mod attempt;
-pub mod dsn;
 pub mod client_spool;
+pub mod dsn;
 pub mod id;
 pub mod mailq;
 pub mod runner;
