@@ -453,6 +453,8 @@ fn load_classes(cfg: &Config) -> Classes {
     let mut w_text = read(&m.local_host_names);
     w_text.push('\n');
     w_text.push_str(&cfg.hostname());
+    // sendmail always puts localhost in class w: `mail user@localhost` from cron is local.
+    w_text.push_str("\nlocalhost\n");
     Classes {
         w: ClassW::parse(&w_text),
         r: ClassR::parse(&read(&m.relay_domains)),

@@ -465,12 +465,14 @@ fn local_server(format: &str, drop: &Path) -> (tempfile::TempDir, Server) {
         String::from_utf8_lossy(&out.stderr)
     );
     add_user(r.path(), "example", "pw");
+    // A fixed port: the `sendmail` command finds the daemon through the config.
+    let port = free_port("127.0.0.1");
     let s = Server::start(
         r.path(),
         &format!(
             "hostname = \"mail.example1.com\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
              [paths]\nmailbox_format = \"{format}\"\n\
-             [smtp]\nlisten = [\"127.0.0.1:0\"]\nsubmission = []\nshutdown_grace = \"1s\"\n\
+             [smtp]\nlisten = [\"127.0.0.1:{port}\"]\nsubmission = []\nshutdown_grace = \"1s\"\n\
              [queue]\nmin_backoff = \"1s\"\n"
         ),
     );
@@ -565,6 +567,90 @@ fn maildir_delivery_reads_back_with_python() {
     assert_eq!(
         got.trim(),
         "[('md 0', 'From here 0\\n'), ('md 1', 'From here 1\\n'), ('md 2', 'From here 2\\n')]"
+    );
+    s.stop();
+}
+
+fn have(tool: &str) -> bool {
+    let ok = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "CI must provide {tool}"
+    );
+    ok
+}
+
+/// The issue's check: `echo hi | mail -s test user@localhost` reaches the mailbox, through
+/// the `sendmail` link and the running daemon; then the same with the daemon down: the
+/// message waits in the client spool and is delivered when the daemon starts.
+#[test]
+fn mailx_and_cron_mail_reach_the_mailbox_even_with_the_daemon_down() {
+    if !have("mail") {
+        eprintln!("skipping: bsd-mailx is not installed");
+        return;
+    }
+    let drop = drop_dir();
+    let (r, s) = local_server("mbox", drop.path());
+    let bin = tempfile::tempdir().unwrap();
+    let sendmail = common::link(bin.path(), "sendmail");
+    let home = tempfile::tempdir().unwrap();
+    let rc = home.path().join("mailrc");
+    fs::write(&rc, format!("set sendmail={}\n", sendmail.display())).unwrap();
+    let mailx = |subject: &str| {
+        common::run(
+            std::process::Command::new("mail")
+                .env("HOME", home.path())
+                .env("MAILRC", &rc)
+                .env("MAILTOOL_ROOT", r.path())
+                .env_remove("MAILTOOL_CONFIG")
+                .args(["-s", subject, "example@localhost"]),
+            b"hi\n",
+        )
+    };
+    assert!(mailx("test").status.success());
+    let mbox = r.path().join("var/mail/example");
+    wait_for("mailx's message in the mbox", || {
+        fs::read_to_string(&mbox)
+            .ok()?
+            .contains("Subject: test")
+            .then_some(())
+    });
+    s.stop();
+
+    // Daemon down: cron's mail goes to the client spool, exit 0, nothing delivered yet.
+    let out = mailx("while down");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!fs::read_to_string(&mbox).unwrap().contains("while down"));
+    let client = r.path().join("var/spool/clientmqueue");
+    assert!(fs::read_dir(&client).unwrap().count() > 0);
+    // The daemon imports it at start and delivers it.
+    let s = Server::start(
+        r.path(),
+        &fs::read_to_string(r.path().join("etc/mail/mailtool.toml")).unwrap(),
+    );
+    wait_for("the client-spool message in the mbox", || {
+        fs::read_to_string(&mbox)
+            .ok()?
+            .contains("Subject: while down")
+            .then_some(())
+    });
+    let got = python(
+        "import mailbox,sys\nprint(sorted(m['Subject'] for m in mailbox.mbox(sys.argv[1])))",
+        &mbox,
+    );
+    assert_eq!(got.trim(), "['test', 'while down']");
+    assert!(
+        s.log().contains("imported from the client spool"),
+        "{}",
+        s.log()
     );
     s.stop();
 }

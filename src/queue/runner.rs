@@ -115,6 +115,19 @@ impl Runner {
                     _ = due.tick() => run_due(&state),
                 }
             }
+            // Let deliveries in flight finish and record their results (bounded): one cut
+            // short would be repeated after the restart.
+            let grace = state.engine.config().settings.smtp.shutdown_grace.0;
+            let deadline = tokio::time::Instant::now() + grace;
+            while !state
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         });
         (Runner { tx }, task)
     }
