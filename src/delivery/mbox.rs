@@ -315,6 +315,44 @@ mod tests {
     }
 
     #[test]
+    fn owner_of_new_mailbox_and_wrong_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mbox = dir.path().join("joe");
+        let as_daemon = LocalOptions {
+            owner: Some((1, 1)),
+            ..opts()
+        };
+        deliver(&mbox, &msg(b"S: x\n\nb\n"), &as_daemon).unwrap();
+        let meta = fs::metadata(&mbox).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!((meta.uid(), meta.gid()), (1, 1));
+            // Someone else's file at the user's mailbox path is not written to.
+            let other = LocalOptions {
+                owner: Some((2, 2)),
+                ..opts()
+            };
+            let e = deliver(&mbox, &msg(b"S: y\n\nb\n"), &other).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    LocalError::Irregular {
+                        reason: "wrong ownership",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            assert!(!e.is_temporary());
+        } else {
+            // Not root: no chown, the file is ours.
+            // SAFETY: geteuid has no preconditions.
+            assert_eq!(meta.uid(), unsafe { libc::geteuid() });
+        }
+    }
+
+    #[test]
     fn arrival_time_is_in_the_from_line() {
         let dir = tempfile::tempdir().unwrap();
         let mbox = dir.path().join("joe");
