@@ -12,6 +12,7 @@ pub mod logging;
 pub mod maps;
 pub mod policy;
 pub mod queue;
+pub mod relay;
 pub mod reply;
 pub mod route;
 pub mod server;

@@ -10,6 +10,7 @@ mod generate;
 mod mailq;
 mod makemap;
 mod newaliases;
+mod relaycheck;
 mod serve;
 
 use std::ffi::OsString;
@@ -70,6 +71,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),
+    /// Test servers for open relaying (nmap's 16 probes and more)
+    Relaycheck(relaycheck::RelaycheckArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -178,6 +181,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Config(a) => config_cmd::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
+        Command::Relaycheck(a) => relaycheck::run(&a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
     }
