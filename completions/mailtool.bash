@@ -37,6 +37,9 @@ _mailtool() {
             mailtool,newaliases)
                 cmd="mailtool__subcmd__newaliases"
                 ;;
+            mailtool,relaycheck)
+                cmd="mailtool__subcmd__relaycheck"
+                ;;
             mailtool,serve)
                 cmd="mailtool__subcmd__serve"
                 ;;
@@ -79,6 +82,9 @@ _mailtool() {
             mailtool__subcmd__help,newaliases)
                 cmd="mailtool__subcmd__help__subcmd__newaliases"
                 ;;
+            mailtool__subcmd__help,relaycheck)
+                cmd="mailtool__subcmd__help__subcmd__relaycheck"
+                ;;
             mailtool__subcmd__help,serve)
                 cmd="mailtool__subcmd__help__subcmd__serve"
                 ;;
@@ -95,7 +101,7 @@ _mailtool() {
 
     case "${cmd}" in
         mailtool)
-            opts="-h -V --config --root --help --version makemap newaliases serve mailq config completions man help"
+            opts="-h -V --config --root --help --version makemap newaliases serve mailq relaycheck config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,7 +271,7 @@ _mailtool() {
             return 0
             ;;
         mailtool__subcmd__help)
-            opts="makemap newaliases serve mailq config completions man help"
+            opts="makemap newaliases serve mailq relaycheck config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -404,6 +410,20 @@ _mailtool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailtool__subcmd__help__subcmd__relaycheck)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailtool__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -527,6 +547,72 @@ _mailtool() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__relaycheck)
+            opts="-k -v -h --hosts-file --classic --domain --from --to --helo --ip --source --starttls --tls --ca-file --insecure --timeout --concurrency --data --json --verbose --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hosts-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --helo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --starttls)
+                    COMPREPLY=($(compgen -W "always auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -297,8 +297,12 @@ mod tests {
     fn srv_as_nmap_finds_it() {
         let b = Reply::new(220, "mail.example1.com ESMTP Sendmail 8.12.9/8.12.9; Tue");
         assert_eq!(srv_name(&b, None).as_deref(), Some("mail.example1.com"));
-        // Lua's pattern is unanchored: a version number followed by a word matches.
+        // Lua's pattern is unanchored: in a multi-line banner "220-" does not match, the
+        // next line's "220 " does.
         let b = Reply::multi(220, vec!["mx.test ESMTP".into(), "Postfix 3.7 ready".into()]);
+        assert_eq!(srv_name(&b, None).as_deref(), Some("Postfix"));
+        // A version number followed by a word matches too.
+        let b = Reply::new(220, "-ESMTP v3.7 ready");
         assert_eq!(srv_name(&b, None).as_deref(), Some("ready"));
         // No name in the banner: the first 250- line of EHLO.
         let b = Reply::new(220, "");

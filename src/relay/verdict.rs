@@ -97,7 +97,8 @@ pub fn wants_auth(reply: &Reply) -> bool {
 }
 
 /// The next step of a probe, or its verdict. `with_data`: a relay counts only when DATA is
-/// accepted (`--data`, as Metasploit does). `to_target`: the recipient is the target itself.
+/// accepted (`--data`, as Metasploit does). `to_target`: the recipient is the target itself
+/// (accepting it is local delivery, so DATA is not tried).
 pub fn judge(ex: &Exchange, with_data: bool, to_target: bool) -> Next {
     use Next::{Done, Send};
     let Some(rset) = &ex.rset else {
@@ -128,7 +129,8 @@ pub fn judge(ex: &Exchange, with_data: bool, to_target: bool) -> Next {
     if !matches!(rcpt.code, 250 | 251) {
         return Done(Verdict::Refused);
     }
-    if with_data {
+    // Mail to the target itself is not a relay: no test message for it.
+    if with_data && !to_target {
         let Some(data) = &ex.data else {
             return Send(Step::Data);
         };
@@ -233,6 +235,7 @@ mod tests {
         assert_eq!(judge(&ex(&v), true, false), Done(Verdict::DataRefused));
         v[4] = r(250, "2.0.0 queued");
         assert_eq!(judge(&ex(&v), true, false), Done(Verdict::Relayed));
+        assert_eq!(judge(&ex(&base), true, true), Done(Verdict::AcceptedLocal));
         // A refused RCPT never reaches DATA.
         let e = ex(&[ok.clone(), ok.clone(), r(550, "no")]);
         assert_eq!(judge(&e, true, false), Done(Verdict::Refused));
