@@ -266,7 +266,10 @@ fn an_unreachable_server_cannot_be_tested() {
     let h = &json(&out)[0];
     assert_eq!(h["status"], "failed");
     assert!(
-        h["error"].as_str().unwrap().contains("connect to 127.0.0.1"),
+        h["error"]
+            .as_str()
+            .unwrap()
+            .contains("connect to 127.0.0.1"),
         "{h}"
     );
     let out = relaycheck(&[&format!("127.0.0.1:{port}")]);
@@ -385,11 +388,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 fn tls_files(root: &std::path::Path) -> (String, String) {
-    let ck = rcgen::generate_simple_self_signed(vec![
-        "mail.example1.com".into(),
-        "127.0.0.1".into(),
-    ])
-    .unwrap();
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["mail.example1.com".into(), "127.0.0.1".into()])
+            .unwrap();
     let etc = root.join("etc/mail");
     fs::write(root.join("cert.pem"), ck.cert.pem()).unwrap();
     fs::write(etc.join("tls.crt"), ck.cert.pem()).unwrap();
@@ -408,7 +409,10 @@ fn starttls_and_implicit_tls() {
         "relay_from_loopback = false",
         &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n"),
     )
-    .replace("submission = []", "submission = []\nsmtps = [\"127.0.0.1:0\"]");
+    .replace(
+        "submission = []",
+        "submission = []\nsmtps = [\"127.0.0.1:0\"]",
+    );
     let srv = Server::start(r.path(), &cfg);
     let ca = r.path().join("cert.pem");
     let ca = ca.to_str().unwrap();
@@ -423,7 +427,13 @@ fn starttls_and_implicit_tls() {
     let other = r.path().join("other.pem");
     let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
     fs::write(&other, ck.cert.pem()).unwrap();
-    let out = relaycheck(&["--json", "--starttls", "--ca-file", other.to_str().unwrap(), &h]);
+    let out = relaycheck(&[
+        "--json",
+        "--starttls",
+        "--ca-file",
+        other.to_str().unwrap(),
+        &h,
+    ]);
     assert_eq!(code(&out), 2);
     assert!(
         json(&out)[0]["error"]

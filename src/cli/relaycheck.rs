@@ -24,9 +24,11 @@ const CLASSIC_FROM: &str = "checker@example.com";
 const CLASSIC_TO: &str = "somewhere@example.com";
 
 #[derive(Debug, Args)]
-#[command(after_help = "Exit status: 0 no relay (or authentication required), 1 an open \
+#[command(
+    after_help = "Exit status: 0 no relay (or authentication required), 1 an open \
 relay was found, 2 a server could not be tested (connect, greeting, EHLO or TLS failed), \
-64 usage error.")]
+64 usage error."
+)]
 pub struct RelaycheckArgs {
     /// Servers to test (port 25, or 465 with --tls)
     #[arg(value_name = "HOST[:PORT]")]
@@ -103,7 +105,9 @@ pub fn parse_hosts_file(text: &str, file: &str, port: u16) -> Result<Vec<Target>
         }
         let n = i + 1;
         if line.split_whitespace().count() > 1 {
-            return Err(format!("{file}:{n}: expected one HOST[:PORT], got {line:?}"));
+            return Err(format!(
+                "{file}:{n}: expected one HOST[:PORT], got {line:?}"
+            ));
         }
         out.push(target(line, port).map_err(|e| format!("{file}:{n}: {e}"))?);
     }
@@ -149,7 +153,9 @@ fn targets(a: &RelaycheckArgs, port: u16) -> Result<Vec<Target>, Fail> {
         out.extend(parse_hosts_file(&text, &f.display().to_string(), port).map_err(usage)?);
     }
     if out.is_empty() {
-        return Err(usage("no server to test (give HOST[:PORT] or --hosts-file)"));
+        return Err(usage(
+            "no server to test (give HOST[:PORT] or --hosts-file)",
+        ));
     }
     Ok(out)
 }
@@ -255,10 +261,7 @@ pub fn run(a: &RelaycheckArgs) -> Result<i32, Fail> {
 }
 
 /// Prints each host's result as soon as it and every host before it are done.
-async fn print_in_order(
-    jobs: Vec<tokio::task::JoinHandle<Done>>,
-    json: bool,
-) -> Result<i32, Fail> {
+async fn print_in_order(jobs: Vec<tokio::task::JoinHandle<Done>>, json: bool) -> Result<i32, Fail> {
     let mut stdout = std::io::stdout().lock();
     let mut reports = Vec::new();
     let mut classic_codes = Vec::new();
@@ -293,8 +296,7 @@ async fn print_in_order(
         }
     }
     if json {
-        serde_json::to_writer_pretty(&mut stdout, &reports)
-            .map_err(|e| stdout_error(e.into()))?;
+        serde_json::to_writer_pretty(&mut stdout, &reports).map_err(|e| stdout_error(e.into()))?;
         writeln!(stdout).map_err(stdout_error)?;
     }
     if !classic_codes.is_empty() {

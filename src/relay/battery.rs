@@ -85,20 +85,60 @@ pub fn nmap_probes(p: &Placeholders) -> Vec<Probe> {
     let forms: [(&'static str, String, String); 16] = [
         ("null sender", String::new(), format!("{t}@{d}")),
         ("outside sender", format!("{f}@{d}"), format!("{t}@{d}")),
-        ("sender at the server", format!("{f}@{s}"), format!("{t}@{d}")),
-        ("sender at its IP literal", format!("{f}@{ip}"), format!("{t}@{d}")),
-        ("percent hack, IP literal", format!("{f}@{ip}"), format!("{t}%{d}@{ip}")),
+        (
+            "sender at the server",
+            format!("{f}@{s}"),
+            format!("{t}@{d}"),
+        ),
+        (
+            "sender at its IP literal",
+            format!("{f}@{ip}"),
+            format!("{t}@{d}"),
+        ),
+        (
+            "percent hack, IP literal",
+            format!("{f}@{ip}"),
+            format!("{t}%{d}@{ip}"),
+        ),
         ("percent hack", format!("{f}@{ip}"), format!("{t}%{d}@{s}")),
-        ("quoted address", format!("{f}@{ip}"), format!("\"{t}@{d}\"")),
-        ("quoted percent hack", format!("{f}@{ip}"), format!("\"{t}%{d}\"")),
-        ("double @, IP literal", format!("{f}@{ip}"), format!("{t}@{d}@{ip}")),
-        ("quoted local part", format!("{f}@{ip}"), format!("\"{t}@{d}\"@{ip}")),
+        (
+            "quoted address",
+            format!("{f}@{ip}"),
+            format!("\"{t}@{d}\""),
+        ),
+        (
+            "quoted percent hack",
+            format!("{f}@{ip}"),
+            format!("\"{t}%{d}\""),
+        ),
+        (
+            "double @, IP literal",
+            format!("{f}@{ip}"),
+            format!("{t}@{d}@{ip}"),
+        ),
+        (
+            "quoted local part",
+            format!("{f}@{ip}"),
+            format!("\"{t}@{d}\"@{ip}"),
+        ),
         ("double @", format!("{f}@{ip}"), format!("{t}@{d}@{s}")),
-        ("source route, IP literal", format!("{f}@{ip}"), format!("@{ip}:{t}@{d}")),
+        (
+            "source route, IP literal",
+            format!("{f}@{ip}"),
+            format!("@{ip}:{t}@{d}"),
+        ),
         ("source route", format!("{f}@{ip}"), format!("@{s}:{t}@{d}")),
         ("bang path", format!("{f}@{ip}"), format!("{d}!{t}")),
-        ("bang path, IP literal", format!("{f}@{ip}"), format!("{d}!{t}@{ip}")),
-        ("bang path at the server", format!("{f}@{ip}"), format!("{d}!{t}@{s}")),
+        (
+            "bang path, IP literal",
+            format!("{f}@{ip}"),
+            format!("{d}!{t}@{ip}"),
+        ),
+        (
+            "bang path at the server",
+            format!("{f}@{ip}"),
+            format!("{d}!{t}@{s}"),
+        ),
     ];
     forms
         .into_iter()
@@ -120,13 +160,43 @@ pub fn extra_probes(p: &Placeholders, ip_is_target: bool) -> Vec<Probe> {
     let (d, f, t) = (&p.domain, &p.from, &p.to);
     let ip = p.ip_literal();
     let forms: [(&'static str, String, String, bool); 6] = [
-        ("unqualified sender", bracket(f.clone()), bracket(format!("{t}@{d}")), false),
-        ("sender at localhost", bracket(format!("{f}@localhost")), bracket(format!("{t}@{d}")), false),
-        ("sender at [127.0.0.1]", bracket(format!("{f}@[127.0.0.1]")), bracket(format!("{t}@{d}")), false),
+        (
+            "unqualified sender",
+            bracket(f.clone()),
+            bracket(format!("{t}@{d}")),
+            false,
+        ),
+        (
+            "sender at localhost",
+            bracket(format!("{f}@localhost")),
+            bracket(format!("{t}@{d}")),
+            false,
+        ),
+        (
+            "sender at [127.0.0.1]",
+            bracket(format!("{f}@[127.0.0.1]")),
+            bracket(format!("{t}@{d}")),
+            false,
+        ),
         // Metasploit's variant of test 4.
-        ("recipient at the IP literal", bracket(format!("{f}@{ip}")), bracket(format!("{t}@{ip}")), ip_is_target),
-        ("no angle brackets", format!("{f}@{d}"), format!("{t}@{d}"), false),
-        ("bang-path sender", bracket(format!("{d}!{f}")), bracket(format!("{t}@{d}")), false),
+        (
+            "recipient at the IP literal",
+            bracket(format!("{f}@{ip}")),
+            bracket(format!("{t}@{ip}")),
+            ip_is_target,
+        ),
+        (
+            "no angle brackets",
+            format!("{f}@{d}"),
+            format!("{t}@{d}"),
+            false,
+        ),
+        (
+            "bang-path sender",
+            bracket(format!("{d}!{f}")),
+            bracket(format!("{t}@{d}")),
+            false,
+        ),
     ];
     forms
         .into_iter()
@@ -234,30 +304,68 @@ mod tests {
         let want = [
             ("<>", "<relaytest@nmap.scanme.org>"),
             ("<antispam@nmap.scanme.org>", "<relaytest@nmap.scanme.org>"),
-            ("<antispam@mail.example1.com>", "<relaytest@nmap.scanme.org>"),
+            (
+                "<antispam@mail.example1.com>",
+                "<relaytest@nmap.scanme.org>",
+            ),
             ("<antispam@[127.0.0.1]>", "<relaytest@nmap.scanme.org>"),
-            ("<antispam@[127.0.0.1]>", "<relaytest%nmap.scanme.org@[127.0.0.1]>"),
-            ("<antispam@[127.0.0.1]>", "<relaytest%nmap.scanme.org@mail.example1.com>"),
+            (
+                "<antispam@[127.0.0.1]>",
+                "<relaytest%nmap.scanme.org@[127.0.0.1]>",
+            ),
+            (
+                "<antispam@[127.0.0.1]>",
+                "<relaytest%nmap.scanme.org@mail.example1.com>",
+            ),
             ("<antispam@[127.0.0.1]>", "<\"relaytest@nmap.scanme.org\">"),
             ("<antispam@[127.0.0.1]>", "<\"relaytest%nmap.scanme.org\">"),
-            ("<antispam@[127.0.0.1]>", "<relaytest@nmap.scanme.org@[127.0.0.1]>"),
-            ("<antispam@[127.0.0.1]>", "<\"relaytest@nmap.scanme.org\"@[127.0.0.1]>"),
-            ("<antispam@[127.0.0.1]>", "<relaytest@nmap.scanme.org@mail.example1.com>"),
-            ("<antispam@[127.0.0.1]>", "<@[127.0.0.1]:relaytest@nmap.scanme.org>"),
-            ("<antispam@[127.0.0.1]>", "<@mail.example1.com:relaytest@nmap.scanme.org>"),
+            (
+                "<antispam@[127.0.0.1]>",
+                "<relaytest@nmap.scanme.org@[127.0.0.1]>",
+            ),
+            (
+                "<antispam@[127.0.0.1]>",
+                "<\"relaytest@nmap.scanme.org\"@[127.0.0.1]>",
+            ),
+            (
+                "<antispam@[127.0.0.1]>",
+                "<relaytest@nmap.scanme.org@mail.example1.com>",
+            ),
+            (
+                "<antispam@[127.0.0.1]>",
+                "<@[127.0.0.1]:relaytest@nmap.scanme.org>",
+            ),
+            (
+                "<antispam@[127.0.0.1]>",
+                "<@mail.example1.com:relaytest@nmap.scanme.org>",
+            ),
             ("<antispam@[127.0.0.1]>", "<nmap.scanme.org!relaytest>"),
-            ("<antispam@[127.0.0.1]>", "<nmap.scanme.org!relaytest@[127.0.0.1]>"),
-            ("<antispam@[127.0.0.1]>", "<nmap.scanme.org!relaytest@mail.example1.com>"),
+            (
+                "<antispam@[127.0.0.1]>",
+                "<nmap.scanme.org!relaytest@[127.0.0.1]>",
+            ),
+            (
+                "<antispam@[127.0.0.1]>",
+                "<nmap.scanme.org!relaytest@mail.example1.com>",
+            ),
         ];
         let got = nmap_probes(&ph());
         assert_eq!(got.len(), 16);
         for (i, (p, (from, to))) in got.iter().zip(want).enumerate() {
             assert_eq!(p.number, i + 1);
             assert_eq!(p.family, Family::Nmap);
-            assert_eq!((p.mail_from.as_str(), p.rcpt_to.as_str()), (from, to), "test {}", i + 1);
+            assert_eq!(
+                (p.mail_from.as_str(), p.rcpt_to.as_str()),
+                (from, to),
+                "test {}",
+                i + 1
+            );
             assert!(!p.to_target);
         }
-        assert_eq!(got[13].rcpt_command(), "RCPT TO:<nmap.scanme.org!relaytest>");
+        assert_eq!(
+            got[13].rcpt_command(),
+            "RCPT TO:<nmap.scanme.org!relaytest>"
+        );
         assert_eq!(got[0].mail_command(), "MAIL FROM:<>");
     }
 
@@ -273,10 +381,22 @@ mod tests {
             [
                 ("<antispam>", "<relaytest@nmap.scanme.org>", false),
                 ("<antispam@localhost>", "<relaytest@nmap.scanme.org>", false),
-                ("<antispam@[127.0.0.1]>", "<relaytest@nmap.scanme.org>", false),
+                (
+                    "<antispam@[127.0.0.1]>",
+                    "<relaytest@nmap.scanme.org>",
+                    false
+                ),
                 ("<antispam@[127.0.0.1]>", "<relaytest@[127.0.0.1]>", true),
-                ("antispam@nmap.scanme.org", "relaytest@nmap.scanme.org", false),
-                ("<nmap.scanme.org!antispam>", "<relaytest@nmap.scanme.org>", false),
+                (
+                    "antispam@nmap.scanme.org",
+                    "relaytest@nmap.scanme.org",
+                    false
+                ),
+                (
+                    "<nmap.scanme.org!antispam>",
+                    "<relaytest@nmap.scanme.org>",
+                    false
+                ),
             ]
         );
         assert_eq!(got[0].number, 17);
@@ -299,14 +419,20 @@ mod tests {
         assert_eq!(srv_name(&b, None).as_deref(), Some("mail.example1.com"));
         // Lua's pattern is unanchored: in a multi-line banner "220-" does not match, the
         // next line's "220 " does.
-        let b = Reply::multi(220, vec!["mx.test ESMTP".into(), "Postfix 3.7 ready".into()]);
+        let b = Reply::multi(
+            220,
+            vec!["mx.test ESMTP".into(), "Postfix 3.7 ready".into()],
+        );
         assert_eq!(srv_name(&b, None).as_deref(), Some("Postfix"));
         // A version number followed by a word matches too.
         let b = Reply::new(220, "-ESMTP v3.7 ready");
         assert_eq!(srv_name(&b, None).as_deref(), Some("ready"));
         // No name in the banner: the first 250- line of EHLO.
         let b = Reply::new(220, "");
-        let e = Reply::multi(250, vec!["mx-2.example.org Hello".into(), "PIPELINING".into()]);
+        let e = Reply::multi(
+            250,
+            vec!["mx-2.example.org Hello".into(), "PIPELINING".into()],
+        );
         assert_eq!(srv_name(&b, Some(&e)).as_deref(), Some("mx-2.example.org"));
         // A one-line EHLO reply has no 250- line.
         assert_eq!(srv_name(&b, Some(&Reply::new(250, "mx.test"))), None);

@@ -38,7 +38,9 @@ fn short(text: &str) -> String {
 /// A reply's text without sendmail's `<address>... ` echo, which the table already shows.
 fn without_echo(text: &str) -> String {
     let (code, rest) = match text.split_once(' ') {
-        Some((c, r)) if c.split('.').count() == 3 && c.chars().all(|x| x.is_ascii_digit() || x == '.') => {
+        Some((c, r))
+            if c.split('.').count() == 3 && c.chars().all(|x| x.is_ascii_digit() || x == '.') =>
+        {
             (Some(c), r)
         }
         _ => (None, text),
@@ -120,7 +122,9 @@ pub fn summary(r: &HostReport) -> Vec<String> {
         .filter(|p| p.verdict == super::verdict::Verdict::Untested)
         .count();
     if undecided > 0 {
-        out.push(format!("{undecided} tests not decided (RSET refused or connection lost)"));
+        out.push(format!(
+            "{undecided} tests not decided (RSET refused or connection lost)"
+        ));
     }
     if r.reconnects > 0 {
         out.push(format!(
@@ -198,7 +202,11 @@ mod tests {
                 verdict,
                 replies: vec![ReplyRecord {
                     command: "RCPT",
-                    code: if verdict == Verdict::Relayed { 250 } else { 550 },
+                    code: if verdict == Verdict::Relayed {
+                        250
+                    } else {
+                        550
+                    },
                     text: vec!["5.7.1 Relaying denied".into()],
                 }],
                 note: None,
@@ -237,7 +245,10 @@ mod tests {
         let open = report(&v);
         assert_eq!(
             summary(&open),
-            ["Server is an open relay (2/16 tests)", "Extra forms: 0/6 relayed"]
+            [
+                "Server is an open relay (2/16 tests)",
+                "Extra forms: 0/6 relayed"
+            ]
         );
         assert_eq!(exit_code(&[closed.clone(), open.clone()]), EXIT_OPEN_RELAY);
         let text = render_host(&open);

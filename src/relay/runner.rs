@@ -22,7 +22,9 @@ pub enum TlsMode {
         config: Arc<rustls::ClientConfig>,
     },
     /// SMTPS from the first byte.
-    Implicit { config: Arc<rustls::ClientConfig> },
+    Implicit {
+        config: Arc<rustls::ClientConfig>,
+    },
 }
 
 /// Makes the `-v` transcript observer for each new connection.
@@ -156,11 +158,7 @@ fn first_line(r: &Reply) -> String {
 }
 
 /// Connects to the first address that answers.
-async fn connect(
-    target: &Target,
-    addrs: &[SocketAddr],
-    opts: &Options,
-) -> Result<Client, String> {
+async fn connect(target: &Target, addrs: &[SocketAddr], opts: &Options) -> Result<Client, String> {
     let mut last = String::from("no address");
     for &addr in addrs {
         let r = match &opts.tls {
@@ -312,7 +310,10 @@ async fn run_probe(
         };
         *slot = Some(reply);
         if closing {
-            return (ex, Some("the server is closing the connection (421)".into()));
+            return (
+                ex,
+                Some("the server is closing the connection (421)".into()),
+            );
         }
     }
 }

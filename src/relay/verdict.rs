@@ -181,7 +181,10 @@ mod tests {
         use Next::*;
         let ok = r(250, "2.0.0 ok");
         assert_eq!(judge(&ex(&[]), false, false), Send(Step::Rset));
-        assert_eq!(judge(&ex(&[ok.clone()]), false, false), Send(Step::Mail));
+        assert_eq!(
+            judge(&ex(std::slice::from_ref(&ok)), false, false),
+            Send(Step::Mail)
+        );
         assert_eq!(judge(&ex(&[r(200, "ok")]), false, false), Send(Step::Mail));
         assert_eq!(
             judge(&ex(&[r(502, "no")]), false, false),
