@@ -33,6 +33,8 @@ complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "newaliases" -d 'R
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "serve" -d 'Run the SMTP server in the foreground'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "relaycheck" -d 'Test servers for open relaying (nmap\'s 16 probes and more)'
+complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
+complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
@@ -95,6 +97,62 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l data -d
 complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l json -d 'Print the results as JSON (an array, one object per server)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -s v -l verbose -d 'Print the SMTP transcript on stderr'
 complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "release" -d 'Let held messages go again (postsuper -H)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -s q -d 'Only matching entries: Rsubstr, Ssubstr, Isubstr, each optionally after `!`' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -l pid-file -d 'Daemon\'s pid file [default: ROOT/run/mailtool.pid]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -l direct -d 'Deliver in this process even when the daemon is running'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from delete" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from delete" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from hold" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from hold" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from hold" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from release" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from release" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "release" -d 'Let held messages go again (postsuper -H)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s s -l server -d 'Server to send to [default: the MX of the recipients\' domain]' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s p -l port -d 'Port when --server gives none, and for MX delivery [default: 25, or 465 with --tls]' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s f -l from -d 'Envelope sender and From: (\'\' for the null sender)' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s t -l to -d 'Recipient (repeatable)' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l subject -d 'Subject [default: test DATE]' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s H -l header -d 'An extra header \'Name: value\' (repeatable; From/To/Subject/Date/Message-ID replace ours)' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l body -d 'Body text, @FILE to read a file, or - for standard input' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l attach -d 'Attach a file, its MIME type guessed from the extension (repeatable)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l data -d 'Send FILE (- for standard input) as the whole message, as is' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l helo -d 'Name to give in EHLO/HELO and in the Message-ID [default: this host\'s name]' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l source -d 'Local address to connect from' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l starttls -d 'Upgrade with STARTTLS; `auto`: only when the server offers it' -r -f -a "always\t'Require it: fail when the server does not offer it'
+auto\t'Use it when the server offers it'"
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l ca-file -d 'Trust only the CA certificates in FILE (PEM) instead of the system store' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l auth -d 'Authenticate with this SASL mechanism (needs --user)' -r -f -a "PLAIN\t''
+LOGIN\t''"
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l user -d 'User name for --auth' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l password-file -d 'Read the password from the first line of FILE [default: $MAILTOOL_PASSWORD]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l timeout -d 'Timeout for connecting and for each reply (500ms, 30s, 2m)' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l tls -d 'Implicit TLS from the first byte (SMTPS, port 465)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s k -l insecure -d 'Do not verify the server\'s certificate'
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l allow-plaintext-auth -d 'Allow AUTH without TLS to a server that is not on loopback'
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l pipeline -d 'Send MAIL, RCPT and DATA in one group (the server must offer PIPELINING)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s v -l verbose -d 'Print the SMTP conversation on stderr (passwords masked)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l json -d 'Print one JSON object describing the transaction on stdout'
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s h -l help -d 'Print help'
@@ -119,14 +177,20 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l dir -d 'Write 
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -s h -l help -d 'Print help'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck config completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck config completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck config completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck config completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck config completions man help" -f -a "relaycheck" -d 'Test servers for open relaying (nmap\'s 16 probes and more)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck config completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck config completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck config completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "relaycheck" -d 'Test servers for open relaying (nmap\'s 16 probes and more)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "release" -d 'Let held messages go again (postsuper -H)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file; errors name the line and column'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration, defaults included'

@@ -33,6 +33,16 @@ pub enum MailboxFormat {
     Maildir,
 }
 
+/// sendmail's DeliveryMode: when an accepted message is first tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryMode {
+    /// At once, after the 250 (sendmail's `b`).
+    Background,
+    /// Only at queue runs (`q`, `-odq`): every `interval`, at start, or `mailtool queue run`.
+    Queue,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PtrCheck {
@@ -246,22 +256,50 @@ impl Default for Dns {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Queue {
+    /// Full queue runs; "0s": none (only `mailtool queue run`).
     pub interval: Span,
+    pub delivery_mode: DeliveryMode,
     pub warn_after: Span,
     pub return_after: Span,
     pub smart_host: String,
     pub remote_port: u16,
+    /// First retry after a temporary failure; each later one waits twice as long.
+    pub min_backoff: Span,
+    /// The longest wait between two attempts (at most `interval` matters in practice).
+    pub max_backoff: Span,
+    /// Messages delivered at once by the queue runner.
+    pub max_parallel: usize,
+    /// Connections to one destination (domain or smart host) at once.
+    pub max_per_destination: usize,
+    /// The seed's LOCAL_MAILER_MAX: larger messages bounce from local delivery; 0 = no limit.
+    pub local_max_size: u64,
+    /// A mailbox that would grow past this is "full" (retried, then bounced); 0 = no quota.
+    pub mailbox_quota: u64,
+    /// How long a `|program` alias target may run.
+    pub program_timeout: Span,
+    /// Send postmaster a copy of every bounce (sendmail's PostmasterCopy).
+    pub postmaster_copy: bool,
 }
 
 impl Default for Queue {
     fn default() -> Self {
         let h = |n: u64| Span(std::time::Duration::from_secs(n * 3600));
+        let m = |n: u64| Span(std::time::Duration::from_secs(n * 60));
         Queue {
             interval: h(1),
+            delivery_mode: DeliveryMode::Background,
             warn_after: h(4),
             return_after: h(5 * 24),
             smart_host: String::new(),
             remote_port: 25,
+            min_backoff: m(5),
+            max_backoff: h(1),
+            max_parallel: 20,
+            max_per_destination: 10,
+            local_max_size: 0,
+            mailbox_quota: 0,
+            program_timeout: m(10),
+            postmaster_copy: false,
         }
     }
 }

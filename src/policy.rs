@@ -151,6 +151,25 @@ impl Policy {
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings_from(cfg));
     }
 
+    /// Delivery-time routing of a queued recipient, with the rules RCPT used.
+    pub fn route(&self, address: &str) -> Result<Route, MapError> {
+        let classes = self.classes();
+        let s = self.settings();
+        let router = Router {
+            w: &classes.w,
+            virtuser: &self.virtuser,
+            aliases: &self.aliases,
+            users: &self.users,
+            hostname: &s.hostname,
+            system_users: s.system_users,
+        };
+        let (local, domain) = match address.rsplit_once('@') {
+            Some((l, d)) => (l, Some(d)),
+            None => (address, None),
+        };
+        router.resolve(local, domain, address)
+    }
+
     pub fn classes(&self) -> Arc<Classes> {
         self.classes
             .read()

@@ -38,32 +38,7 @@ pub struct MailqArgs {
 
 pub fn run(global: &GlobalOpts, a: &MailqArgs) -> Result<i32, Fail> {
     let cfg = Config::load(&global.locate())?;
-    let mut filter = Filter::default();
-    let mut rest = a.rest.iter();
-    for sel in &a.select {
-        let spec = if matches!(sel.trim_start_matches('!'), "R" | "S" | "I") {
-            match rest.next() {
-                Some(word) => format!("{sel}{word}"),
-                None => {
-                    return Err(Fail::new(
-                        EX_USAGE,
-                        format!("mailq: -q{sel} needs a substring"),
-                    ));
-                }
-            }
-        } else {
-            sel.clone()
-        };
-        filter
-            .add_selector(&spec)
-            .map_err(|e| Fail::new(EX_USAGE, format!("mailq: -q{spec}: {e}")))?;
-    }
-    if let Some(extra) = rest.next() {
-        return Err(Fail::new(
-            EX_USAGE,
-            format!("mailq: unexpected argument {extra:?}"),
-        ));
-    }
+    let filter = parse_selectors("mailq", &a.select, &a.rest)?;
     let dir = cfg.path(&cfg.settings.paths.spool);
     let shown = dir.display().to_string();
     let msgs = match Spool::attach(&dir) {
@@ -86,4 +61,36 @@ pub fn run(global: &GlobalOpts, a: &MailqArgs) -> Result<i32, Fail> {
         .write_all(text.as_bytes())
         .map_err(stdout_error)?;
     Ok(EX_OK)
+}
+
+/// sendmail's queue selectors (`-qRsubstr`, `-q!Sx`, or `-qR substr` as two words) as a
+/// [`Filter`]; `prog` names the command in errors.
+pub fn parse_selectors(prog: &str, select: &[String], rest: &[String]) -> Result<Filter, Fail> {
+    let mut filter = Filter::default();
+    let mut rest = rest.iter();
+    for sel in select {
+        let spec = if matches!(sel.trim_start_matches('!'), "R" | "S" | "I") {
+            match rest.next() {
+                Some(word) => format!("{sel}{word}"),
+                None => {
+                    return Err(Fail::new(
+                        EX_USAGE,
+                        format!("{prog}: -q{sel} needs a substring"),
+                    ));
+                }
+            }
+        } else {
+            sel.clone()
+        };
+        filter
+            .add_selector(&spec)
+            .map_err(|e| Fail::new(EX_USAGE, format!("{prog}: -q{spec}: {e}")))?;
+    }
+    if let Some(extra) = rest.next() {
+        return Err(Fail::new(
+            EX_USAGE,
+            format!("{prog}: unexpected argument {extra:?}"),
+        ));
+    }
+    Ok(filter)
 }

@@ -10,8 +10,10 @@ mod generate;
 mod mailq;
 mod makemap;
 mod newaliases;
+mod queue_cmd;
 mod relaycheck;
 mod serve;
+mod smtp_send;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -73,6 +75,10 @@ pub enum Command {
     Mailq(mailq::MailqArgs),
     /// Test servers for open relaying (nmap's 16 probes and more)
     Relaycheck(relaycheck::RelaycheckArgs),
+    /// Run the queue now, or delete, hold or release messages
+    Queue(queue_cmd::QueueArgs),
+    /// Send a test message over SMTP (like swaks)
+    SmtpSend(smtp_send::SmtpSendArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -180,8 +186,10 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
+        Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
         Command::Relaycheck(a) => relaycheck::run(&a),
+        Command::SmtpSend(a) => smtp_send::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
     }

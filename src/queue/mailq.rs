@@ -317,6 +317,7 @@ pub fn mailq_json(msgs: &[QueuedMessage]) -> Value {
                             },
                             "status": r.status,
                             "orcpt": r.orcpt,
+                            "parent": r.parent,
                         })
                     })
                     .collect();
@@ -334,6 +335,7 @@ pub fn mailq_json(msgs: &[QueuedMessage]) -> Value {
                     "warning_sent": env.warning_sent,
                     "tries": env.tries,
                     "last_attempt": env.last_attempt,
+                    "next_attempt": env.next_attempt,
                     "priority": env.priority(),
                 })
             })
@@ -641,8 +643,8 @@ mod tests {
                 "time_rfc3339": "2006-06-15T16:59:00Z",
                 "sender": "user@example.com",
                 "recipients": [
-                    {"address": "rcpt@example.org", "state": "pending", "status": "Deferred: timeout", "orcpt": null},
-                    {"address": "done@example.org", "state": "sent", "status": null, "orcpt": null},
+                    {"address": "rcpt@example.org", "state": "pending", "status": "Deferred: timeout", "orcpt": null, "parent": null},
+                    {"address": "done@example.org", "state": "sent", "status": null, "orcpt": null, "parent": null},
                 ],
                 "status_message": "Deferred: timeout",
                 "body_type": "8BITMIME",
@@ -651,6 +653,7 @@ mod tests {
                 "warning_sent": false,
                 "tries": 0,
                 "last_attempt": 0,
+                "next_attempt": null,
                 "priority": 60005,
             }])
         );

@@ -91,8 +91,11 @@
 //! [`Spool::update`] (recipient `state`/`status`, `M`, `K`, `N`, `Y`, `F`), and
 //! [`Spool::remove`] the entry once [`Envelope::is_done`] and any DSN has been queued.
 
+pub mod attempt;
+pub mod dsn;
 pub mod id;
 pub mod mailq;
+pub mod runner;
 pub mod spool;
 
 pub use id::{InvalidQueueId, QueueId};

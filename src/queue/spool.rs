@@ -84,7 +84,7 @@ pub enum SpoolError {
 }
 
 impl SpoolError {
-    fn io(op: &'static str, path: &Path, e: io::Error) -> SpoolError {
+    pub(crate) fn io(op: &'static str, path: &Path, e: io::Error) -> SpoolError {
         SpoolError::Io {
             op,
             path: path.to_path_buf(),
@@ -232,6 +232,15 @@ pub struct Recipient {
     /// Last status text, e.g. `Deferred: Connection refused by mx.example.org.` or the remote
     /// reply `550 5.1.1 User unknown`.
     pub status: Option<String>,
+    /// Set only by the queue runner's alias expansion: where this recipient goes
+    /// (`local:user`, `file:/path`, `prog:command`, `remote:addr`). Never taken from a client,
+    /// so files and programs can only come from the aliases file.
+    pub target: Option<String>,
+    /// For an expanded recipient: the envelope recipient it came from (for DSNs and logs).
+    pub parent: Option<String>,
+    /// The DSN for this recipient's final state has been queued (or was not wanted), so a
+    /// restart does not send it again.
+    pub notified: bool,
 }
 
 impl Recipient {
@@ -414,6 +423,15 @@ impl Envelope {
             if let Some(st) = &r.status {
                 let _ = write!(s, ";STATUS={}", xtext_encode(&one_line(st)));
             }
+            if let Some(t) = &r.target {
+                let _ = write!(s, ";TARGET={}", xtext_encode(&one_line(t)));
+            }
+            if let Some(p) = &r.parent {
+                let _ = write!(s, ";PARENT={}", xtext_encode(&one_line(p)));
+            }
+            if r.notified {
+                s.push_str(";DSN=sent");
+            }
             let _ = writeln!(s, ":<{}>", r.address);
         }
         for x in &self.extra_records {
@@ -571,6 +589,9 @@ fn parse_rcpt(rest: &str) -> Result<Recipient, String> {
             "STATE" => r.state = RcptState::parse(v).ok_or_else(|| format!("bad STATE {v:?}"))?,
             "ORCPT" => r.orcpt = Some(xtext_decode(v).ok_or("bad ORCPT xtext")?),
             "STATUS" => r.status = Some(xtext_decode(v).ok_or("bad STATUS xtext")?),
+            "TARGET" => r.target = Some(xtext_decode(v).ok_or("bad TARGET xtext")?),
+            "PARENT" => r.parent = Some(xtext_decode(v).ok_or("bad PARENT xtext")?),
+            "DSN" => r.notified = v == "sent",
             _ => {}
         }
     }
@@ -1487,6 +1508,9 @@ mod tests {
                     orcpt: Some("rfc822;a+2Bx@example.org".into()),
                     state: RcptState::Pending,
                     status: Some("Deferred: 451 4.3.0 try; later: now".into()),
+                    target: Some("prog:/usr/bin/x; y".into()),
+                    parent: Some("list@example.org".into()),
+                    notified: false,
                 },
                 Recipient {
                     address: "b@example.org".into(),
@@ -1500,6 +1524,7 @@ mod tests {
                 Recipient {
                     address: "weird:name@example.org".into(),
                     state: RcptState::Failed,
+                    notified: true,
                     ..Recipient::default()
                 },
             ],
@@ -1562,9 +1587,9 @@ mod tests {
             MDeferred: Connection refused by mx.example.org.\nFwh\n$rESMTPSA\n$sclient.example.com\n\
             ${client_addr}192.0.2.1\n${client_name}client.example.com\n$_client [192.0.2.1]\n\
             ${daemon_flags}\nS<sender@example.com>\nZQQ314159\nrHDRS\nA<>\nCSMTPUTF8 XFOO\n\
-            RSF;STATE=pending;ORCPT=rfc822+3Ba+2B2Bx@example.org;STATUS=Deferred+3A+20451+204.3.0+20try+3B+20later+3A+20now:<a@example.org>\n\
+            RSF;STATE=pending;ORCPT=rfc822+3Ba+2B2Bx@example.org;STATUS=Deferred+3A+20451+204.3.0+20try+3B+20later+3A+20now;TARGET=prog+3A/usr/bin/x+3B+20y;PARENT=list@example.org:<a@example.org>\n\
             RN;STATE=sent:<b@example.org>\n\
-            R;STATE=failed:<weird:name@example.org>\nXsomething new\n.\n";
+            R;STATE=failed;DSN=sent:<weird:name@example.org>\nXsomething new\n.\n";
         assert_eq!(text, expected);
     }
 

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use crate::config::{Config, Locate};
 use crate::dns::Dns;
 use crate::queue::Spool;
+use crate::queue::attempt::Engine;
+use crate::queue::runner::Runner;
 use crate::smtp::server::{self, Kind, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -86,16 +88,34 @@ fn bind_all(cfg: &Config) -> Result<Vec<Bound>, ServeError> {
 
 /// Creates the directories a fresh (non-root default) root needs, so that a newcomer's first
 /// `mailtool serve` simply works.
-fn prepare_dirs(cfg: &Config) -> Result<(), ServeError> {
+/// Creates the directories the server needs; returns the ones that did not exist before.
+fn prepare_dirs(cfg: &Config) -> Result<Vec<PathBuf>, ServeError> {
     let p = &cfg.settings.paths;
+    let mut created = Vec::new();
     for d in [&p.mail_dir, &p.spool, &p.mailboxes] {
         let path = cfg.path(d);
+        if !path.exists() {
+            created.push(path.clone());
+        }
         std::fs::create_dir_all(&path).map_err(|e| ServeError::Io {
             path: path.display().to_string(),
             message: crate::util::io_message(&e),
         })?;
     }
-    Ok(())
+    Ok(created)
+}
+
+/// A mailbox directory we just created gets the /var/mail convention (root-owned, setgid,
+/// group-writable) with the server's group, so local delivery can create mailboxes after the
+/// privilege drop. An existing one is left alone: doctor reports it if it is unusable.
+fn share_mailboxes(path: &Path, id: &privileges::Identity) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
+        // SAFETY: plain chown on a directory we created a moment ago.
+        unsafe { libc::chown(c.as_ptr(), 0, id.gid) };
+    }
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o2775));
 }
 
 fn chown_tree(path: &Path, id: &privileges::Identity) {
@@ -130,7 +150,7 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     if locate.root.is_none() && locate.config.is_none() && !crate::config::is_root() {
         tracing::info!("no configuration given: using {}", cfg.root.display());
     }
-    prepare_dirs(&cfg)?;
+    let created = prepare_dirs(&cfg)?;
     let bound = bind_all(&cfg)?;
     let tls = match (&cfg.settings.tls.cert, &cfg.settings.tls.key) {
         (c, k) if !c.is_empty() => Some(crate::tls::server_config(&cfg.path(c), &cfg.path(k))?),
@@ -151,6 +171,10 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     if crate::config::is_root() {
         let id = privileges::lookup(&cfg.settings.user, &cfg.settings.group)?;
         chown_tree(&spool_dir, &id);
+        let mailboxes = cfg.path(&cfg.settings.paths.mailboxes);
+        if created.contains(&mailboxes) {
+            share_mailboxes(&mailboxes, &id);
+        }
         privileges::drop_to(&id)?;
         tracing::info!(
             "running as user {} (uid {}, gid {})",
@@ -198,12 +222,20 @@ async fn async_main(
     pid_file: PathBuf,
 ) -> Result<(), ServeError> {
     let grace = cfg.settings.smtp.shutdown_grace.0;
+    let spool = Arc::new(spool);
+    let engine = Arc::new(
+        Engine::new(cfg.clone(), spool.clone(), dns.clone())
+            .map_err(|e| ServeError::Runtime(e.to_string()))?,
+    );
     let shared = Arc::new(Shared::new(
         cfg,
-        Arc::new(spool),
+        spool,
         dns,
         tls.map(tokio_rustls::TlsAcceptor::from),
     ));
+    let (queue_stop, queue_stop_rx) = tokio::sync::watch::channel(false);
+    let (runner, runner_task) = Runner::start(engine.clone(), None, queue_stop_rx);
+    let _ = shared.queue.set(runner.clone());
     // Handlers first: a script that signals us as soon as we say "listening" must not kill us.
     use tokio::signal::unix::{SignalKind, signal};
     let mut term =
@@ -211,6 +243,8 @@ async fn async_main(
     let mut int =
         signal(SignalKind::interrupt()).map_err(|e| ServeError::Runtime(e.to_string()))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let mut usr1 =
+        signal(SignalKind::user_defined1()).map_err(|e| ServeError::Runtime(e.to_string()))?;
     let stop_rx = shared.stop.subscribe();
     let mut tasks = Vec::new();
     for b in bound {
@@ -231,10 +265,15 @@ async fn async_main(
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
+            _ = usr1.recv() => {
+                tracing::info!("queue run requested (SIGUSR1)");
+                runner.run_all();
+            }
             _ = hup.recv() => {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                 match Config::load(&locate) {
                     Ok(c) => {
+                        engine.reload(c.clone());
                         shared.reload(c);
                         tracing::info!("configuration and class files reloaded (SIGHUP)");
                     }
@@ -266,6 +305,9 @@ async fn async_main(
     if tokio::time::timeout(grace, wait).await.is_err() {
         tracing::warn!("grace period over; closing the remaining sessions");
     }
+    // Deliveries in flight are cut short: each is at worst repeated after the restart.
+    let _ = queue_stop.send(true);
+    let _ = runner_task.await;
     let _ = std::fs::remove_file(&pid_file);
     tracing::info!("stopped");
     Ok(())

@@ -110,6 +110,8 @@ pub struct Shared {
     pub idle: tokio::sync::Notify,
     /// Set to true on SIGTERM: listeners stop, idle sessions are closed.
     pub stop: watch::Sender<bool>,
+    /// The queue runner, told about each accepted message (set once at start).
+    pub queue: std::sync::OnceLock<crate::queue::runner::Runner>,
 }
 
 impl Shared {
@@ -124,6 +126,7 @@ impl Shared {
             per_ip: Mutex::new(HashMap::new()),
             idle: tokio::sync::Notify::new(),
             stop: watch::channel(false).0,
+            queue: std::sync::OnceLock::new(),
         }
     }
 
@@ -642,7 +645,13 @@ async fn store(env: Envelope, message: Vec<u8>, shared: &Arc<Shared>, cfg: &Conf
                 env.protocol,
                 env.client.hello_text()
             );
-            Reply::accepted(qid.as_str())
+            let reply = Reply::accepted(qid.as_str());
+            if cfg.settings.queue.delivery_mode == crate::config::DeliveryMode::Background
+                && let Some(q) = shared.queue.get()
+            {
+                q.kick(qid);
+            }
+            reply
         }
         Ok(Err(e)) => {
             tracing::error!("cannot queue message from {}: {e}", env.client.hello_text());

@@ -103,6 +103,13 @@ impl Server {
     pub fn start(root: &Path, config: &str) -> Server {
         let etc = root.join("etc/mail");
         std::fs::create_dir_all(&etc).unwrap();
+        // Tests that look into the spool keep messages there: queue-only, no periodic runs.
+        // A test that wants delivery says so with its own [queue] section.
+        let mut config = config.to_string();
+        if !config.contains("[queue]") {
+            config.push_str("\n[queue]\ndelivery_mode = \"queue\"\ninterval = \"0s\"\n");
+        }
+        let config = config.as_str();
         std::fs::write(etc.join("mailtool.toml"), config).unwrap();
         readable(root);
         let mut child = std::process::Command::new(bin())
@@ -164,6 +171,10 @@ impl Server {
                 return s;
             }
         }
+    }
+
+    pub fn root_path(&self) -> &Path {
+        &self.root
     }
 
     pub fn smtp(&self) -> SocketAddr {

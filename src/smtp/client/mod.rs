@@ -263,6 +263,18 @@ impl Client {
         self.write(format!("{line}\r\n").as_bytes()).await
     }
 
+    /// Sends several command lines in one write (a PIPELINING group, RFC 2920); read their
+    /// replies in order with [`Client::read_reply`].
+    pub async fn send_group(&mut self, lines: &[String]) -> Result<(), ClientError> {
+        let mut wire = Vec::new();
+        for line in lines {
+            self.note(Said::Client, line);
+            wire.extend_from_slice(line.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+        }
+        self.write(&wire).await
+    }
+
     /// Sends a line that carries a secret; the transcript shows `shown` instead.
     pub async fn send_secret(&mut self, line: &str, shown: &str) -> Result<(), ClientError> {
         self.note(Said::Client, shown);

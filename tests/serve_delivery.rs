@@ -1,0 +1,425 @@
+//! Delivery out of the spool (issue 4): a first `mailtool serve` relays to a second one found
+//! through MX records served by the in-process test DNS; refusals bounce as RFC 3464 DSNs,
+//! unreachable hosts defer with backoff, a null MX fails at once, and nothing is lost.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::dns::{Rec, TestDns};
+use common::server::{Server, Smtp, add_user, seed_root};
+use mailtool::queue::{RcptState, Spool};
+
+fn root() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The receiving side: far.test's MX on 127.0.0.2, keeping what it accepts in its spool.
+fn far_server(port: u16) -> (tempfile::TempDir, Server) {
+    let r = root();
+    let etc = r.path().join("etc/mail");
+    fs::create_dir_all(&etc).unwrap();
+    fs::write(etc.join("local-host-names"), "far.test\n").unwrap();
+    add_user(r.path(), "bob", "pw");
+    add_user(r.path(), "alice", "pw");
+    let s = Server::start(
+        r.path(),
+        &format!(
+            "hostname = \"mx.far.test\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
+             [smtp]\nlisten = [\"127.0.0.2:{port}\"]\nsubmission = []\nshutdown_grace = \"1s\"\n"
+        ),
+    );
+    (r, s)
+}
+
+/// The sending side: the seed's setup, delivering at once, MX hosts on `port`.
+fn near_server(dns: &TestDns, port: u16, extra_queue: &str) -> (tempfile::TempDir, Server) {
+    let r = root();
+    seed_root(r.path());
+    add_user(r.path(), "example", "pw");
+    let s = Server::start(
+        r.path(),
+        &format!(
+            "hostname = \"mail.example1.com\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
+             [smtp]\nlisten = [\"127.0.0.1:0\"]\nsubmission = []\nshutdown_grace = \"1s\"\n\
+             [dns]\n{}\ntimeout = \"500ms\"\n\
+             [queue]\nremote_port = {port}\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\n{extra_queue}\n",
+            dns.config_servers()
+        ),
+    );
+    (r, s)
+}
+
+fn spool_ids(spool: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(spool)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_prefix("qf"))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn read_df(spool: &Path, id: &str) -> String {
+    String::from_utf8_lossy(&fs::read(spool.join(format!("df{id}"))).unwrap()).into_owned()
+}
+
+/// Polls `f` until it returns Some, for at most 20 s.
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn mx_records(port_host_ip: &str) -> Vec<Rec> {
+    vec![
+        Rec::mx("far.test", 10, "mx.far.test"),
+        Rec::a("mx.far.test", port_host_ip),
+        Rec::mx("null.test", 0, "."),
+    ]
+}
+
+#[test]
+fn relays_to_the_mx_and_bounces_what_it_refuses() {
+    let port = free_port("127.0.0.2");
+    let (_fr, far) = far_server(port);
+    let dns = TestDns::start(&mx_records("127.0.0.2"));
+    let (_nr, near) = near_server(&dns, port, "");
+
+    // Loopback may relay: one message for far.test's known user, one for an unknown one.
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "alice@far.test",
+        &["bob@far.test"],
+        "Subject: relayed\r\n\r\nhello far\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let r = c.mail(
+        "alice@far.test",
+        &["nobody@far.test"],
+        "Subject: refused\r\n\r\nnot for you\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+
+    // far received the first message, through SMTP from near (its Received: header).
+    let far_spool = far.spool();
+    let got = wait_for("the relayed message at far", || {
+        spool_ids(&far_spool)
+            .into_iter()
+            .map(|id| read_df(&far_spool, &id))
+            .find(|d| d.contains("Subject: relayed"))
+    });
+    assert!(got.contains("hello far"), "{got}");
+    assert!(got.contains("by mx.far.test"), "{got}");
+
+    // The refused one came back as a DSN from <> to the sender, also delivered to far.
+    let bounce = wait_for("the bounce at far", || {
+        spool_ids(&far_spool)
+            .into_iter()
+            .map(|id| read_df(&far_spool, &id))
+            .find(|d| d.contains("report-type=delivery-status"))
+    });
+    assert!(bounce.contains("To: <alice@far.test>"), "{bounce}");
+    assert!(bounce.contains("Action: failed"), "{bounce}");
+    assert!(bounce.contains("Status: 5.1.1"), "{bounce}");
+    assert!(
+        bounce.contains("Final-Recipient: RFC822; nobody@far.test"),
+        "{bounce}"
+    );
+    assert!(bounce.contains("Subject: refused"), "{bounce}");
+
+    // Nothing is left in near's queue, and the log has sendmail-style delivery lines.
+    let near_spool = near.spool();
+    wait_for("near's queue to empty", || {
+        spool_ids(&near_spool).is_empty().then_some(())
+    });
+    let log = near.log();
+    assert!(
+        log.contains("to=<bob@far.test>") && log.contains("mailer=esmtp, relay=far.test"),
+        "{log}"
+    );
+    assert!(log.contains("stat=Sent ("), "{log}");
+    assert!(log.contains("dsn=5.1.1, stat=550 5.1.1"), "{log}");
+    near.stop();
+    far.stop();
+}
+
+#[test]
+fn unreachable_hosts_defer_and_a_null_mx_fails_at_once() {
+    // Nothing listens on this port on 127.0.0.2 at first.
+    let port = free_port("127.0.0.2");
+    let dns = TestDns::start(&mx_records("127.0.0.2"));
+    let (_nr, near) = near_server(&dns, port, "");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "example@example1.com",
+        &["bob@far.test"],
+        "Subject: later\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let r = c.mail(
+        "example@example1.com",
+        &["x@null.test"],
+        "Subject: never\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+
+    // The far.test message waits, with the reason recorded for mailq.
+    let spool_dir = near.spool();
+    let (id, status) = wait_for("a deferral", || {
+        let spool = Spool::attach(&spool_dir).ok()?;
+        spool.list().ok()?.into_iter().find_map(|m| {
+            let r = m.envelope.recipients.first()?;
+            (r.address == "bob@far.test" && m.envelope.tries > 0)
+                .then(|| (m.id.to_string(), m.envelope.status_message.clone()))
+        })
+    });
+    let status = status.unwrap_or_default();
+    assert!(status.starts_with("Deferred: "), "{status}");
+    let out = common::run(
+        common::mailtool()
+            .arg("--root")
+            .arg(near.root_path())
+            .arg("mailq"),
+        b"",
+    );
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listing.contains(&id) && listing.contains("(Deferred: "),
+        "{listing}"
+    );
+
+    // The null MX failed permanently; its bounce went to the local sender.
+    wait_for("the null MX failure", || {
+        near.log()
+            .contains("stat=556 5.1.10 null.test: Domain does not accept mail (null MX)")
+            .then_some(())
+    });
+
+    // Once the MX host comes up, the retry (1 s backoff) delivers it.
+    let (_fr, far) = far_server(port);
+    let far_spool = far.spool();
+    wait_for("the retried message at far", || {
+        spool_ids(&far_spool)
+            .into_iter()
+            .any(|i| read_df(&far_spool, &i).contains("Subject: later"))
+            .then_some(())
+    });
+    wait_for("near's copy to leave the queue", || {
+        let spool = Spool::attach(&spool_dir).ok()?;
+        let gone = spool.list().ok()?.into_iter().all(|m| {
+            m.envelope
+                .recipients
+                .iter()
+                .all(|r| r.address != "bob@far.test" || r.state != RcptState::Pending)
+        });
+        gone.then_some(())
+    });
+    near.stop();
+    far.stop();
+}
+
+fn queue_cmd(root: &Path, args: &[&str]) -> (i32, String) {
+    let out = common::run(
+        common::mailtool()
+            .arg("--root")
+            .arg(root)
+            .arg("queue")
+            .args(args),
+        b"",
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn queue_run_hold_release_and_delete_by_hand() {
+    let port = free_port("127.0.0.2");
+    let (_fr, far) = far_server(port);
+    let dns = TestDns::start(&mx_records("127.0.0.2"));
+    // Queue-only: nothing moves until a run is asked for.
+    let (nr, near) = near_server(&dns, port, "delivery_mode = \"queue\"\ninterval = \"0s\"");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let mut ids = Vec::new();
+    for subject in ["one", "two", "three"] {
+        let r = c.mail(
+            "example@example1.com",
+            &["bob@far.test"],
+            &format!("Subject: {subject}\r\n\r\nx\r\n"),
+        );
+        assert!(r.starts_with("250 2.0.0 "), "{r}");
+        ids.push(r.split_whitespace().nth(2).unwrap().to_string());
+    }
+    c.cmd("QUIT");
+    let root = nr.path();
+    assert_eq!(
+        queue_cmd(root, &["hold", &ids[0]]),
+        (0, format!("{}: held\n", ids[0]))
+    );
+    assert_eq!(
+        queue_cmd(root, &["delete", &ids[1]]),
+        (0, format!("{}: deleted\n", ids[1]))
+    );
+    let (code, text) = queue_cmd(root, &["delete", &ids[1]]);
+    assert_eq!(code, 66, "{text}");
+    assert!(text.contains("no such message"), "{text}");
+    let (code, text) = queue_cmd(root, &["hold", "not/an-id"]);
+    assert_eq!(code, 64, "{text}");
+
+    // Through the daemon (SIGUSR1): the held message stays, the third goes.
+    let (code, text) = queue_cmd(root, &["run"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("requested from the daemon"), "{text}");
+    let far_spool = far.spool();
+    let subjects = |want: &str| {
+        spool_ids(&far_spool)
+            .into_iter()
+            .any(|i| read_df(&far_spool, &i).contains(&format!("Subject: {want}")))
+    };
+    wait_for("message three at far", || subjects("three").then_some(()));
+    assert!(!subjects("one") && !subjects("two"));
+    let near_spool = near.spool();
+    wait_for("three to leave near's queue", || {
+        (spool_ids(&near_spool) == vec![ids[0].clone()]).then_some(())
+    });
+
+    // Released and run directly with a selector: delivered by this process.
+    assert_eq!(
+        queue_cmd(root, &["release", &ids[0]]),
+        (0, format!("{}: released\n", ids[0]))
+    );
+    let (code, text) = queue_cmd(root, &["run", "-qI", &ids[0]]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(text, format!("{}: delivered\n", ids[0]));
+    assert!(subjects("one") && !subjects("two"));
+    assert!(spool_ids(&near_spool).is_empty());
+    near.stop();
+    far.stop();
+}
+
+#[test]
+fn one_connection_carries_a_queue_run_to_the_same_server() {
+    let port = free_port("127.0.0.2");
+    let (_fr, far) = far_server(port);
+    let dns = TestDns::start(&mx_records("127.0.0.2"));
+    let (nr, near) = near_server(&dns, port, "delivery_mode = \"queue\"\ninterval = \"0s\"");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    for i in 0..3 {
+        let r = c.mail(
+            "example@example1.com",
+            &["bob@far.test"],
+            &format!("Subject: reuse {i}\r\n\r\nx\r\n"),
+        );
+        assert!(r.starts_with("250 2.0.0 "), "{r}");
+    }
+    c.cmd("QUIT");
+    let (code, text) = queue_cmd(nr.path(), &["run", "--direct"]);
+    assert_eq!(
+        (code, text.matches(": delivered").count()),
+        (0, 3),
+        "{text}"
+    );
+    let far_spool = far.spool();
+    assert_eq!(spool_ids(&far_spool).len(), 3);
+    let log = far.log();
+    assert_eq!(log.matches("INFO connect from").count(), 1, "{log}");
+    assert!(log.contains("messages=3"), "{log}");
+    near.stop();
+    far.stop();
+}
+
+#[test]
+fn delay_warning_then_return_after_the_time_limits() {
+    let port = free_port("127.0.0.2");
+    let (_fr, far) = far_server(port);
+    let mut recs = mx_records("127.0.0.2");
+    // down.test's MX answers nowhere (nothing listens on 127.0.0.5 at that port).
+    recs.push(Rec::mx("down.test", 10, "mx.down.test"));
+    recs.push(Rec::a("mx.down.test", "127.0.0.5"));
+    let dns = TestDns::start(&recs);
+    let (_nr, near) = near_server(&dns, port, "warn_after = \"1s\"\nreturn_after = \"6s\"");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "alice@far.test",
+        &["someone@down.test"],
+        "Subject: slow\r\n\r\nwaiting\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+    let far_spool = far.spool();
+    let find = |what: &str| {
+        spool_ids(&far_spool)
+            .into_iter()
+            .map(|i| read_df(&far_spool, &i))
+            .find(|d| d.contains(what))
+    };
+    let warning = wait_for("the delay warning", || {
+        find("Subject: Warning: could not send message for past 1 second")
+    });
+    assert!(warning.contains("Action: delayed"), "{warning}");
+    assert!(
+        warning.contains("Final-Recipient: RFC822; someone@down.test"),
+        "{warning}"
+    );
+    assert!(warning.contains("text/rfc822-headers"), "{warning}");
+    assert!(
+        !warning.contains("\nwaiting\n"),
+        "a warning carries headers only: {warning}"
+    );
+    let bounce = wait_for("the bounce after return_after", || {
+        find("Subject: Returned mail: see transcript for details")
+    });
+    assert!(bounce.contains("Action: failed"), "{bounce}");
+    assert!(bounce.contains("Status: 4.4.7"), "{bounce}");
+    assert!(
+        bounce.contains("could not be delivered for 6 seconds"),
+        "{bounce}"
+    );
+    // The original is returned in full, and only one warning was sent.
+    assert!(bounce.contains("waiting"), "{bounce}");
+    let warnings = spool_ids(&far_spool)
+        .into_iter()
+        .filter(|i| read_df(&far_spool, i).contains("Subject: Warning:"))
+        .count();
+    assert_eq!(warnings, 1);
+    let near_spool = near.spool();
+    wait_for("near's queue to empty", || {
+        spool_ids(&near_spool).is_empty().then_some(())
+    });
+    near.stop();
+    far.stop();
+}
