@@ -22,6 +22,9 @@ _mailtool() {
             mailtool,config)
                 cmd="mailtool__subcmd__config"
                 ;;
+            mailtool,doctor)
+                cmd="mailtool__subcmd__doctor"
+                ;;
             mailtool,help)
                 cmd="mailtool__subcmd__help"
                 ;;
@@ -39,6 +42,9 @@ _mailtool() {
                 ;;
             mailtool,queue)
                 cmd="mailtool__subcmd__queue"
+                ;;
+            mailtool,relaycheck)
+                cmd="mailtool__subcmd__relaycheck"
                 ;;
             mailtool,sendmail)
                 cmd="mailtool__subcmd__sendmail"
@@ -73,6 +79,9 @@ _mailtool() {
             mailtool__subcmd__help,config)
                 cmd="mailtool__subcmd__help__subcmd__config"
                 ;;
+            mailtool__subcmd__help,doctor)
+                cmd="mailtool__subcmd__help__subcmd__doctor"
+                ;;
             mailtool__subcmd__help,help)
                 cmd="mailtool__subcmd__help__subcmd__help"
                 ;;
@@ -90,6 +99,9 @@ _mailtool() {
                 ;;
             mailtool__subcmd__help,queue)
                 cmd="mailtool__subcmd__help__subcmd__queue"
+                ;;
+            mailtool__subcmd__help,relaycheck)
+                cmd="mailtool__subcmd__help__subcmd__relaycheck"
                 ;;
             mailtool__subcmd__help,sendmail)
                 cmd="mailtool__subcmd__help__subcmd__sendmail"
@@ -155,7 +167,7 @@ _mailtool() {
 
     case "${cmd}" in
         mailtool)
-            opts="-h -V --config --root --help --version makemap newaliases serve mailq queue smtp-send sendmail config completions man help"
+            opts="-h -V --config --root --help --version makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -324,8 +336,30 @@ _mailtool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailtool__subcmd__doctor)
+            opts="-h --fix --offline --json --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailtool__subcmd__help)
-            opts="makemap newaliases serve mailq queue smtp-send sendmail config completions man help"
+            opts="makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -383,6 +417,20 @@ _mailtool() {
         mailtool__subcmd__help__subcmd__config__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -523,6 +571,20 @@ _mailtool() {
         mailtool__subcmd__help__subcmd__queue__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__relaycheck)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -884,6 +946,72 @@ _mailtool() {
                     return 0
                     ;;
                 --pid-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__relaycheck)
+            opts="-k -v -h --hosts-file --classic --domain --from --to --helo --ip --source --starttls --tls --ca-file --insecure --timeout --concurrency --data --json --verbose --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hosts-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --helo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --starttls)
+                    COMPREPLY=($(compgen -W "always auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -32,10 +32,12 @@ complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "makemap" -d 'Buil
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "serve" -d 'Run the SMTP server in the foreground'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
+complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "relaycheck" -d 'Test servers for open relaying (nmap\'s 16 probes and more)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "sendmail" -d 'Submit a message from stdin, like sendmail(8) (also -bp, -bi, -bd, -bs, -bv, -q)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
+complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "doctor" -d 'Check the installation and say how to fix what is wrong'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -76,6 +78,27 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -l root -d 'Pre
 complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -s v -d 'Verbose layout: priority, per-recipient status'
 complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -l json -d 'One JSON array with an object per message'
 complete -c mailtool -n "__fish_mailtool_using_subcommand mailq" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l hosts-file -d 'Read more servers from FILE: one HOST[:PORT] a line, `#` starts a comment' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l domain -d 'The outside domain in the probes; it must not be one the server serves [default: nmap.scanme.org, as nmap]' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l from -d 'Sender local part [default: antispam]; with --classic the whole address [default: checker@example.com]' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l to -d 'Recipient local part [default: relaytest]; with --classic the whole address [default: somewhere@example.com]' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l helo -d 'The EHLO name [default: the --domain, as nmap]; with --classic the HELO name [default: mail.example.com]' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l ip -d 'The address in the IP-literal probes [default: the server\'s]' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l source -d 'Connect from this local address (multi-homed hosts; an untrusted loopback address)' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l starttls -d 'Upgrade with STARTTLS; `auto`: only when the server offers it' -r -f -a "always\t'Require it: fail when the server does not offer it'
+auto\t'Use it when the server offers it'"
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l ca-file -d 'Trust only the CA certificates in FILE (PEM) instead of the system store' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l timeout -d 'How long to wait for each reply (e.g. 30s, 500ms)' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l concurrency -d 'Test up to N servers at once' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l classic -d 'relaychecker.pl\'s single probe (helo, mail from, rcpt to) and its `HOST relay Allow|Deny` line'
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l tls -d 'Implicit TLS from the first byte (SMTPS, port 465)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -s k -l insecure -d 'Do not verify the server\'s certificate'
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l data -d 'Count a relay only when DATA is accepted (as Metasploit does); then send a short message that says it is a relay test. Needs --domain (a domain whose mail you read)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -l json -d 'Print the results as JSON (an array, one object per server)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -s v -l verbose -d 'Print the SMTP transcript on stderr'
+complete -c mailtool -n "__fish_mailtool_using_subcommand relaycheck" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -s h -l help -d 'Print help'
@@ -150,6 +173,12 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand config; and __fish_see
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration file; errors name the line and column'
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the effective configuration, defaults included'
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand doctor" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand doctor" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand doctor" -l fix -d 'Rebuild maps that are older than their text source (like `make -C /etc/mail`)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand doctor" -l offline -d 'Skip the checks that need a running server (listeners, open relay)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand doctor" -l json -d 'One JSON object: {"checks": [...], "status": "pass|warn|fail"}'
+complete -c mailtool -n "__fish_mailtool_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c mailtool -n "__fish_mailtool_using_subcommand completions" -l dir -d 'Write bash, zsh and fish completions into DIR' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand completions" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand completions" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
@@ -158,17 +187,19 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l dir -d 'Write 
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -s h -l help -d 'Print help'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "sendmail" -d 'Submit a message from stdin, like sendmail(8) (also -bp, -bi, -bd, -bs, -bv, -q)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send sendmail config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "relaycheck" -d 'Test servers for open relaying (nmap\'s 16 probes and more)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "sendmail" -d 'Submit a message from stdin, like sendmail(8) (also -bp, -bi, -bd, -bs, -bv, -q)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "doctor" -d 'Check the installation and say how to fix what is wrong'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'

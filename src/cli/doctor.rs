@@ -33,11 +33,18 @@ pub fn run(global: &GlobalOpts, a: &DoctorArgs) -> Result<i32, Fail> {
     let mut checks = Vec::new();
     let cfg = match Config::load(&global.locate()) {
         Ok(c) => {
-            checks.push(Check::pass("config", format!("{} is valid", c.file.display())));
+            checks.push(Check::pass(
+                "config",
+                format!("{} is valid", c.file.display()),
+            ));
             c
         }
         Err(e) => {
-            checks.push(Check::fail("config", e.to_string(), "fix the file; `mailtool config check` shows where"));
+            checks.push(Check::fail(
+                "config",
+                e.to_string(),
+                "fix the file; `mailtool config check` shows where",
+            ));
             return report(&checks, a.json);
         }
     };
@@ -61,7 +68,11 @@ pub fn run(global: &GlobalOpts, a: &DoctorArgs) -> Result<i32, Fail> {
     rt.block_on(async {
         match crate::dns::Dns::new(&cfg.settings.dns.servers, cfg.settings.dns.timeout.0) {
             Ok(dns) => checks.push(doctor::network::hostname(&cfg, &dns).await),
-            Err(e) => checks.push(Check::fail("hostname DNS", e.to_string(), "fix [dns] servers")),
+            Err(e) => checks.push(Check::fail(
+                "hostname DNS",
+                e.to_string(),
+                "fix [dns] servers",
+            )),
         }
         if !a.offline {
             for (kind, addr, greeting) in doctor::network::listeners(&cfg) {
@@ -83,11 +94,16 @@ fn report(checks: &[Check], json: bool) -> Result<i32, Fail> {
             + "\n"
     } else {
         let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED)
+        t.load_style(UTF8_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Dynamic)
             .set_header(["check", "status", "found", "fix"]);
         for c in checks {
-            t.add_row([c.name.as_str(), c.status.as_str(), c.detail.as_str(), c.fix.as_str()]);
+            t.add_row([
+                c.name.as_str(),
+                c.status.as_str(),
+                c.detail.as_str(),
+                c.fix.as_str(),
+            ]);
         }
         format!("{t}\n")
     };

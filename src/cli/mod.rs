@@ -6,11 +6,13 @@
 
 mod client_args;
 mod config_cmd;
+mod doctor;
 mod generate;
 mod mailq;
 mod makemap;
 mod newaliases;
 mod queue_cmd;
+mod relaycheck;
 mod sendmail;
 mod serve;
 mod smtp_send;
@@ -73,6 +75,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),
+    /// Test servers for open relaying (nmap's 16 probes and more)
+    Relaycheck(relaycheck::RelaycheckArgs),
     /// Run the queue now, or delete, hold or release messages
     Queue(queue_cmd::QueueArgs),
     /// Send a test message over SMTP (like swaks)
@@ -81,6 +85,8 @@ pub enum Command {
     Sendmail(sendmail::SendmailArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
+    /// Check the installation and say how to fix what is wrong
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script, or write all of them with --dir
     Completions(generate::CompletionsArgs),
     /// Print the mailtool(1) man page, or write every page with --dir
@@ -198,9 +204,11 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Makemap(a) => makemap::run(&global, &a),
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
+        Command::Doctor(a) => doctor::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
+        Command::Relaycheck(a) => relaycheck::run(&a),
         Command::SmtpSend(a) => smtp_send::run(&global, &a),
         Command::Sendmail(a) => sendmail::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),

@@ -43,7 +43,12 @@ pub fn maps(cfg: &Config, global_args: &[String], fix: bool) -> Vec<Check> {
     let aliases = cfg.map_path(&cfg.settings.maps.aliases);
     let mut args = global_args.to_vec();
     args.push("newaliases".into());
-    all.push(("map aliases".into(), aliases.clone(), db_path(&aliases), args));
+    all.push((
+        "map aliases".into(),
+        aliases.clone(),
+        db_path(&aliases),
+        args,
+    ));
     for (name, src, db, args) in all {
         let shown_src = src.display().to_string();
         let rebuild = || -> Result<(), String> {
@@ -67,9 +72,16 @@ pub fn maps(cfg: &Config, global_args: &[String], fix: bool) -> Vec<Check> {
         };
         match (mtime(&src), mtime(&db)) {
             (None, None) => out.push(Check::pass(name, "not used (no source, no map)")),
-            (None, Some(_)) => out.push(Check::pass(name, format!("{} (no text source)", db.display()))),
+            (None, Some(_)) => out.push(Check::pass(
+                name,
+                format!("{} (no text source)", db.display()),
+            )),
             (Some(s), d) if d.is_none_or(|d| d < s) => {
-                let what = if d.is_none() { "never built" } else { "older than its source" };
+                let what = if d.is_none() {
+                    "never built"
+                } else {
+                    "older than its source"
+                };
                 if fix {
                     match rebuild() {
                         Ok(()) => out.push(Check::pass(name, format!("{what}: rebuilt"))),
@@ -142,10 +154,17 @@ pub fn permissions(cfg: &Config) -> Vec<Check> {
         )),
         Ok(m) if m.mode() & 0o077 != 0 => out.push(Check::warn(
             "spool",
-            format!("{} is mode {:o}: others can read queued mail", spool.display(), m.mode() & 0o7777),
+            format!(
+                "{} is mode {:o}: others can read queued mail",
+                spool.display(),
+                m.mode() & 0o7777
+            ),
             format!("chmod 700 {}", spool.display()),
         )),
-        Ok(_) => out.push(Check::pass("spool", format!("{} private to {user}", spool.display()))),
+        Ok(_) => out.push(Check::pass(
+            "spool",
+            format!("{} private to {user}", spool.display()),
+        )),
     }
     let boxes = cfg.path(&p.mailboxes);
     match std::fs::metadata(&boxes) {
@@ -156,10 +175,16 @@ pub fn permissions(cfg: &Config) -> Vec<Check> {
         )),
         Ok(m) if !allowed(&m, uid, gid, 3) => out.push(Check::fail(
             "mailboxes",
-            format!("{} is not writable by {user}: local delivery will defer", boxes.display()),
+            format!(
+                "{} is not writable by {user}: local delivery will defer",
+                boxes.display()
+            ),
             format!("chgrp {group} {0} && chmod 2775 {0}", boxes.display()),
         )),
-        Ok(_) => out.push(Check::pass("mailboxes", format!("{} writable by {user}", boxes.display()))),
+        Ok(_) => out.push(Check::pass(
+            "mailboxes",
+            format!("{} writable by {user}", boxes.display()),
+        )),
     }
     let client = cfg.path(&p.client_spool);
     if let Ok(m) = std::fs::metadata(&client)
@@ -167,7 +192,10 @@ pub fn permissions(cfg: &Config) -> Vec<Check> {
     {
         out.push(Check::fail(
             "client spool",
-            format!("{} is not readable by {user}: mail from `sendmail` would wait there", client.display()),
+            format!(
+                "{} is not readable by {user}: mail from `sendmail` would wait there",
+                client.display()
+            ),
             format!("chgrp {group} {0} && chmod 1773 {0}", client.display()),
         ));
     }
@@ -190,7 +218,10 @@ pub fn permissions(cfg: &Config) -> Vec<Check> {
         }
     }
     if unreadable.is_empty() {
-        out.push(Check::pass("map permissions", format!("{checked} maps readable by {user}")));
+        out.push(Check::pass(
+            "map permissions",
+            format!("{checked} maps readable by {user}"),
+        ));
     } else {
         out.push(Check::fail(
             "map permissions",

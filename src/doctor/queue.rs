@@ -15,7 +15,11 @@ pub fn backlog(cfg: &Config, now: SystemTime) -> Check {
         Ok(l) => l,
         Err(_) if !dir.exists() => return Check::pass("queue", "empty (no spool yet)"),
         Err(e) => {
-            return Check::fail("queue", format!("{}: {e}", dir.display()), "check the spool's permissions");
+            return Check::fail(
+                "queue",
+                format!("{}: {e}", dir.display()),
+                "check the spool's permissions",
+            );
         }
     };
     if list.is_empty() {
@@ -30,7 +34,11 @@ pub fn backlog(cfg: &Config, now: SystemTime) -> Check {
         crate::duration::describe(std::time::Duration::from_secs(age))
     );
     if age >= cfg.settings.queue.warn_after.0.as_secs() || list.len() > BACKLOG {
-        Check::warn("queue", detail, "mailq shows why they wait; `mailtool queue run` retries now")
+        Check::warn(
+            "queue",
+            detail,
+            "mailq shows why they wait; `mailtool queue run` retries now",
+        )
     } else {
         Check::pass("queue", detail)
     }

@@ -97,10 +97,21 @@ fn prepare_dirs(cfg: &Config) -> Result<Vec<PathBuf>, ServeError> {
         if !path.exists() {
             created.push(path.clone());
         }
-        std::fs::create_dir_all(&path).map_err(|e| ServeError::Io {
+        let io = |e: std::io::Error| ServeError::Io {
             path: path.display().to_string(),
             message: crate::util::io_message(&e),
-        })?;
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        // Queued mail is private: the spool is 0700 from the start (parents stay 0755).
+        let mode = if d == &p.spool { 0o700 } else { 0o755 };
+        use std::os::unix::fs::DirBuilderExt;
+        match std::fs::DirBuilder::new().mode(mode).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
     }
     Ok(created)
 }

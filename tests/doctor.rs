@@ -1,0 +1,158 @@
+//! `mailtool doctor` (issue 6): stale maps and `--fix`, permissions, the certificate, DNS, the
+//! listeners, and the open-relay self-test from an untrusted loopback address.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::dns::{Rec, TestDns};
+use common::server::{Server, build_map, seed_root};
+use serde_json::Value;
+
+fn root() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+fn doctor(root: &Path, args: &[&str]) -> (i32, Value) {
+    let out = common::run(
+        common::mailtool()
+            .arg("--root")
+            .arg(root)
+            .arg("doctor")
+            .arg("--json")
+            .args(args),
+        b"",
+    );
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+fn check<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {v:#}"))
+}
+
+fn config(dns: &TestDns, cert: &Path, key: &Path) -> String {
+    format!(
+        "hostname = \"mail.example1.com\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
+         [smtp]\nlisten = [\"127.0.0.1:{}\"]\nsubmission = []\nshutdown_grace = \"1s\"\n\
+         [tls]\ncert = \"{}\"\nkey = \"{}\"\n\
+         [dns]\n{}\ntimeout = \"500ms\"\n",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+        cert.display(),
+        key.display(),
+        dns.config_servers()
+    )
+}
+
+#[test]
+fn stale_maps_are_reported_and_fixed() {
+    let r = root();
+    seed_root(r.path());
+    // The source changes after the build: sendmail's classic "forgot to run make".
+    let access = r.path().join("etc/mail/access");
+    let mut text = fs::read_to_string(&access).unwrap();
+    text.push_str("spam.test\tREJECT\n");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    fs::write(&access, text).unwrap();
+    let (code, v) = doctor(r.path(), &["--offline"]);
+    assert!(code >= 1, "{v:#}");
+    assert_eq!(check(&v, "map access")["status"], "warn", "{v:#}");
+    assert!(
+        check(&v, "map access")["fix"]
+            .as_str()
+            .unwrap()
+            .contains("makemap hash")
+    );
+    assert_eq!(check(&v, "map virtusertable")["status"], "pass");
+    let (_, v) = doctor(r.path(), &["--offline", "--fix"]);
+    assert_eq!(check(&v, "map access")["status"], "pass", "{v:#}");
+    assert!(
+        check(&v, "map access")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rebuilt")
+    );
+    let out = common::run(
+        common::mailtool()
+            .args(["makemap", "-q", "spam.test", "hash"])
+            .arg(r.path().join("etc/mail/access")),
+        b"",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "REJECT\n");
+    // Without a certificate, TLS is a warning with a fix.
+    assert_eq!(check(&v, "tls certificate")["status"], "warn");
+}
+
+#[test]
+fn a_healthy_server_passes_and_an_open_relay_fails() {
+    let r = root();
+    seed_root(r.path());
+    let ck = rcgen::generate_simple_self_signed(vec!["mail.example1.com".into()]).unwrap();
+    let (cert, key) = (
+        r.path().join("etc/mail/cert.pem"),
+        r.path().join("etc/mail/key.pem"),
+    );
+    fs::write(&cert, ck.cert.pem()).unwrap();
+    fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let dns = TestDns::start(&[
+        Rec::a("mail.example1.com", "127.0.0.1"),
+        Rec::ptr("127.0.0.1", "mail.example1.com"),
+    ]);
+    let s = Server::start(
+        r.path(),
+        &config(
+            &dns,
+            Path::new("/etc/mail/cert.pem"),
+            Path::new("/etc/mail/key.pem"),
+        ),
+    );
+    let (code, v) = doctor(r.path(), &[]);
+    for name in [
+        "config",
+        "hostname DNS",
+        "tls certificate",
+        "open relay",
+        "queue",
+        "spool",
+        "mailboxes",
+        "map permissions",
+    ] {
+        assert_eq!(check(&v, name)["status"], "pass", "{name}: {v:#}");
+    }
+    let smtp = format!("SMTP {}", s.smtp());
+    assert_eq!(check(&v, &smtp)["status"], "pass", "{v:#}");
+    assert!(
+        check(&v, &smtp)["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("220 ")
+    );
+    assert_eq!(code, 0, "{v:#}");
+
+    // A careless access entry lets "the office" (127.0.0.0/8 here) relay: doctor sees it.
+    let mut access = fs::read(r.path().join("etc/mail/access")).unwrap();
+    access.extend_from_slice(b"Connect:127\tRELAY\n");
+    build_map(r.path(), "access", "", &access);
+    common::server::readable(r.path());
+    let (code, v) = doctor(r.path(), &[]);
+    assert_eq!(check(&v, "open relay")["status"], "fail", "{v:#}");
+    assert_eq!(code, 2);
+    s.stop();
+    // Nothing listens now: the listener check fails with a fix.
+    let (_, v) = doctor(r.path(), &[]);
+    assert_eq!(check(&v, &smtp)["status"], "fail");
+}
