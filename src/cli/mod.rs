@@ -9,6 +9,7 @@ mod generate;
 mod mailq;
 mod makemap;
 mod newaliases;
+mod pop_login;
 mod serve;
 
 use std::ffi::OsString;
@@ -69,6 +70,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),
+    /// Log in to a POP3 server and report the mailbox (the seed's telnet check)
+    PopLogin(pop_login::PopLoginArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -177,6 +180,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Config(a) => config_cmd::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
+        Command::PopLogin(a) => pop_login::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
     }

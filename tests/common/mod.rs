@@ -59,4 +59,6 @@ pub fn link(dir: &Path, name: &str) -> PathBuf {
     p
 }
 pub mod dns;
+pub mod dovecot;
+pub mod pop3;
 pub mod server;
