@@ -98,14 +98,18 @@ impl PopEndpoint {
     }
 }
 
-/// `mailtool pop-login ADDR --user USER ARGS…` with no password source and a short timeout.
+/// `mailtool pop-login ADDR --user USER ARGS…` with no password source, and a bounded
+/// timeout unless ARGS set one.
 pub fn pop_login_command(addr: SocketAddr, user: &str, args: &[&str]) -> Command {
     let mut cmd = mailtool();
     cmd.env_remove("MAILTOOL_PASSWORD")
         .arg("pop-login")
         .arg(addr.to_string())
-        .args(["--user", user, "--timeout", "20s"])
+        .args(["--user", user])
         .args(args);
+    if !args.contains(&"--timeout") {
+        cmd.args(["--timeout", "20s"]);
+    }
     cmd
 }
 
