@@ -51,7 +51,8 @@ admin tools with one binary. It reads the same /etc/mail files and answers to th
 lines: makemap, newaliases, and friends. The same binary run through a link named makemap, \
 newaliases or praliases behaves as that program.",
     after_help = "Exit statuses follow sysexits(3): 0 ok, 64 usage, 65 data error, 66 no input, \
-70 internal error, 73 cannot create, 75 temporary failure, 78 configuration error."
+70 internal error, 73 cannot create, 75 temporary failure, 78 configuration error. pop-login \
+has its own (0 logged in, 1 authentication failed, 2 other errors): see its --help."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -71,6 +72,7 @@ pub enum Command {
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),
     /// Log in to a POP3 server and report the mailbox (the seed's telnet check)
+    #[command(long_about = pop_login::LONG_ABOUT)]
     PopLogin(pop_login::PopLoginArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),

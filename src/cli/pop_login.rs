@@ -33,10 +33,9 @@ pub enum AuthArg {
     Plain,
 }
 
-#[derive(Debug, Clone, Args)]
-#[command(
-    about = "Log in to a POP3 server and report the mailbox, like the seed's telnet check",
-    long_about = "Connects to a POP3 server, logs in, and prints the line the seed guide's telnet \
+/// The long help, set on the subcommand in `cli/mod.rs` (a variant's doc comment would
+/// otherwise replace it).
+pub const LONG_ABOUT: &str = "Connects to a POP3 server, logs in, and prints the line the seed guide's telnet \
 check showed: `USER has N visible messages (H hidden) in B octets`. Qpopper's reply to PASS is \
 used as it is; for other servers the numbers come from STAT. --list, --uidl, --top and --retr \
 run those commands after the login; the session always ends with QUIT and never deletes \
@@ -44,7 +43,10 @@ anything.\n\nThe password comes from --password-file (its first line), else from
 MAILTOOL_PASSWORD environment variable, else from a prompt when standard input is a terminal. \
 It is never taken from the command line, and never shown: -v prints `PASS ********`.\n\nWithout \
 TLS, a password is only sent to a loopback address unless --allow-plaintext is given; APOP, \
-which never sends the password itself, is always allowed.",
+which never sends the password itself, is always allowed.";
+
+#[derive(Debug, Clone, Args)]
+#[command(
     after_help = "Exit status: 0 logged in; 1 authentication failed (the server refused the \
 user name or password); 2 connection, TLS or protocol error, timeout, or a login refused for \
 another reason ([IN-USE], [LOGIN-DELAY], [SYS/TEMP], [SYS/PERM]), or a -ERR to --list, --uidl, \
