@@ -399,10 +399,10 @@ impl Client {
     /// Ends the session: QUIT, its reply, then a clean close (TLS close_notify). Failures here
     /// change nothing about the result, so they are only shown.
     pub async fn quit(&mut self) {
-        if self.alive {
-            if let Err(e) = self.command("QUIT").await {
-                self.note(Direction::Note, &format!("QUIT: {e}"));
-            }
+        if self.alive
+            && let Err(e) = self.command("QUIT").await
+        {
+            self.note(Direction::Note, &format!("QUIT: {e}"));
         }
         let close = async {
             match &mut self.conn {

@@ -455,10 +455,10 @@ pub fn fuzz_invariants(data: &[u8]) {
             let line = summary_line(&user, &s) + ".";
             assert_eq!(parse_qpopper_summary(&line), Some((user, s)));
         }
-        if let Ok(st) = parse_status(line) {
-            if let Ok((n, o)) = parse_stat(&st.text) {
-                assert_eq!(parse_stat(&format!("{n} {o}")), Ok((n, o)));
-            }
+        if let Ok(st) = parse_status(line)
+            && let Ok((n, o)) = parse_stat(&st.text)
+        {
+            assert_eq!(parse_stat(&format!("{n} {o}")), Ok((n, o)));
         }
     }
 
