@@ -36,6 +36,7 @@ complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "relaycheck" -d 'T
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "sendmail" -d 'Submit a message from stdin, like sendmail(8) (also -bp, -bi, -bd, -bs, -bv, -q)'
+complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "pop-login" -d 'Log in to a POP3 server and report the mailbox (the seed\'s telnet check)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "doctor" -d 'Check the installation and say how to fix what is wrong'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
@@ -157,6 +158,27 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l json -d 
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailtool -n "__fish_mailtool_using_subcommand sendmail" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand sendmail" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -s u -l user -d 'The user name to log in as' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l password-file -d 'Read the password from the first line of FILE' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l ca-file -d 'Trust only the CA certificates in FILE (PEM) [default: the system\'s trust store]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l auth -d 'How to log in [default: user]' -r -f -a "user\t'USER and PASS'
+apop\t'APOP: MD5 of the greeting\'s timestamp and the password'
+plain\t'AUTH PLAIN (SASL)'"
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l timeout -d 'How long to wait to connect and for each reply (30s, 1m, 500ms)' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l retr -d 'Print message N as the server holds it (RETR); the summary line then goes to stderr' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l top -d 'Print the headers and the first L body lines of message N (TOP)' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l stls -d 'Start TLS with STLS before logging in (RFC 2595)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l tls -d 'TLS from the first byte (POP3S)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -s k -l insecure -d 'Do not verify the server\'s certificate: encrypts, but anyone may be at the other end'
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l apop -d 'Log in with APOP (same as --auth apop)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l allow-plaintext -d 'Send a password unencrypted even to an address that is not loopback'
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l list -d 'List the messages and their sizes (LIST)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l uidl -d 'List the messages\' unique ids (UIDL)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -s v -l verbose -d 'Show the session on stderr (C: client, S: server); secrets appear as ********'
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -l json -d 'Print one JSON object with the result instead of text'
+complete -c mailtool -n "__fish_mailtool_using_subcommand pop-login" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s h -l help -d 'Print help'
@@ -187,19 +209,20 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l dir -d 'Write 
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -s h -l help -d 'Print help'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "relaycheck" -d 'Test servers for open relaying (nmap\'s 16 probes and more)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "sendmail" -d 'Submit a message from stdin, like sendmail(8) (also -bp, -bi, -bd, -bs, -bv, -q)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "doctor" -d 'Check the installation and say how to fix what is wrong'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail config doctor completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "relaycheck" -d 'Test servers for open relaying (nmap\'s 16 probes and more)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "sendmail" -d 'Submit a message from stdin, like sendmail(8) (also -bp, -bi, -bd, -bs, -bv, -q)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "pop-login" -d 'Log in to a POP3 server and report the mailbox (the seed\'s telnet check)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "doctor" -d 'Check the installation and say how to fix what is wrong'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod logging;
 pub mod maps;
 pub mod policy;
+pub mod pop3;
 pub mod queue;
 pub mod relay;
 pub mod reply;

@@ -14,6 +14,7 @@ mod newaliases;
 mod queue_cmd;
 mod relaycheck;
 mod sendmail;
+mod pop_login;
 mod serve;
 mod smtp_send;
 
@@ -56,7 +57,8 @@ admin tools with one binary. It reads the same /etc/mail files and answers to th
 lines: makemap, newaliases, sendmail and friends. The same binary run through a link named \
 makemap, newaliases, praliases, mailq or sendmail behaves as that program.",
     after_help = "Exit statuses follow sysexits(3): 0 ok, 64 usage, 65 data error, 66 no input, \
-70 internal error, 73 cannot create, 75 temporary failure, 78 configuration error."
+70 internal error, 73 cannot create, 75 temporary failure, 78 configuration error. pop-login \
+has its own (0 logged in, 1 authentication failed, 2 other errors): see its --help."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -83,6 +85,9 @@ pub enum Command {
     SmtpSend(smtp_send::SmtpSendArgs),
     // No doc comment: it would replace the long description on SendmailArgs.
     Sendmail(sendmail::SendmailArgs),
+    /// Log in to a POP3 server and report the mailbox (the seed's telnet check)
+    #[command(long_about = pop_login::LONG_ABOUT)]
+    PopLogin(pop_login::PopLoginArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Check the installation and say how to fix what is wrong
@@ -211,6 +216,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Relaycheck(a) => relaycheck::run(&a),
         Command::SmtpSend(a) => smtp_send::run(&global, &a),
         Command::Sendmail(a) => sendmail::run(&global, &a),
+        Command::PopLogin(a) => pop_login::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
     }

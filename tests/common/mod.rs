@@ -61,4 +61,6 @@ pub fn link(dir: &Path, name: &str) -> PathBuf {
 pub mod dns;
 pub mod fuzz;
 pub mod postfix;
+pub mod dovecot;
+pub mod pop3;
 pub mod server;
