@@ -119,6 +119,10 @@ smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
 maillog_file = {log}
 maillog_file_prefixes = {base}
 biff = no
+# Refusals are the point of these tests: no tarpit, no hang-up after 20 of them.
+smtpd_error_sleep_time = 0s
+smtpd_soft_error_limit = 1000
+smtpd_hard_error_limit = 1000
 {tls_conf}",
                 queue = queue.display(),
                 data = data.display(),
