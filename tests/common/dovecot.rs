@@ -98,7 +98,8 @@ impl Dovecot {
         for _ in 0..5 {
             match Dovecot::try_start(&mailbox) {
                 Ok(d) => return d,
-                Err(log) => last = log,
+                Err(log) if log.contains("Address already in use") => last = log,
+                Err(log) => panic!("dovecot did not start; log:\n{log}"),
             }
         }
         panic!("dovecot did not start; last log:\n{last}");
@@ -177,7 +178,12 @@ userdb {{
   driver = passwd-file
   args = {passwd}
 }}
+# No chroot: an ordinary user cannot chroot, and as root it only hardens what a test does not need.
+service anvil {{
+  chroot =
+}}
 service pop3-login {{
+  chroot =
   inet_listener pop3 {{
     port = {pop3}
   }}
