@@ -12,6 +12,7 @@ pub mod duration;
 pub mod logging;
 pub mod maps;
 pub mod policy;
+pub mod popip;
 pub mod queue;
 pub mod reply;
 pub mod route;
