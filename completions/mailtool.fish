@@ -33,6 +33,8 @@ complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "newaliases" -d 'R
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "serve" -d 'Run the SMTP server in the foreground'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
+complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "passwd" -d 'Set, delete, list or import virtual users\' passwords (the users map)'
+complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "poprelay" -d 'List, add, remove or expire POP-before-SMTP addresses (poprelayd)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
@@ -102,6 +104,40 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "release" -d 'Let held messages go again (postsuper -H)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l import -d 'Import `user:hash` lines (/etc/shadow style; sha512-crypt or argon2id) from FILE, `-` for standard input; locked and empty entries are skipped' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l delete -d 'Remove USER from the users map'
+complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l list -d 'List the users and the scheme of each hash (hashes are never shown)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l json -d 'With --list: print JSON'
+complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and not __fish_seen_subcommand_from list add remove expire help" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and not __fish_seen_subcommand_from list add remove expire help" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and not __fish_seen_subcommand_from list add remove expire help" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and not __fish_seen_subcommand_from list add remove expire help" -f -a "list" -d 'Show each address, its age and when it stops relaying (poprelayd -p)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and not __fish_seen_subcommand_from list add remove expire help" -f -a "add" -d 'Let addresses relay as if they had just logged in to POP3 (poprelayd -a)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and not __fish_seen_subcommand_from list add remove expire help" -f -a "remove" -d 'Take addresses out of the map (poprelayd -r)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and not __fish_seen_subcommand_from list add remove expire help" -f -a "expire" -d 'Remove entries older than the TTL now; entries without a time stay'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and not __fish_seen_subcommand_from list add remove expire help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from list" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from list" -l json -d 'Print JSON'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from add" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from add" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from remove" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from remove" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from expire" -l ttl -d 'Age limit [default: [pop3] pop_before_smtp_ttl, 15m]' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from expire" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from expire" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from expire" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show each address, its age and when it stops relaying (poprelayd -p)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from help" -f -a "add" -d 'Let addresses relay as if they had just logged in to POP3 (poprelayd -a)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Take addresses out of the map (poprelayd -r)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from help" -f -a "expire" -d 'Remove entries older than the TTL now; entries without a time stay'
+complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and not __fish_seen_subcommand_from check show help" -s h -l help -d 'Print help'
@@ -126,18 +162,24 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l dir -d 'Write 
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -s h -l help -d 'Print help'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue config completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue config completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue config completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue config completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue config completions man help" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue config completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue config completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue config completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "passwd" -d 'Set, delete, list or import virtual users\' passwords (the users map)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "poprelay" -d 'List, add, remove or expire POP-before-SMTP addresses (poprelayd)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue passwd poprelay config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "release" -d 'Let held messages go again (postsuper -H)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from poprelay" -f -a "list" -d 'Show each address, its age and when it stops relaying (poprelayd -p)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from poprelay" -f -a "add" -d 'Let addresses relay as if they had just logged in to POP3 (poprelayd -a)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from poprelay" -f -a "remove" -d 'Take addresses out of the map (poprelayd -r)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from poprelay" -f -a "expire" -d 'Remove entries older than the TTL now; entries without a time stay'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file; errors name the line and column'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration, defaults included'

@@ -10,6 +10,8 @@ mod generate;
 mod mailq;
 mod makemap;
 mod newaliases;
+mod passwd;
+mod poprelay;
 mod queue_cmd;
 mod serve;
 
@@ -73,6 +75,10 @@ pub enum Command {
     Mailq(mailq::MailqArgs),
     /// Run the queue now, or delete, hold or release messages
     Queue(queue_cmd::QueueArgs),
+    /// Set, delete, list or import virtual users' passwords (the users map)
+    Passwd(passwd::PasswdArgs),
+    /// List, add, remove or expire POP-before-SMTP addresses (poprelayd)
+    Poprelay(poprelay::PoprelayArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -179,6 +185,8 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Makemap(a) => makemap::run(&global, &a),
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
+        Command::Passwd(a) => passwd::run(&global, &a),
+        Command::Poprelay(a) => poprelay::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
