@@ -40,8 +40,14 @@ _mailtool() {
             mailtool,newaliases)
                 cmd="mailtool__subcmd__newaliases"
                 ;;
+            mailtool,passwd)
+                cmd="mailtool__subcmd__passwd"
+                ;;
             mailtool,pop-login)
                 cmd="mailtool__subcmd__pop__subcmd__login"
+                ;;
+            mailtool,poprelay)
+                cmd="mailtool__subcmd__poprelay"
                 ;;
             mailtool,queue)
                 cmd="mailtool__subcmd__queue"
@@ -100,8 +106,14 @@ _mailtool() {
             mailtool__subcmd__help,newaliases)
                 cmd="mailtool__subcmd__help__subcmd__newaliases"
                 ;;
+            mailtool__subcmd__help,passwd)
+                cmd="mailtool__subcmd__help__subcmd__passwd"
+                ;;
             mailtool__subcmd__help,pop-login)
                 cmd="mailtool__subcmd__help__subcmd__pop__subcmd__login"
+                ;;
+            mailtool__subcmd__help,poprelay)
+                cmd="mailtool__subcmd__help__subcmd__poprelay"
                 ;;
             mailtool__subcmd__help,queue)
                 cmd="mailtool__subcmd__help__subcmd__queue"
@@ -124,6 +136,18 @@ _mailtool() {
             mailtool__subcmd__help__subcmd__config,show)
                 cmd="mailtool__subcmd__help__subcmd__config__subcmd__show"
                 ;;
+            mailtool__subcmd__help__subcmd__poprelay,add)
+                cmd="mailtool__subcmd__help__subcmd__poprelay__subcmd__add"
+                ;;
+            mailtool__subcmd__help__subcmd__poprelay,expire)
+                cmd="mailtool__subcmd__help__subcmd__poprelay__subcmd__expire"
+                ;;
+            mailtool__subcmd__help__subcmd__poprelay,list)
+                cmd="mailtool__subcmd__help__subcmd__poprelay__subcmd__list"
+                ;;
+            mailtool__subcmd__help__subcmd__poprelay,remove)
+                cmd="mailtool__subcmd__help__subcmd__poprelay__subcmd__remove"
+                ;;
             mailtool__subcmd__help__subcmd__queue,delete)
                 cmd="mailtool__subcmd__help__subcmd__queue__subcmd__delete"
                 ;;
@@ -135,6 +159,36 @@ _mailtool() {
                 ;;
             mailtool__subcmd__help__subcmd__queue,run)
                 cmd="mailtool__subcmd__help__subcmd__queue__subcmd__run"
+                ;;
+            mailtool__subcmd__poprelay,add)
+                cmd="mailtool__subcmd__poprelay__subcmd__add"
+                ;;
+            mailtool__subcmd__poprelay,expire)
+                cmd="mailtool__subcmd__poprelay__subcmd__expire"
+                ;;
+            mailtool__subcmd__poprelay,help)
+                cmd="mailtool__subcmd__poprelay__subcmd__help"
+                ;;
+            mailtool__subcmd__poprelay,list)
+                cmd="mailtool__subcmd__poprelay__subcmd__list"
+                ;;
+            mailtool__subcmd__poprelay,remove)
+                cmd="mailtool__subcmd__poprelay__subcmd__remove"
+                ;;
+            mailtool__subcmd__poprelay__subcmd__help,add)
+                cmd="mailtool__subcmd__poprelay__subcmd__help__subcmd__add"
+                ;;
+            mailtool__subcmd__poprelay__subcmd__help,expire)
+                cmd="mailtool__subcmd__poprelay__subcmd__help__subcmd__expire"
+                ;;
+            mailtool__subcmd__poprelay__subcmd__help,help)
+                cmd="mailtool__subcmd__poprelay__subcmd__help__subcmd__help"
+                ;;
+            mailtool__subcmd__poprelay__subcmd__help,list)
+                cmd="mailtool__subcmd__poprelay__subcmd__help__subcmd__list"
+                ;;
+            mailtool__subcmd__poprelay__subcmd__help,remove)
+                cmd="mailtool__subcmd__poprelay__subcmd__help__subcmd__remove"
                 ;;
             mailtool__subcmd__queue,delete)
                 cmd="mailtool__subcmd__queue__subcmd__delete"
@@ -173,7 +227,7 @@ _mailtool() {
 
     case "${cmd}" in
         mailtool)
-            opts="-h -V --config --root --help --version makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help"
+            opts="-h -V --config --root --help --version makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -365,7 +419,7 @@ _mailtool() {
             return 0
             ;;
         mailtool__subcmd__help)
-            opts="makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login config doctor completions man help"
+            opts="makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -518,9 +572,93 @@ _mailtool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailtool__subcmd__help__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailtool__subcmd__help__subcmd__pop__subcmd__login)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__poprelay)
+            opts="list add remove expire"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__poprelay__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__poprelay__subcmd__expire)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__poprelay__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__poprelay__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -782,6 +920,32 @@ _mailtool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailtool__subcmd__passwd)
+            opts="-h --delete --list --json --import --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --import)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailtool__subcmd__pop__subcmd__login)
             opts="-u -k -v -h --user --password-file --stls --tls --ca-file --insecure --apop --auth --allow-plaintext --timeout --list --uidl --retr --top --verbose --json --config --root --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -821,6 +985,204 @@ _mailtool() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay)
+            opts="-h --config --root --help list add remove expire help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay__subcmd__add)
+            opts="-h --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay__subcmd__expire)
+            opts="-h --ttl --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay__subcmd__help)
+            opts="list add remove expire help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay__subcmd__help__subcmd__expire)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay__subcmd__list)
+            opts="-h --json --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__poprelay__subcmd__remove)
+            opts="-h --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod maps;
 pub mod policy;
 pub mod pop3;
+pub mod popip;
 pub mod queue;
 pub mod relay;
 pub mod reply;

@@ -11,10 +11,12 @@ mod generate;
 mod mailq;
 mod makemap;
 mod newaliases;
+mod passwd;
+mod pop_login;
+mod poprelay;
 mod queue_cmd;
 mod relaycheck;
 mod sendmail;
-mod pop_login;
 mod serve;
 mod smtp_send;
 
@@ -88,6 +90,10 @@ pub enum Command {
     /// Log in to a POP3 server and report the mailbox (the seed's telnet check)
     #[command(long_about = pop_login::LONG_ABOUT)]
     PopLogin(pop_login::PopLoginArgs),
+    /// Set, delete, list or import virtual users' passwords (the users map)
+    Passwd(passwd::PasswdArgs),
+    /// List, add, remove or expire POP-before-SMTP addresses (poprelayd)
+    Poprelay(poprelay::PoprelayArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Check the installation and say how to fix what is wrong
@@ -210,6 +216,8 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
         Command::Doctor(a) => doctor::run(&global, &a),
+        Command::Passwd(a) => passwd::run(&global, &a),
+        Command::Poprelay(a) => poprelay::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),

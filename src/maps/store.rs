@@ -363,6 +363,34 @@ pub fn sync_dir(path: &Path) {
     }
 }
 
+/// Creates an empty map at `db` unless one exists; returns whether it did. The map is built
+/// under a temp name and hard-linked into place, which fails if another writer got there
+/// first, so a racing creator never replaces a map that already holds records (a rename
+/// would). Used by writers that add to a map that may not exist yet (popip, users).
+pub fn create_if_missing(db: &Path, meta: Meta) -> Result<bool, StoreError> {
+    if db.exists() {
+        return Ok(false);
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".mailtool-new-")
+        .tempfile_in(parent_dir(db))
+        .map_err(|e| StoreError::Open {
+            path: db.display().to_string(),
+            message: io_message(&e),
+        })?;
+    // The builder renames its finished file over the temp name; dropping `tmp` then removes
+    // that name, and the map stays under `db`.
+    Builder::create(tmp.path(), meta)?.commit()?;
+    match fs::hard_link(tmp.path(), db) {
+        Ok(()) => {
+            sync_dir(db);
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(StoreError::io(db, &e)),
+    }
+}
+
 /// How a duplicate key is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DupPolicy {
@@ -511,6 +539,44 @@ impl Updater {
         }
         self.write_block(Some(id), &list).map_err(err)?;
         Ok(true)
+    }
+
+    /// The first value of `key` as this transaction sees it (NUL of `-N` maps removed).
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let k = self.stored(key);
+        let block = find_block(&self.conn, &k).map_err(|e| StoreError::sqlite(&self.path, e))?;
+        Ok(block.and_then(|(_, _, data)| {
+            entries(&data)
+                .take_while(|(ek, _)| *ek <= k.as_slice())
+                .find(|(ek, _)| *ek == k.as_slice())
+                .map(|(_, v)| (if self.nul { strip_nul(v) } else { v }).to_vec())
+        }))
+    }
+
+    /// Calls `f` for every record in key order as this transaction sees it (the NUL of `-N`
+    /// maps removed). Reading under the write lock lets a caller decide what to change without
+    /// another writer slipping in between (popip expiry).
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
+        let sql = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT data FROM blocks ORDER BY first_key")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let data = row
+                .get_ref(0)
+                .and_then(|v| Ok(v.as_bytes()?))
+                .map_err(sql)?;
+            for (k, v) in entries(data) {
+                if self.nul {
+                    f(strip_nul(k), strip_nul(v));
+                } else {
+                    f(k, v);
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn commit(self) -> Result<(), StoreError> {
@@ -854,6 +920,20 @@ mod tests {
         assert!(u.add(b"b", b"4", DupPolicy::Keep).unwrap());
         assert!(u.add(b"c", b"5", DupPolicy::Replace).unwrap());
         assert!(u.delete(b"c").unwrap());
+        // The transaction sees its own changes.
+        assert_eq!(u.get(b"b").unwrap(), Some(b"3".to_vec()));
+        assert_eq!(u.get(b"c").unwrap(), None);
+        let mut seen = vec![];
+        u.for_each(|k, v| seen.push((k.to_vec(), v.to_vec())))
+            .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"3".to_vec()),
+                (b"b".to_vec(), b"4".to_vec())
+            ]
+        );
         u.commit().unwrap();
         let m = SqliteMap::open(&p).unwrap();
         assert_eq!(m.get(b"a").unwrap(), Some(b"1".to_vec()));
@@ -862,6 +942,26 @@ mod tests {
         let mut n = 0;
         m.for_each(|_, _| n += 1).unwrap();
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn create_if_missing_never_replaces_a_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.db");
+        let meta = Meta {
+            kind: "hash".into(),
+            nul: false,
+        };
+        assert!(create_if_missing(&p, meta.clone()).unwrap());
+        let mut u = Updater::open(&p).unwrap();
+        assert!(u.add(b"k", b"v", DupPolicy::FirstWins).unwrap());
+        u.commit().unwrap();
+        assert!(!create_if_missing(&p, meta).unwrap());
+        let m = SqliteMap::open(&p).unwrap();
+        assert_eq!(m.get(b"k").unwrap(), Some(b"v".to_vec()));
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -249,6 +249,29 @@ async fn async_main(
         tls.map(tokio_rustls::TlsAcceptor::from),
     ));
     let (queue_stop, queue_stop_rx) = tokio::sync::watch::channel(false);
+    // poprelayd's custodian: purge POP-before-SMTP entries older than the TTL, every minute.
+    let purge_shared = shared.clone();
+    let purger = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let cfg = purge_shared.config();
+            let ttl = cfg.settings.pop3.pop_before_smtp_ttl.0;
+            let path = cfg.map_path(&cfg.settings.maps.popip);
+            if ttl.is_zero() || !crate::maps::store::db_path(&path).exists() {
+                continue;
+            }
+            let res = tokio::task::spawn_blocking(move || {
+                crate::popip::expire(&path, ttl, std::time::SystemTime::now())
+            })
+            .await;
+            match res {
+                Ok(Ok(n)) if n > 0 => tracing::info!("popip: {n} expired entries removed"),
+                Ok(Err(e)) => tracing::warn!("popip: expiry failed: {e}"),
+                _ => {}
+            }
+        }
+    });
     let intake = crate::queue::runner::client_spool_intake(&engine);
     let (runner, runner_task) = Runner::start(engine.clone(), Some(intake), queue_stop_rx);
     let _ = shared.queue.set(runner.clone());
@@ -322,6 +345,7 @@ async fn async_main(
         tracing::warn!("grace period over; closing the remaining sessions");
     }
     // Deliveries in flight are cut short: each is at worst repeated after the restart.
+    purger.abort();
     let _ = queue_stop.send(true);
     let _ = runner_task.await;
     let _ = std::fs::remove_file(&pid_file);

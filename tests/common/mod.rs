@@ -59,8 +59,8 @@ pub fn link(dir: &Path, name: &str) -> PathBuf {
     p
 }
 pub mod dns;
-pub mod fuzz;
-pub mod postfix;
 pub mod dovecot;
+pub mod fuzz;
 pub mod pop3;
+pub mod postfix;
 pub mod server;
