@@ -151,23 +151,27 @@ impl Policy {
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings_from(cfg));
     }
 
-    /// Delivery-time routing of a queued recipient, with the rules RCPT used.
-    pub fn route(&self, address: &str) -> Result<Route, MapError> {
+    /// Runs `f` with a router over the current maps, classes and settings.
+    pub fn with_router<T>(&self, f: impl FnOnce(&Router<'_>) -> T) -> T {
         let classes = self.classes();
         let s = self.settings();
-        let router = Router {
+        f(&Router {
             w: &classes.w,
             virtuser: &self.virtuser,
             aliases: &self.aliases,
             users: &self.users,
             hostname: &s.hostname,
             system_users: s.system_users,
-        };
+        })
+    }
+
+    /// Delivery-time routing of a queued recipient, with the rules RCPT used.
+    pub fn route(&self, address: &str) -> Result<Route, MapError> {
         let (local, domain) = match address.rsplit_once('@') {
             Some((l, d)) => (l, Some(d)),
             None => (address, None),
         };
-        router.resolve(local, domain, address)
+        self.with_router(|r| r.resolve(local, domain, address))
     }
 
     pub fn classes(&self) -> Arc<Classes> {

@@ -13,23 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::dns::{Rec, TestDns};
-use common::server::{Server, add_user, seed_root};
+use common::server::{Server, add_user, free_port, seed_root, temp_root as root};
 
 const MESSAGES: usize = 5000;
-
-fn root() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    d
-}
-
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn near_config(dns: &TestDns, port: u16) -> String {
     format!(

@@ -4,18 +4,11 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::dns::{Rec, TestDns};
-use common::server::{Server, build_map, seed_root};
+use common::server::{Server, build_map, seed_root, temp_root as root};
 use serde_json::Value;
-
-fn root() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    d
-}
 
 fn doctor(root: &Path, args: &[&str]) -> (i32, Value) {
     let out = common::run(

@@ -10,22 +10,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::dns::{Rec, TestDns};
-use common::server::{Server, Smtp, add_user, seed_root};
+use common::server::{Server, Smtp, add_user, free_port, seed_root, temp_root as root};
 use mailtool::queue::{RcptState, Spool};
-
-fn root() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    d
-}
-
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The receiving side: far.test's MX on 127.0.0.2, keeping what it accepts in its spool.
 fn far_server(port: u16) -> (tempfile::TempDir, Server) {

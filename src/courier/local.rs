@@ -58,8 +58,14 @@ async fn blocking(f: impl FnOnce() -> Outcome + Send + 'static) -> Outcome {
         .unwrap_or_else(|e| Outcome::Deferred(format!("Deferred: local delivery failed: {e}")))
 }
 
-/// Delivers to `user`'s mailbox.
-pub async fn mailbox(opts: Options, user: String, sender: String, data: Vec<u8>) -> Outcome {
+/// Runs one local write on a blocking thread, with the message as sendmail's local mailer
+/// would write it (Return-Path first).
+async fn write(
+    sender: String,
+    data: Vec<u8>,
+    what: &'static str,
+    f: impl FnOnce(&LocalMessage<'_>) -> Result<delivery::Delivered, LocalError> + Send + 'static,
+) -> Outcome {
     blocking(move || {
         let prepend = return_path(&sender);
         let msg = LocalMessage {
@@ -68,23 +74,23 @@ pub async fn mailbox(opts: Options, user: String, sender: String, data: Vec<u8>)
             data: &data,
             prepend: &prepend,
         };
-        let r = delivery::deliver_to_user(&opts.mailboxes, opts.format, &user, &msg, &opts.limits);
-        outcome(r, "mailbox")
+        outcome(f(&msg), what)
+    })
+    .await
+}
+
+/// Delivers to `user`'s mailbox.
+pub async fn mailbox(opts: Options, user: String, sender: String, data: Vec<u8>) -> Outcome {
+    write(sender, data, "mailbox", move |msg| {
+        delivery::deliver_to_user(&opts.mailboxes, opts.format, &user, msg, &opts.limits)
     })
     .await
 }
 
 /// Appends to a file named by an alias (`/var/log/mail-archive`).
 pub async fn file(opts: Options, path: PathBuf, sender: String, data: Vec<u8>) -> Outcome {
-    blocking(move || {
-        let prepend = return_path(&sender);
-        let msg = LocalMessage {
-            envelope_sender: &sender,
-            arrival: SystemTime::now(),
-            data: &data,
-            prepend: &prepend,
-        };
-        outcome(delivery::file::deliver(&path, &msg, &opts.limits), "file")
+    write(sender, data, "file", move |msg| {
+        delivery::file::deliver(&path, msg, &opts.limits)
     })
     .await
 }

@@ -317,3 +317,20 @@ impl Smtp {
         self.cmd(".")
     }
 }
+
+/// A temp root readable by the unprivileged user the server drops to.
+pub fn temp_root() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+/// A port nothing listens on right now at `ip` (for configs that need a fixed port).
+pub fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -18,33 +18,25 @@ use crate::sysexits::*;
 /// address is deliverable, 67 when some is not, 75 when a map could not be read.
 pub fn verify(cfg: &Config, addresses: &[String]) -> (Vec<String>, i32) {
     let policy = Policy::new(cfg);
-    let classes = policy.classes();
-    let settings = policy.settings();
-    let router = Router {
-        w: &classes.w,
-        virtuser: &policy.virtuser,
-        aliases: &policy.aliases,
-        users: &policy.users,
-        hostname: &settings.hostname,
-        system_users: settings.system_users,
-    };
-    let v = Verifier {
-        router: &router,
-        aliases: &policy.aliases,
-        smart_host: &cfg.settings.queue.smart_host,
-    };
     let mut lines = Vec::new();
     let mut code = EX_OK;
-    for addr in addresses {
-        match v.one(addr, &mut lines) {
-            Ok(true) => {}
-            Ok(false) => code = code.max(EX_NOUSER),
-            Err(e) => {
-                lines.push(format!("{addr}... Temporary failure: {e}"));
-                code = EX_TEMPFAIL;
+    policy.with_router(|router| {
+        let v = Verifier {
+            router,
+            aliases: &policy.aliases,
+            smart_host: &cfg.settings.queue.smart_host,
+        };
+        for addr in addresses {
+            match v.one(addr, &mut lines) {
+                Ok(true) => {}
+                Ok(false) => code = code.max(EX_NOUSER),
+                Err(e) => {
+                    lines.push(format!("{addr}... Temporary failure: {e}"));
+                    code = EX_TEMPFAIL;
+                }
             }
         }
-    }
+    });
     (lines, code)
 }
 
