@@ -11,6 +11,7 @@ pub mod dns;
 pub mod duration;
 pub mod logging;
 pub mod maps;
+pub mod migrate;
 pub mod policy;
 pub mod queue;
 pub mod reply;

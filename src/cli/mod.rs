@@ -9,6 +9,7 @@ mod config_cmd;
 mod generate;
 mod mailq;
 mod makemap;
+mod migrate;
 mod newaliases;
 mod queue_cmd;
 mod serve;
@@ -78,6 +79,8 @@ pub enum Command {
     SmtpSend(smtp_send::SmtpSendArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
+    /// Translate another mail system's setup (a sendmail .mc and /etc/mail) into mailtool's
+    Migrate(migrate::MigrateArgs),
     /// Print a shell completion script, or write all of them with --dir
     Completions(generate::CompletionsArgs),
     /// Print the mailtool(1) man page, or write every page with --dir
@@ -182,6 +185,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Makemap(a) => makemap::run(&global, &a),
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
+        Command::Migrate(a) => migrate::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),

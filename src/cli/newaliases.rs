@@ -77,8 +77,20 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
     if a.dump {
         return print_db(&db, &[], a.json);
     }
+    build(global, &source, &db, &local, a.verbose)
+}
+
+/// Builds `db` from the aliases file `source` (newaliases, and `migrate` when the database
+/// goes to another directory); `local` is class w, for `name@domain` entries.
+pub(crate) fn build(
+    global: &GlobalOpts,
+    source: &Path,
+    db: &Path,
+    local: &[String],
+    verbose: bool,
+) -> Result<i32, Fail> {
     let shown = source.display().to_string();
-    let mut file = File::open(&source).map_err(|e| {
+    let mut file = File::open(source).map_err(|e| {
         Fail::new(
             EX_NOINPUT,
             format!("newaliases: cannot open {shown}: {}", io_message(&e)),
@@ -147,7 +159,7 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
     rows.sort_unstable();
     let write = || -> Result<(), store::StoreError> {
         let mut b = Builder::create(
-            &db,
+            db,
             Meta {
                 kind: "hash".into(),
                 nul: false,
@@ -165,10 +177,10 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
         )
     })?;
     drop(file);
-    super::give_to_server_group(global, &db);
+    super::give_to_server_group(global, db);
 
     let mut out = io::stdout().lock();
-    if a.verbose {
+    if verbose {
         for (k, v) in rows.iter().filter(|r| r.0 != b"@") {
             writeln!(
                 out,
