@@ -128,8 +128,10 @@ fn read_file(ctx: &mut Ctx<'_>, file: &str, text: &str) -> Result<(), ParseError
     while let Some(&c) = r.src.get(r.pos) {
         match c {
             b'`' => {
+                // The text starts on the quote's line, not the line quoted() ends on.
+                let line = r.line;
                 let q = r.quoted()?;
-                r.add_text(&q);
+                r.add_text_from(&q, line);
             }
             b'#' => {
                 let start = r.pos;
@@ -363,8 +365,12 @@ impl Reader<'_> {
     }
 
     fn add_text(&mut self, t: &[u8]) {
+        self.add_text_from(t, self.line);
+    }
+
+    fn add_text_from(&mut self, t: &[u8], line: usize) {
         if self.pending.is_empty() {
-            self.pending_line = self.line;
+            self.pending_line = line;
         }
         self.pending.extend_from_slice(t);
     }
@@ -496,6 +502,20 @@ mod tests {
         );
         assert_eq!(macros(&items)[1].1, "LOCAL_RULESETS");
         assert_eq!(macros(&items)[1].0, 3);
+    }
+
+    #[test]
+    fn quoted_text_over_several_lines_keeps_each_line_number() {
+        let items = parse("t.mc", "\n`a\nR$* x\nb' c\nd\n").unwrap();
+        assert_eq!(
+            texts(&items),
+            vec![
+                (2, "a".to_string()),
+                (3, "R$* x".to_string()),
+                (4, "b c".to_string()),
+                (5, "d".to_string())
+            ]
+        );
     }
 
     #[test]
