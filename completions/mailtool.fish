@@ -35,6 +35,7 @@ complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "mailq" -d 'List t
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
+complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "migrate" -d 'Translate another mail system\'s setup (a sendmail .mc and /etc/mail) into mailtool\'s'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
 complete -c mailtool -n "__fish_mailtool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -147,6 +148,24 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand config; and __fish_see
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration file; errors name the line and column'
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the effective configuration, defaults included'
 complete -c mailtool -n "__fish_mailtool_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and not __fish_seen_subcommand_from sendmail help" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and not __fish_seen_subcommand_from sendmail help" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and not __fish_seen_subcommand_from sendmail help" -s h -l help -d 'Print help'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and not __fish_seen_subcommand_from sendmail help" -f -a "sendmail" -d 'Translate a sendmail .mc and /etc/mail into mailtool.toml and mailtool maps'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and not __fish_seen_subcommand_from sendmail help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -l mc -d 'The .mc file [default: ROOT/etc/mail/sendmail.mc]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -l etc -d 'sendmail\'s map and class files [default: ROOT/etc/mail]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -l sysconfig -d 'The start-up settings (QUEUE=1h, DAEMON=yes), e.g. /etc/sysconfig/sendmail' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -l write -d 'Write mailtool.toml and build the maps'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -l dry-run -d 'Show the result without writing anything (the default)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -l force -d 'With --write: replace an existing mailtool.toml'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -l json -d 'Print one JSON object (configuration, maps, untranslated items)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -s v -l verbose -d 'Also list the directives that need nothing (VERSIONID, MAILER(local), comments, …)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from sendmail" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "sendmail" -d 'Translate a sendmail .mc and /etc/mail into mailtool.toml and mailtool maps'
+complete -c mailtool -n "__fish_mailtool_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand completions" -l dir -d 'Write bash, zsh and fish completions into DIR' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand completions" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand completions" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
@@ -155,19 +174,21 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l dir -d 'Write 
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -s h -l help -d 'Print help'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "makemap" -d 'Build, dump or query a map (sendmail makemap(8), with postmap\'s -q)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "newaliases" -d 'Rebuild the aliases database (sendmail newaliases(1))'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "serve" -d 'Run the SMTP server in the foreground'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "mailq" -d 'List the mail queue (sendmail mailq / -bp)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "queue" -d 'Run the queue now, or delete, hold or release messages'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "smtp-send" -d 'Send a test message over SMTP (like swaks)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "config" -d 'Check or show the configuration (mailtool.toml)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "migrate" -d 'Translate another mail system\'s setup (a sendmail .mc and /etc/mail) into mailtool\'s'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "completions" -d 'Print a shell completion script, or write all of them with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "man" -d 'Print the mailtool(1) man page, or write every page with --dir'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_seen_subcommand_from makemap newaliases serve mailq queue smtp-send config migrate completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "release" -d 'Let held messages go again (postsuper -H)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file; errors name the line and column'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration, defaults included'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "sendmail" -d 'Translate a sendmail .mc and /etc/mail into mailtool.toml and mailtool maps'
