@@ -88,6 +88,13 @@ fn dry_run_on_the_seed_prints_the_config_and_writes_nothing() {
     }
     let err = text(&out.stderr);
     assert!(err.contains("dry run, nothing written"), "{err}");
+    assert!(!err.contains("nothing to do:"), "only with -v: {err}");
+    let verbose = migrate(root.path(), &["-v"]);
+    let verr = text(&verbose.stderr);
+    assert!(
+        verr.contains("nothing to do: ") && verr.contains(":4: VERSIONID("),
+        "{verr}"
+    );
     assert!(err.contains("access: would build"), "{err}");
     assert!(
         !err.contains("not translated"),
@@ -142,19 +149,27 @@ fn write_gives_a_valid_config_and_maps_with_the_sources_content() {
             "{name}"
         );
     }
-    let aliases = run(
-        mailtool()
-            .arg("--root")
-            .arg(root.path())
-            .args(["newaliases", "--dump"]),
+    // aliases.db is what newaliases itself builds from the same file.
+    let plain = seed_root();
+    let built = run(
+        mailtool().arg("--root").arg(plain.path()).arg("newaliases"),
         b"",
     );
-    let dumped = text(&aliases.stdout);
-    assert!(dumped.contains("postmaster:root"), "{dumped}");
-    assert!(
-        dumped.contains("staff:who@example1.com,example"),
-        "{dumped}"
-    );
+    assert_eq!(built.status.code(), Some(0), "{}", text(&built.stderr));
+    let dump_aliases = |r: &Path| {
+        let out = run(
+            mailtool()
+                .arg("--root")
+                .arg(r)
+                .args(["newaliases", "--dump"]),
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let migrated = dump_aliases(root.path());
+    assert!(migrated.contains("postmaster:root\n"), "{migrated}");
+    assert_eq!(migrated, dump_aliases(plain.path()));
 }
 
 #[test]
@@ -341,4 +356,12 @@ fn json_reports_config_maps_and_untranslated_items() {
         .find(|m| m["key"] == "access")
         .unwrap();
     assert_eq!(access["action"], "build");
+
+    // With --write, stdout stays one JSON object (no newaliases statistics line in it).
+    let out = migrate(root.path(), &["--json", "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    assert_eq!(v["written"], true);
+    assert!(mail_dir(root.path()).join("aliases.db").exists());
 }

@@ -196,7 +196,7 @@ fn sendmail(global: &GlobalOpts, a: &SendmailArgs) -> Result<i32, Fail> {
     let mut code = EX_OK;
     let mut done = Vec::new();
     for step in &steps {
-        let (c, what) = execute(global, step, &cfg, &etc)?;
+        let (c, what) = execute(global, step, &cfg, &etc, !a.json)?;
         code = code.max(c);
         done.push(what);
     }
@@ -315,6 +315,7 @@ fn execute(
     step: &Step,
     cfg: &Config,
     etc: &Path,
+    stats: bool,
 ) -> Result<(i32, Option<String>), Fail> {
     let cant = |what: &Path, e: &dyn std::fmt::Display| {
         fail(
@@ -338,7 +339,7 @@ fn execute(
                     local.extend(line.split_whitespace().map(|w| w.to_ascii_lowercase()));
                 }
             }
-            code = super::newaliases::build(global, src, &step.target, &local, false)?;
+            code = super::newaliases::build(global, src, &step.target, &local, false, stats)?;
         }
         Action::Rebuild(src) => {
             let mut input = std::fs::File::open(src).map_err(|e| {

@@ -77,17 +77,19 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
     if a.dump {
         return print_db(&db, &[], a.json);
     }
-    build(global, &source, &db, &local, a.verbose)
+    build(global, &source, &db, &local, a.verbose, true)
 }
 
 /// Builds `db` from the aliases file `source` (newaliases, and `migrate` when the database
-/// goes to another directory); `local` is class w, for `name@domain` entries.
+/// goes to another directory); `local` is class w, for `name@domain` entries. `stats` prints
+/// sendmail's statistics line (not when stdout carries JSON).
 pub(crate) fn build(
     global: &GlobalOpts,
     source: &Path,
     db: &Path,
     local: &[String],
     verbose: bool,
+    stats: bool,
 ) -> Result<i32, Fail> {
     let shown = source.display().to_string();
     let mut file = File::open(source).map_err(|e| {
@@ -191,13 +193,15 @@ pub(crate) fn build(
             .map_err(stdout_error)?;
         }
     }
-    let s = aliases::stats(&parsed.entries);
-    writeln!(
-        out,
-        "{shown}: {} aliases, longest {} bytes, {} bytes total",
-        s.aliases, s.longest, s.bytes
-    )
-    .map_err(stdout_error)?;
+    if stats {
+        let s = aliases::stats(&parsed.entries);
+        writeln!(
+            out,
+            "{shown}: {} aliases, longest {} bytes, {} bytes total",
+            s.aliases, s.longest, s.bytes
+        )
+        .map_err(stdout_error)?;
+    }
     Ok(if errors { EX_SOFTWARE } else { EX_OK })
 }
 

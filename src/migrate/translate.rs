@@ -753,10 +753,14 @@ impl Tx<'_> {
             } else {
                 out.push('\n');
             }
+            let mut last_cite: Option<&String> = None;
             for s in keys {
-                for c in &s.comments {
+                // Keys from one directive (access, access_temp_fail) share one citation.
+                let same = last_cite.is_some() && last_cite == s.comments.first();
+                for c in s.comments.iter().skip(usize::from(same)) {
                     out.push_str(&format!("# {c}\n"));
                 }
+                last_cite = s.comments.first();
                 out.push_str(&format!("{} = {}\n", s.key, s.value));
             }
             if dnsbl {
