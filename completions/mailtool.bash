@@ -37,6 +37,9 @@ _mailtool() {
             mailtool,man)
                 cmd="mailtool__subcmd__man"
                 ;;
+            mailtool,migrate)
+                cmd="mailtool__subcmd__migrate"
+                ;;
             mailtool,newaliases)
                 cmd="mailtool__subcmd__newaliases"
                 ;;
@@ -103,6 +106,9 @@ _mailtool() {
             mailtool__subcmd__help,man)
                 cmd="mailtool__subcmd__help__subcmd__man"
                 ;;
+            mailtool__subcmd__help,migrate)
+                cmd="mailtool__subcmd__help__subcmd__migrate"
+                ;;
             mailtool__subcmd__help,newaliases)
                 cmd="mailtool__subcmd__help__subcmd__newaliases"
                 ;;
@@ -136,6 +142,9 @@ _mailtool() {
             mailtool__subcmd__help__subcmd__config,show)
                 cmd="mailtool__subcmd__help__subcmd__config__subcmd__show"
                 ;;
+            mailtool__subcmd__help__subcmd__migrate,sendmail)
+                cmd="mailtool__subcmd__help__subcmd__migrate__subcmd__sendmail"
+                ;;
             mailtool__subcmd__help__subcmd__poprelay,add)
                 cmd="mailtool__subcmd__help__subcmd__poprelay__subcmd__add"
                 ;;
@@ -159,6 +168,18 @@ _mailtool() {
                 ;;
             mailtool__subcmd__help__subcmd__queue,run)
                 cmd="mailtool__subcmd__help__subcmd__queue__subcmd__run"
+                ;;
+            mailtool__subcmd__migrate,help)
+                cmd="mailtool__subcmd__migrate__subcmd__help"
+                ;;
+            mailtool__subcmd__migrate,sendmail)
+                cmd="mailtool__subcmd__migrate__subcmd__sendmail"
+                ;;
+            mailtool__subcmd__migrate__subcmd__help,help)
+                cmd="mailtool__subcmd__migrate__subcmd__help__subcmd__help"
+                ;;
+            mailtool__subcmd__migrate__subcmd__help,sendmail)
+                cmd="mailtool__subcmd__migrate__subcmd__help__subcmd__sendmail"
                 ;;
             mailtool__subcmd__poprelay,add)
                 cmd="mailtool__subcmd__poprelay__subcmd__add"
@@ -227,7 +248,7 @@ _mailtool() {
 
     case "${cmd}" in
         mailtool)
-            opts="-h -V --config --root --help --version makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor completions man help"
+            opts="-h -V --config --root --help --version makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor migrate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,7 +440,7 @@ _mailtool() {
             return 0
             ;;
         mailtool__subcmd__help)
-            opts="makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor completions man help"
+            opts="makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor migrate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -547,6 +568,34 @@ _mailtool() {
         mailtool__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__migrate)
+            opts="sendmail"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__migrate__subcmd__sendmail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -880,6 +929,104 @@ _mailtool() {
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__migrate)
+            opts="-h --config --root --help sendmail help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__migrate__subcmd__help)
+            opts="sendmail help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__migrate__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__migrate__subcmd__help__subcmd__sendmail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__migrate__subcmd__sendmail)
+            opts="-v -h --mc --etc --sysconfig --write --dry-run --force --json --verbose --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --mc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --etc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sysconfig)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

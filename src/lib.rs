@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod duration;
 pub mod logging;
 pub mod maps;
+pub mod migrate;
 pub mod policy;
 pub mod pop3;
 pub mod popip;

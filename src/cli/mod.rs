@@ -10,6 +10,7 @@ mod doctor;
 mod generate;
 mod mailq;
 mod makemap;
+mod migrate;
 mod newaliases;
 mod passwd;
 mod pop_login;
@@ -98,6 +99,8 @@ pub enum Command {
     Config(config_cmd::ConfigArgs),
     /// Check the installation and say how to fix what is wrong
     Doctor(doctor::DoctorArgs),
+    /// Translate another mail system's setup (a sendmail .mc and /etc/mail) into mailtool's
+    Migrate(migrate::MigrateArgs),
     /// Print a shell completion script, or write all of them with --dir
     Completions(generate::CompletionsArgs),
     /// Print the mailtool(1) man page, or write every page with --dir
@@ -218,6 +221,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Doctor(a) => doctor::run(&global, &a),
         Command::Passwd(a) => passwd::run(&global, &a),
         Command::Poprelay(a) => poprelay::run(&global, &a),
+        Command::Migrate(a) => migrate::run(&global, &a),
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),

@@ -77,8 +77,22 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
     if a.dump {
         return print_db(&db, &[], a.json);
     }
+    build(global, &source, &db, &local, a.verbose, true)
+}
+
+/// Builds `db` from the aliases file `source` (newaliases, and `migrate` when the database
+/// goes to another directory); `local` is class w, for `name@domain` entries. `stats` prints
+/// sendmail's statistics line (not when stdout carries JSON).
+pub(crate) fn build(
+    global: &GlobalOpts,
+    source: &Path,
+    db: &Path,
+    local: &[String],
+    verbose: bool,
+    stats: bool,
+) -> Result<i32, Fail> {
     let shown = source.display().to_string();
-    let mut file = File::open(&source).map_err(|e| {
+    let mut file = File::open(source).map_err(|e| {
         Fail::new(
             EX_NOINPUT,
             format!("newaliases: cannot open {shown}: {}", io_message(&e)),
@@ -147,7 +161,7 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
     rows.sort_unstable();
     let write = || -> Result<(), store::StoreError> {
         let mut b = Builder::create(
-            &db,
+            db,
             Meta {
                 kind: "hash".into(),
                 nul: false,
@@ -165,10 +179,10 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
         )
     })?;
     drop(file);
-    super::give_to_server_group(global, &db);
+    super::give_to_server_group(global, db);
 
     let mut out = io::stdout().lock();
-    if a.verbose {
+    if verbose {
         for (k, v) in rows.iter().filter(|r| r.0 != b"@") {
             writeln!(
                 out,
@@ -179,13 +193,15 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
             .map_err(stdout_error)?;
         }
     }
-    let s = aliases::stats(&parsed.entries);
-    writeln!(
-        out,
-        "{shown}: {} aliases, longest {} bytes, {} bytes total",
-        s.aliases, s.longest, s.bytes
-    )
-    .map_err(stdout_error)?;
+    if stats {
+        let s = aliases::stats(&parsed.entries);
+        writeln!(
+            out,
+            "{shown}: {} aliases, longest {} bytes, {} bytes total",
+            s.aliases, s.longest, s.bytes
+        )
+        .map_err(stdout_error)?;
+    }
     Ok(if errors { EX_SOFTWARE } else { EX_OK })
 }
 
