@@ -57,6 +57,9 @@ FROM=bench@source.test
 LOCAL_USER=bench
 LOCAL_DOMAIN=bench.test
 LOCAL_RCPT=$LOCAL_USER@$LOCAL_DOMAIN
+# Postfix with virtual(8)'s default concurrency gets the same mailbox through a second domain.
+PF_DEFAULT_DOMAIN=default.$LOCAL_DOMAIN
+PF_DEFAULT_RCPT=$LOCAL_USER@$PF_DEFAULT_DOMAIN
 RELAY_RCPT=sink@relay.test
 SINK_ADDR=127.0.0.3
 
@@ -416,8 +419,14 @@ mydestination =
 local_transport = error:no local delivery here
 alias_maps =
 alias_database =
-virtual_mailbox_domains = $LOCAL_DOMAIN
+virtual_mailbox_domains = $LOCAL_DOMAIN, $PF_DEFAULT_DOMAIN
 virtual_transport = virtual
+# One mbox: with the default concurrency (20) up to 20 virtual(8) processes race for its lock
+# and the losers sleep deliver_lock_delay (1 s) before trying again; one at a time is faster,
+# as local(8)'s default of 2 per recipient suggests. $PF_DEFAULT_DOMAIN goes through a second
+# virtual(8) transport that keeps the default, for comparison.
+virtual_destination_concurrency_limit = 1
+transport_maps = hash:$PF_DIR/conf/transport
 virtual_mailbox_base = $PF_MAIL
 virtual_mailbox_maps = hash:$PF_DIR/conf/vmailbox
 virtual_uid_maps = static:$NOBODY_UID
@@ -432,10 +441,13 @@ smtp_tls_security_level = none
 maillog_file = $PF_DIR/maillog
 maillog_file_prefixes = $PF_DIR
 biff = no
+${POSTFIX_EXTRA:-}
 EOF
     # A mailbox path without a trailing slash is an mbox file.
-    printf '%s %s\n' "$LOCAL_RCPT" "$LOCAL_USER" >"$PF_DIR/conf/vmailbox"
-    postmap -c "$PF_DIR/conf" "hash:$PF_DIR/conf/vmailbox" || die "postmap vmailbox failed"
+    printf '%s %s\n' "$LOCAL_RCPT" "$LOCAL_USER" "$PF_DEFAULT_RCPT" "$LOCAL_USER" >"$PF_DIR/conf/vmailbox"
+    printf '%s %s\n' "$PF_DEFAULT_DOMAIN" "virtual20:" >"$PF_DIR/conf/transport"
+    postmap -c "$PF_DIR/conf" "hash:$PF_DIR/conf/vmailbox" "hash:$PF_DIR/conf/transport" \
+        || die "postmap vmailbox transport failed"
     cat >"$PF_DIR/conf/master.cf" <<EOF
 127.0.0.1:$PF_PORT inet n - n - - smtpd
 pickup    unix  n  -  n  60    1  pickup
@@ -457,6 +469,7 @@ retry     unix  -  -  n  -     -  error
 discard   unix  -  -  n  -     -  discard
 local     unix  -  n  n  -     -  local
 virtual   unix  -  n  n  -     -  virtual
+virtual20 unix  -  n  n  -     -  virtual
 anvil     unix  -  -  n  -     1  anvil
 scache    unix  -  -  n  -     1  scache
 postlog   unix-dgram n - n -   1  postlogd
@@ -517,6 +530,11 @@ for s in $SCENARIOS; do
         one_message "Postfix (local)" "$PF_PORT" "$LOCAL_RCPT"
         wait_until 30 mbox_has "$PF_MBOX" 1 \
             || die "Postfix did not deliver the test message to $PF_MBOX; log: $(tail -n 5 "$PF_DIR/maillog")"
+        one_message "Postfix (local, default concurrency)" "$PF_PORT" "$PF_DEFAULT_RCPT"
+        wait_until 30 mbox_has "$PF_MBOX" 2 \
+            || die "Postfix did not deliver the test message to $PF_DEFAULT_RCPT; log: $(tail -n 5 "$PF_DIR/maillog")"
+        grep -q "to=<$PF_DEFAULT_RCPT>, relay=virtual20" "$PF_DIR/maillog" \
+            || die "Postfix did not use the virtual20 transport for $PF_DEFAULT_RCPT"
         ;;
     esac
 done
@@ -547,13 +565,22 @@ for s in $SCENARIOS; do
             timed_run "Postfix local (run $r)" "$PF_PORT" "$LOCAL_RCPT" mbox_count "$PF_MBOX"
             wait_until 30 pf_queue_empty || die "Postfix's queue did not drain"
             keep_best "local|postfix" ""
+            rm -f "$PF_MBOX"
+            timed_run "Postfix local, default concurrency (run $r)" "$PF_PORT" "$PF_DEFAULT_RCPT" mbox_count "$PF_MBOX"
+            wait_until 30 pf_queue_empty || die "Postfix's queue did not drain"
+            keep_best "local|postfix-default" ""
             ;;
         esac
     done
 done
 pf_sent=$(pf_count 'status=sent')
 pf_want=0
-for s in $SCENARIOS; do pf_want=$((pf_want + 1 + REPEATS * MESSAGES)); done
+for s in $SCENARIOS; do
+    case $s in
+    relay) pf_want=$((pf_want + 1 + REPEATS * MESSAGES)) ;;
+    local) pf_want=$((pf_want + 2 + 2 * REPEATS * MESSAGES)) ;;
+    esac
+done
 [ "$pf_sent" -eq "$pf_want" ] || die "Postfix logged $pf_sent deliveries with status=sent, expected $pf_want"
 stop_postfix_instance
 
@@ -581,21 +608,30 @@ mkdir -p "$RESULTS_DIR"
     for s in $SCENARIOS; do
         case $s in
         relay) what="relay to smtp-sink" pf_what="Postfix $PF_VERSION (relayhost, smtp)" ;;
-        local) what="local delivery to mbox" pf_what="Postfix $PF_VERSION (virtual(8) mbox)" ;;
+        local) what="local delivery to mbox" pf_what="Postfix $PF_VERSION (virtual(8) mbox, concurrency 1)" ;;
         esac
         mt_r=$(rate "$MESSAGES" "${BEST[$s|mailtool]}")
         pf_r=$(rate "$MESSAGES" "${BEST[$s|postfix]}")
         ratio=$(awk -v m="${BEST[$s|postfix]}" -v p="${BEST[$s|mailtool]}" 'BEGIN { printf "%.2f", m / p }')
         echo "| $what | mailtool serve | $MESSAGES | ${BEST_ACC[$s|mailtool]} | ${BEST[$s|mailtool]} | $mt_r | $(mib "${BEST_RSS[$s|mailtool]}") | $ratio |"
         echo "| $what | $pf_what | $MESSAGES | ${BEST_ACC[$s|postfix]} | ${BEST[$s|postfix]} | $pf_r | – | 1.00 |"
+        if [ -n "${BEST[$s|postfix-default]:-}" ]; then
+            d_r=$(rate "$MESSAGES" "${BEST[$s|postfix-default]}")
+            d_ratio=$(awk -v m="${BEST[$s|postfix-default]}" -v p="${BEST[$s|mailtool]}" 'BEGIN { printf "%.2f", m / p }')
+            echo "| $what | Postfix, virtual(8) at its default concurrency (20) | $MESSAGES | ${BEST_ACC[$s|postfix-default]} | ${BEST[$s|postfix-default]} | $d_r | – | $d_ratio |"
+        fi
     done
     echo
     echo "| target | required | measured | met |"
     echo "|---|---:|---:|---|"
     for s in $SCENARIOS; do
-        ratio=$(awk -v m="${BEST[$s|postfix]}" -v p="${BEST[$s|mailtool]}" 'BEGIN { printf "%.2f", m / p }')
+        # Against the faster Postfix configuration.
+        pf=${BEST[$s|postfix]}
+        d=${BEST[$s|postfix-default]:-}
+        if [ -n "$d" ] && awk -v a="$d" -v b="$pf" 'BEGIN { exit !(a < b) }'; then pf=$d; fi
+        ratio=$(awk -v m="$pf" -v p="${BEST[$s|mailtool]}" 'BEGIN { printf "%.2f", m / p }')
         met=$(awk -v r="$ratio" 'BEGIN { print (r >= 3) ? "yes" : "no" }')
-        echo "| $s: mailtool ≥ 3× Postfix's rate | 3.00 | $ratio | $met |"
+        echo "| $s: mailtool ≥ 3× the faster Postfix's rate | 3.00 | $ratio | $met |"
     done
 } | tee "$RESULTS"
 note "written to ${RESULTS#"$ROOT"/}"
