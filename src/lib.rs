@@ -7,6 +7,7 @@ pub mod address;
 pub mod cli;
 pub mod config;
 pub mod courier;
+pub mod delivery;
 pub mod dns;
 pub mod duration;
 pub mod logging;

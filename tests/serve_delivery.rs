@@ -370,7 +370,7 @@ fn delay_warning_then_return_after_the_time_limits() {
     recs.push(Rec::mx("down.test", 10, "mx.down.test"));
     recs.push(Rec::a("mx.down.test", "127.0.0.5"));
     let dns = TestDns::start(&recs);
-    let (_nr, near) = near_server(&dns, port, "warn_after = \"1s\"\nreturn_after = \"4s\"");
+    let (_nr, near) = near_server(&dns, port, "warn_after = \"1s\"\nreturn_after = \"6s\"");
     let (mut c, _) = Smtp::open(near.smtp(), None);
     c.cmd("EHLO client.test");
     let r = c.mail(
@@ -406,7 +406,7 @@ fn delay_warning_then_return_after_the_time_limits() {
     assert!(bounce.contains("Action: failed"), "{bounce}");
     assert!(bounce.contains("Status: 4.4.7"), "{bounce}");
     assert!(
-        bounce.contains("could not be delivered for 4 seconds"),
+        bounce.contains("could not be delivered for 6 seconds"),
         "{bounce}"
     );
     // The original is returned in full, and only one warning was sent.
@@ -422,4 +422,149 @@ fn delay_warning_then_return_after_the_time_limits() {
     });
     near.stop();
     far.stop();
+}
+
+/// Runs a Python snippet with the mailbox path as argv[1]; returns its stdout.
+fn python(script: &str, arg: &Path) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(arg)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A local server (the seed's setup) delivering into mailboxes of `format`, with aliases for
+/// a program and a file under `drop` (world-writable: the server runs as nobody).
+fn local_server(format: &str, drop: &Path) -> (tempfile::TempDir, Server) {
+    let r = root();
+    seed_root(r.path());
+    let aliases = r.path().join("etc/mail/aliases");
+    let mut text = fs::read_to_string(&aliases).unwrap();
+    text.push_str(&format!(
+        "archive: \"|/bin/cat >> {0}/prog.txt\", {0}/file.mbox, example\n",
+        drop.display()
+    ));
+    fs::write(&aliases, text).unwrap();
+    let out = common::run(
+        common::mailtool()
+            .arg("--root")
+            .arg(r.path())
+            .arg("newaliases"),
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    add_user(r.path(), "example", "pw");
+    let s = Server::start(
+        r.path(),
+        &format!(
+            "hostname = \"mail.example1.com\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
+             [paths]\nmailbox_format = \"{format}\"\n\
+             [smtp]\nlisten = [\"127.0.0.1:0\"]\nsubmission = []\nshutdown_grace = \"1s\"\n\
+             [queue]\nmin_backoff = \"1s\"\n"
+        ),
+    );
+    (r, s)
+}
+
+fn drop_dir() -> tempfile::TempDir {
+    let d = root();
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    d
+}
+
+#[test]
+fn local_mbox_delivery_reads_back_with_python_and_aliases_reach_programs_and_files() {
+    let drop = drop_dir();
+    let (r, s) = local_server("mbox", drop.path());
+    let (mut c, _) = Smtp::open(s.smtp(), None);
+    c.cmd("EHLO client.test");
+    // Dot-stuffed on the wire, as a client must: the mailbox gets ".hidden dot".
+    let body = "Subject: first\r\n\r\nFrom the start\r\n..hidden dot\r\nbye\r\n";
+    assert!(
+        c.mail("alice@far.test", &["example@example1.com"], body)
+            .starts_with("250 ")
+    );
+    let body2 = "Subject: to the list\r\n\r\nlist body\r\n";
+    assert!(
+        c.mail("alice@far.test", &["archive@mail.example1.com"], body2)
+            .starts_with("250 ")
+    );
+    c.cmd("QUIT");
+    let mbox = r.path().join("var/mail/example");
+    let spool = s.spool();
+    wait_for("both deliveries and an empty queue", || {
+        let n = fs::read_to_string(&mbox).ok()?.matches("\nFrom ").count() + 1;
+        (n >= 2 && spool_ids(&spool).is_empty()).then_some(())
+    });
+    let got = python(
+        "import mailbox,sys\n\
+         for m in mailbox.mbox(sys.argv[1]):\n\
+         \x20   print(m['Subject'], '|', m['Return-Path'], '|', m.get_from().split()[0], '|', repr(m.get_payload()))",
+        &mbox,
+    );
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), 2, "{got}");
+    assert_eq!(
+        lines[0],
+        "first | <alice@far.test> | alice@far.test | '>From the start\\n.hidden dot\\nbye\\n'",
+        "{got}"
+    );
+    assert!(
+        lines[1].starts_with("to the list | <alice@far.test>"),
+        "{got}"
+    );
+    // The list's program and file members got it too, once each.
+    let prog = fs::read_to_string(drop.path().join("prog.txt")).unwrap();
+    assert_eq!(prog.matches("Subject: to the list").count(), 1, "{prog}");
+    let file = fs::read_to_string(drop.path().join("file.mbox")).unwrap();
+    assert!(file.starts_with("From alice@far.test "), "{file}");
+    assert_eq!(file.matches("Subject: to the list").count(), 1);
+    let log = s.log();
+    assert!(
+        log.contains("mailer=prog") && log.contains("mailer=*file*"),
+        "{log}"
+    );
+    assert!(log.contains("ctladdr=<archive@mail.example1.com>"), "{log}");
+    s.stop();
+}
+
+#[test]
+fn maildir_delivery_reads_back_with_python() {
+    let drop = drop_dir();
+    let (r, s) = local_server("maildir", drop.path());
+    let (mut c, _) = Smtp::open(s.smtp(), None);
+    c.cmd("EHLO client.test");
+    for i in 0..3 {
+        let body = format!("Subject: md {i}\r\n\r\nFrom here {i}\r\n");
+        assert!(
+            c.mail("alice@far.test", &["example@example1.com"], &body)
+                .starts_with("250 ")
+        );
+    }
+    c.cmd("QUIT");
+    let md = r.path().join("var/mail/example");
+    wait_for("three messages in new/", || {
+        (fs::read_dir(md.join("new")).ok()?.count() == 3).then_some(())
+    });
+    let got = python(
+        "import mailbox,sys\n\
+         print(sorted((m['Subject'], m.get_payload()) for m in mailbox.Maildir(sys.argv[1], factory=None)))",
+        &md,
+    );
+    assert_eq!(
+        got.trim(),
+        "[('md 0', 'From here 0\\n'), ('md 1', 'From here 1\\n'), ('md 2', 'From here 2\\n')]"
+    );
+    s.stop();
 }

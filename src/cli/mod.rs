@@ -1,7 +1,7 @@
 //! The command line: argv[0] dispatch, the clap tree, exit codes.
 //!
 //! One binary answers to `mailtool SUB …` and to links named after the classic programs
-//! (`makemap`, `newaliases`, `praliases`). Any other program name falls back to `mailtool`, so
+//! (`makemap`, `newaliases`, `praliases`, `mailq`, `sendmail`). Any other program name falls back to `mailtool`, so
 //! `target/debug/mailtool` and links such as `mailtool-dev` keep working.
 
 mod client_args;
@@ -11,6 +11,7 @@ mod mailq;
 mod makemap;
 mod newaliases;
 mod queue_cmd;
+mod sendmail;
 mod serve;
 mod smtp_send;
 
@@ -50,8 +51,8 @@ impl GlobalOpts {
     about = "sendmail-compatible map tools and mail server for virtual domains",
     long_about = "mailtool replaces a sendmail + qpopper + poprelayd virtual-mail setup and its \
 admin tools with one binary. It reads the same /etc/mail files and answers to the same command \
-lines: makemap, newaliases, and friends. The same binary run through a link named makemap, \
-newaliases or praliases behaves as that program.",
+lines: makemap, newaliases, sendmail and friends. The same binary run through a link named \
+makemap, newaliases, praliases, mailq or sendmail behaves as that program.",
     after_help = "Exit statuses follow sysexits(3): 0 ok, 64 usage, 65 data error, 66 no input, \
 70 internal error, 73 cannot create, 75 temporary failure, 78 configuration error."
 )]
@@ -76,6 +77,8 @@ pub enum Command {
     Queue(queue_cmd::QueueArgs),
     /// Send a test message over SMTP (like swaks)
     SmtpSend(smtp_send::SmtpSendArgs),
+    // No doc comment: it would replace the long description on SendmailArgs.
+    Sendmail(sendmail::SendmailArgs),
     /// Check or show the configuration (mailtool.toml)
     Config(config_cmd::ConfigArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -85,7 +88,7 @@ pub enum Command {
 }
 
 /// The programs this binary can impersonate through a link.
-const APPLETS: &[&str] = &["makemap", "newaliases", "praliases", "mailq"];
+const APPLETS: &[&str] = &["makemap", "newaliases", "praliases", "mailq", "sendmail"];
 
 /// Multicall front end: the first argument (argv[0]) picks the program.
 #[derive(Debug, Parser)]
@@ -97,6 +100,7 @@ enum Applet {
     /// praliases(8): print the aliases database
     Praliases(WithGlobal<newaliases::PraliasesArgs>),
     Mailq(WithGlobal<mailq::MailqArgs>),
+    Sendmail(SendmailApplet),
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +110,16 @@ struct WithGlobal<T: Args> {
     global: GlobalOpts,
     #[command(flatten)]
     args: T,
+}
+
+/// sendmail's own flags include `-h` and `-V`, so the link has no help or version flag.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true, disable_version_flag = true)]
+struct SendmailApplet {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(flatten)]
+    args: sendmail::SendmailArgs,
 }
 
 /// Entry point: parses the process arguments, runs the command, returns the exit status.
@@ -141,6 +155,7 @@ pub fn main() -> i32 {
         Applet::Newaliases(w) => run(w.global, Command::Newaliases(w.args)),
         Applet::Praliases(w) => newaliases::praliases(&w.global, &w.args),
         Applet::Mailq(w) => run(w.global, Command::Mailq(w.args)),
+        Applet::Sendmail(w) => run(w.global, Command::Sendmail(w.args)),
     };
     match result {
         Ok(code) => code,
@@ -175,7 +190,8 @@ fn clap_error(e: clap::Error) -> i32 {
 }
 
 fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
-    if !matches!(command, Command::Serve(_)) {
+    // sendmail decides for itself: it talks to sockets in most of its modes.
+    if !matches!(command, Command::Serve(_) | Command::Sendmail(_)) {
         restore_sigpipe();
     }
     match command {
@@ -186,6 +202,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
         Command::SmtpSend(a) => smtp_send::run(&global, &a),
+        Command::Sendmail(a) => sendmail::run(&global, &a),
         Command::Completions(a) => generate::completions(&a),
         Command::Man(a) => generate::man(&a),
     }

@@ -198,6 +198,14 @@ fn deliver_here(cfg: Config, filter: Filter) -> Result<i32, Fail> {
         .map_err(|e| Fail::new(EX_OSERR, format!("queue: {e}")))?;
     let engine = Engine::new(cfg, spool.clone(), dns)
         .map_err(|e| Fail::new(EX_CONFIG, format!("queue: {e}")))?;
+    // What `sendmail` left while the daemon was down is part of the queue too.
+    let client = engine
+        .config()
+        .path(&engine.config().settings.paths.client_spool);
+    if let Err(e) = crate::queue::client_spool::import(&client, &spool, &engine.config().hostname())
+    {
+        eprintln!("queue: client spool {}: {e}", client.display());
+    }
     let selected = spool
         .list()
         .map_err(|e| Fail::new(EX_NOINPUT, format!("queue: {e}")))?;

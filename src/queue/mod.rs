@@ -92,6 +92,7 @@
 //! [`Spool::remove`] the entry once [`Envelope::is_done`] and any DSN has been queued.
 
 pub mod attempt;
+pub mod client_spool;
 pub mod dsn;
 pub mod id;
 pub mod mailq;

@@ -32,8 +32,9 @@ pub struct Runner {
 /// Called before each full run: pick up what `sendmail` left in the client spool.
 pub type Intake = Arc<dyn Fn() -> Vec<QueueId> + Send + Sync>;
 
-/// How often deferred messages are checked for an expired backoff.
-const DUE_SCAN: Duration = Duration::from_secs(5);
+/// How often the schedule of deferred messages is checked (it is in memory, so this is cheap;
+/// retry times are whole seconds).
+const DUE_SCAN: Duration = Duration::from_secs(1);
 
 struct State {
     engine: Arc<Engine>,
@@ -42,6 +43,31 @@ struct State {
     /// Deferred messages by the time their backoff expires (unix seconds).
     schedule: Mutex<BTreeSet<(u64, QueueId)>>,
     tx: mpsc::UnboundedSender<Cmd>,
+}
+
+/// The intake that imports what `sendmail` left in `[paths] client_spool` while the daemon
+/// was down; logs what it did.
+pub fn client_spool_intake(engine: &Arc<Engine>) -> Intake {
+    let engine = engine.clone();
+    Arc::new(move || {
+        let cfg = engine.config();
+        let dir = cfg.path(&cfg.settings.paths.client_spool);
+        match super::client_spool::import(&dir, &engine.spool, &cfg.hostname()) {
+            Ok(r) => {
+                for (file, why) in &r.skipped {
+                    tracing::warn!("client spool: {file} left in place: {why}");
+                }
+                for id in &r.imported {
+                    tracing::info!("{id}: imported from the client spool");
+                }
+                r.imported
+            }
+            Err(e) => {
+                tracing::error!("client spool {}: {e}", dir.display());
+                Vec::new()
+            }
+        }
+    })
 }
 
 impl Runner {

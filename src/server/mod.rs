@@ -88,16 +88,34 @@ fn bind_all(cfg: &Config) -> Result<Vec<Bound>, ServeError> {
 
 /// Creates the directories a fresh (non-root default) root needs, so that a newcomer's first
 /// `mailtool serve` simply works.
-fn prepare_dirs(cfg: &Config) -> Result<(), ServeError> {
+/// Creates the directories the server needs; returns the ones that did not exist before.
+fn prepare_dirs(cfg: &Config) -> Result<Vec<PathBuf>, ServeError> {
     let p = &cfg.settings.paths;
+    let mut created = Vec::new();
     for d in [&p.mail_dir, &p.spool, &p.mailboxes] {
         let path = cfg.path(d);
+        if !path.exists() {
+            created.push(path.clone());
+        }
         std::fs::create_dir_all(&path).map_err(|e| ServeError::Io {
             path: path.display().to_string(),
             message: crate::util::io_message(&e),
         })?;
     }
-    Ok(())
+    Ok(created)
+}
+
+/// A mailbox directory we just created gets the /var/mail convention (root-owned, setgid,
+/// group-writable) with the server's group, so local delivery can create mailboxes after the
+/// privilege drop. An existing one is left alone: doctor reports it if it is unusable.
+fn share_mailboxes(path: &Path, id: &privileges::Identity) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
+        // SAFETY: plain chown on a directory we created a moment ago.
+        unsafe { libc::chown(c.as_ptr(), 0, id.gid) };
+    }
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o2775));
 }
 
 fn chown_tree(path: &Path, id: &privileges::Identity) {
@@ -132,7 +150,7 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     if locate.root.is_none() && locate.config.is_none() && !crate::config::is_root() {
         tracing::info!("no configuration given: using {}", cfg.root.display());
     }
-    prepare_dirs(&cfg)?;
+    let created = prepare_dirs(&cfg)?;
     let bound = bind_all(&cfg)?;
     let tls = match (&cfg.settings.tls.cert, &cfg.settings.tls.key) {
         (c, k) if !c.is_empty() => Some(crate::tls::server_config(&cfg.path(c), &cfg.path(k))?),
@@ -153,6 +171,14 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     if crate::config::is_root() {
         let id = privileges::lookup(&cfg.settings.user, &cfg.settings.group)?;
         chown_tree(&spool_dir, &id);
+        let mailboxes = cfg.path(&cfg.settings.paths.mailboxes);
+        if created.contains(&mailboxes) {
+            share_mailboxes(&mailboxes, &id);
+        }
+        let client = cfg.path(&cfg.settings.paths.client_spool);
+        if let Err(e) = crate::queue::client_spool::prepare_dir(&client, Some((id.uid, id.gid))) {
+            tracing::warn!("client spool {}: {e}", client.display());
+        }
         privileges::drop_to(&id)?;
         tracing::info!(
             "running as user {} (uid {}, gid {})",
@@ -212,7 +238,8 @@ async fn async_main(
         tls.map(tokio_rustls::TlsAcceptor::from),
     ));
     let (queue_stop, queue_stop_rx) = tokio::sync::watch::channel(false);
-    let (runner, runner_task) = Runner::start(engine.clone(), None, queue_stop_rx);
+    let intake = crate::queue::runner::client_spool_intake(&engine);
+    let (runner, runner_task) = Runner::start(engine.clone(), Some(intake), queue_stop_rx);
     let _ = shared.queue.set(runner.clone());
     // Handlers first: a script that signals us as soon as we say "listening" must not kill us.
     use tokio::signal::unix::{SignalKind, signal};

@@ -601,12 +601,19 @@ impl Session {
         let user = self.pending_auth_user.take().unwrap_or_default();
         match ok {
             Some(true) => {
-                tracing::info!(client = %self.client.hello_text(), "AUTH=server, authid={user}, mech=PLAIN/LOGIN");
+                tracing::info!(
+                    "AUTH=server, relay={}, authid={user}, mech=PLAIN/LOGIN",
+                    self.client.hello_text()
+                );
                 self.client.authenticated = Some(user);
                 vec![Step::Send(Reply::new(235, "2.0.0 OK Authenticated"))]
             }
             Some(false) => {
-                tracing::warn!(client = %self.client.hello_text(), "AUTH failure for user {user:?}");
+                // One stable line per failure: contrib/fail2ban matches it.
+                tracing::warn!(
+                    "SMTP AUTH failure for user {user:?} from {}",
+                    self.client.hello_text()
+                );
                 self.bad(Reply::new(535, "5.7.0 authentication failed"))
             }
             None => vec![Step::Send(Reply::new(

@@ -1,0 +1,221 @@
+//! Files: maps against their text sources (the seed's `make -C /etc/mail`), and whether the
+//! server's user can use the spool, the mailboxes and the maps.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::Check;
+use crate::config::Config;
+use crate::maps::store::db_path;
+
+/// The maps built from a text source, with the makemap flags the seed's Makefile uses.
+fn sources(cfg: &Config) -> Vec<(&'static str, PathBuf, &'static [&'static str])> {
+    let m = &cfg.settings.maps;
+    vec![
+        ("access", cfg.map_path(&m.access), &[][..]),
+        ("virtusertable", cfg.map_path(&m.virtusertable), &[][..]),
+        // localip lists bare addresses and networks: keys without values.
+        ("localip", cfg.map_path(&m.localip), &["-e"][..]),
+        ("popip", cfg.map_path(&m.popip), &[][..]),
+    ]
+}
+
+fn mtime(p: &Path) -> Option<i64> {
+    std::fs::metadata(p).ok().map(|m| m.mtime())
+}
+
+/// Every map is at least as new as its source; with `fix`, stale and missing ones are rebuilt
+/// by this same binary (makemap / newaliases), as `make -C /etc/mail` did.
+pub fn maps(cfg: &Config, global_args: &[String], fix: bool) -> Vec<Check> {
+    let mut out = Vec::new();
+    let mut all: Vec<(String, PathBuf, PathBuf, Vec<String>)> = sources(cfg)
+        .into_iter()
+        .map(|(name, src, flags)| {
+            let mut args = global_args.to_vec();
+            args.push("makemap".into());
+            args.extend(flags.iter().map(|f| f.to_string()));
+            args.push("hash".into());
+            args.push(src.display().to_string());
+            (format!("map {name}"), src.clone(), db_path(&src), args)
+        })
+        .collect();
+    let aliases = cfg.map_path(&cfg.settings.maps.aliases);
+    let mut args = global_args.to_vec();
+    args.push("newaliases".into());
+    all.push(("map aliases".into(), aliases.clone(), db_path(&aliases), args));
+    for (name, src, db, args) in all {
+        let shown_src = src.display().to_string();
+        let rebuild = || -> Result<(), String> {
+            let input = std::fs::File::open(&src).map_err(|e| crate::util::io_message(&e))?;
+            let exe = std::env::current_exe().map_err(|e| crate::util::io_message(&e))?;
+            let out = Command::new(exe)
+                .args(&args)
+                .stdin(input)
+                .output()
+                .map_err(|e| crate::util::io_message(&e))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+            }
+        };
+        let cmd = if name == "map aliases" {
+            "mailtool newaliases".to_string()
+        } else {
+            format!("mailtool makemap hash {shown_src} < {shown_src}")
+        };
+        match (mtime(&src), mtime(&db)) {
+            (None, None) => out.push(Check::pass(name, "not used (no source, no map)")),
+            (None, Some(_)) => out.push(Check::pass(name, format!("{} (no text source)", db.display()))),
+            (Some(s), d) if d.is_none_or(|d| d < s) => {
+                let what = if d.is_none() { "never built" } else { "older than its source" };
+                if fix {
+                    match rebuild() {
+                        Ok(()) => out.push(Check::pass(name, format!("{what}: rebuilt"))),
+                        Err(e) => out.push(Check::fail(name, format!("rebuild failed: {e}"), cmd)),
+                    }
+                } else {
+                    let check = format!("{}: {what}", db.display());
+                    if d.is_none() {
+                        out.push(Check::fail(name, check, format!("{cmd} (or doctor --fix)")));
+                    } else {
+                        out.push(Check::warn(name, check, format!("{cmd} (or doctor --fix)")));
+                    }
+                }
+            }
+            _ => out.push(Check::pass(name, format!("{} is up to date", db.display()))),
+        }
+    }
+    out
+}
+
+/// The user and group the server runs as: the configured ones when we are root (the server
+/// will switch to them), else ourselves.
+pub fn server_identity(cfg: &Config) -> Result<(u32, u32, String), String> {
+    if crate::config::is_root() {
+        crate::server::privileges::lookup(&cfg.settings.user, &cfg.settings.group)
+            .map(|id| (id.uid, id.gid, id.user))
+            .map_err(|e| e.to_string())
+    } else {
+        // SAFETY: getuid/getgid have no preconditions.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        Ok((uid, gid, crate::server::privileges::current_user()))
+    }
+}
+
+/// Whether `uid`/`gid` may do `bits` (4 read, 2 write, 1 search/exec) on `m` (root may).
+fn allowed(m: &std::fs::Metadata, uid: u32, gid: u32, bits: u32) -> bool {
+    let mode = m.mode();
+    uid == 0
+        || (m.uid() == uid && (mode >> 6) & bits == bits)
+        || (m.gid() == gid && (mode >> 3) & bits == bits)
+        || mode & bits == bits
+}
+
+/// Spool, mailboxes and maps are usable by the server's user, and the spool is private.
+pub fn permissions(cfg: &Config) -> Vec<Check> {
+    let mut out = Vec::new();
+    let (uid, gid, user) = match server_identity(cfg) {
+        Ok(x) => x,
+        Err(e) => {
+            return vec![Check::fail(
+                "server user",
+                e,
+                "create the user, or set `user`/`group` in mailtool.toml",
+            )];
+        }
+    };
+    let group = cfg.settings.group.clone();
+    let p = &cfg.settings.paths;
+    let spool = cfg.path(&p.spool);
+    match std::fs::metadata(&spool) {
+        Err(_) => out.push(Check::warn(
+            "spool",
+            format!("{} does not exist yet", spool.display()),
+            "start `mailtool serve` once (it creates it)",
+        )),
+        Ok(m) if !allowed(&m, uid, gid, 7) => out.push(Check::fail(
+            "spool",
+            format!("{} is not usable by {user}", spool.display()),
+            format!("chown -R {user} {0} && chmod 700 {0}", spool.display()),
+        )),
+        Ok(m) if m.mode() & 0o077 != 0 => out.push(Check::warn(
+            "spool",
+            format!("{} is mode {:o}: others can read queued mail", spool.display(), m.mode() & 0o7777),
+            format!("chmod 700 {}", spool.display()),
+        )),
+        Ok(_) => out.push(Check::pass("spool", format!("{} private to {user}", spool.display()))),
+    }
+    let boxes = cfg.path(&p.mailboxes);
+    match std::fs::metadata(&boxes) {
+        Err(_) => out.push(Check::warn(
+            "mailboxes",
+            format!("{} does not exist yet", boxes.display()),
+            "start `mailtool serve` once (it creates it)",
+        )),
+        Ok(m) if !allowed(&m, uid, gid, 3) => out.push(Check::fail(
+            "mailboxes",
+            format!("{} is not writable by {user}: local delivery will defer", boxes.display()),
+            format!("chgrp {group} {0} && chmod 2775 {0}", boxes.display()),
+        )),
+        Ok(_) => out.push(Check::pass("mailboxes", format!("{} writable by {user}", boxes.display()))),
+    }
+    let client = cfg.path(&p.client_spool);
+    if let Ok(m) = std::fs::metadata(&client)
+        && !allowed(&m, uid, gid, 7)
+    {
+        out.push(Check::fail(
+            "client spool",
+            format!("{} is not readable by {user}: mail from `sendmail` would wait there", client.display()),
+            format!("chgrp {group} {0} && chmod 1773 {0}", client.display()),
+        ));
+    }
+    let mut unreadable = Vec::new();
+    let mut checked = 0;
+    for (_, src, _) in sources(cfg) {
+        let db = db_path(&src);
+        if let Ok(m) = std::fs::metadata(&db) {
+            checked += 1;
+            if !allowed(&m, uid, gid, 4) {
+                unreadable.push(db.display().to_string());
+            }
+        }
+    }
+    let aliases = db_path(&cfg.map_path(&cfg.settings.maps.aliases));
+    if let Ok(m) = std::fs::metadata(&aliases) {
+        checked += 1;
+        if !allowed(&m, uid, gid, 4) {
+            unreadable.push(aliases.display().to_string());
+        }
+    }
+    if unreadable.is_empty() {
+        out.push(Check::pass("map permissions", format!("{checked} maps readable by {user}")));
+    } else {
+        out.push(Check::fail(
+            "map permissions",
+            format!("not readable by {user}: {}", unreadable.join(", ")),
+            format!("chgrp {group} FILE && chmod 640 FILE"),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn permission_bits_are_read_like_the_kernel_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, "x").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let m = std::fs::metadata(&f).unwrap();
+        let (u, g) = (m.uid(), m.gid());
+        assert!(allowed(&m, u, g + 1, 6));
+        assert!(allowed(&m, u + 1, g, 4) && !allowed(&m, u + 1, g, 2));
+        assert!(!allowed(&m, u + 1, g + 1, 4) || u + 1 == 0);
+    }
+}
