@@ -7,8 +7,9 @@
 #            [paths] mailboxes; Postfix: its virtual(8) agent writing an mbox file)
 # The clock starts when smtp-source starts and stops when the last message has arrived: the
 # sink's message counter (smtp-sink -c) or the mbox's `From ` lines reach N, polled every
-# 100 ms. Both servers use their default delivery settings (mailtool: delivery_mode =
-# "background", max_parallel 20, max_per_destination 10; Postfix: qmgr's defaults).
+# 100 ms. mailtool uses its default delivery settings (delivery_mode = "background",
+# max_parallel 20, max_per_destination 10); Postfix uses qmgr's defaults, except that local
+# delivery is measured both with virtual(8) at concurrency 1 and at its default (20).
 #
 # Usage: benches/delivery-compare.sh        (from any directory; as root: apt-get, a private
 #                                            Postfix, the server dropping to nobody)
