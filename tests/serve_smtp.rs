@@ -234,6 +234,8 @@ fn relay_permissions() {
         t.cmd("AUTH PLAIN AHdobwB3cm9uZw=="),
         "535 5.7.0 authentication failed"
     );
+    // contrib/fail2ban's filter finds the failure and the right address in our log.
+    assert_eq!(fail2ban_hosts(&srv.log()), vec!["127.0.0.4".to_string()]);
     assert_eq!(
         t.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="),
         "235 2.0.0 OK Authenticated"
@@ -875,4 +877,38 @@ fn first_start_without_config_just_works() {
             .join(".local/share/mailtool/var/spool/mqueue")
             .is_dir()
     );
+}
+
+/// The addresses contrib/fail2ban/filter.d/mailtool.conf's failregex finds in `log`, matched
+/// by Python's `re` (fail2ban is Python) with <HOST> expanded as fail2ban does for addresses.
+fn fail2ban_hosts(log: &str) -> Vec<String> {
+    let conf = fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("contrib/fail2ban/filter.d/mailtool.conf"),
+    )
+    .unwrap();
+    let regex = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("failregex = "))
+        .expect("failregex")
+        .replace("<HOST>", r"(?:::f{4,6}:)?(?P<host>[\w\-.^_]*\w)");
+    let dir = tempfile::tempdir().unwrap();
+    let logf = dir.path().join("log");
+    fs::write(&logf, log).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import re,sys\nr=re.compile(sys.argv[1])\nfor l in open(sys.argv[2]):\n m=r.search(l.rstrip('\\n'))\n if m: print(m.group('host'))")
+        .arg(&regex)
+        .arg(&logf)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
