@@ -469,21 +469,31 @@ fn fetchmail_pulls_into_an_mbox_and_the_server_deletes_at_quit() {
     p.write_mbox(&[M1, M2]);
     let work = tempfile::tempdir().unwrap();
     let out_mbox = work.path().join("fetched.mbox");
+    // The MDA appends each message to an mbox with its From_ line and separator.
+    let mda = work.path().join("to-mbox.sh");
+    fs::write(
+        &mda,
+        format!(
+            "#!/bin/sh\n(echo 'From fetchmail Sat Nov 28 10:00:00 2026'; cat; echo) >> '{}'\n",
+            out_mbox.display()
+        ),
+    )
+    .unwrap();
     let rc = work.path().join("fetchmailrc");
     fs::write(
         &rc,
         format!(
             "set no syslog\npoll 127.0.0.1 service {} protocol pop3 auth password\n  \
              user \"{USER}\" there with password \"{PASSWORD}\" is root here\n  \
-             sslproto '' \n  \
-             mda \"/bin/sh -c '(echo \\\"From fetchmail Sat Nov 28 10:00:00 2026\\\"; cat; echo) >> {}'\"\n",
+             sslproto ''\n  mda \"{}\"\n",
             p.pop3().port(),
-            out_mbox.display()
+            mda.display()
         ),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&rc, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(&mda, fs::Permissions::from_mode(0o755)).unwrap();
     let out = Command::new("fetchmail")
         .arg("-f")
         .arg(&rc)
