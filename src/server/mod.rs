@@ -212,9 +212,9 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
         if created.contains(&mailboxes) {
             share_mailboxes(&mailboxes, &id);
         }
-        if !cfg.settings.pop3.pop_before_smtp_ttl.0.is_zero()
-            && !(cfg.settings.pop3.listen.is_empty() && cfg.settings.pop3.pop3s.is_empty())
-        {
+        let p3 = &cfg.settings.pop3;
+        let pop3_listens = !p3.listen.is_empty() || !p3.pop3s.is_empty();
+        if pop3_listens && !p3.pop_before_smtp_ttl.0.is_zero() {
             let popip = cfg.map_path(&cfg.settings.maps.popip);
             if let Err(e) = crate::popip::prepare(&popip, (id.uid, id.gid)) {
                 tracing::warn!("popip map {}: {e}", popip.display());
