@@ -120,11 +120,24 @@ fn upsert(db: &Path, key: &[u8], secs: u64) -> Result<(), PopipError> {
     Ok(())
 }
 
-/// Run by `serve` while still root: makes sure the popip map and its journal file exist and
-/// belong to the user the server becomes, so logins can be recorded even when the map's
-/// directory (/etc/mail) is root's.
+/// Run by `serve` while still root: makes sure the popip map exists, is readable as a map,
+/// and belongs to the user the server becomes, so logins can be recorded even when the map's
+/// directory (/etc/mail) is root's. Writes use an in-memory journal (no file beside the map),
+/// so a crash in the middle of one can damage the map: a damaged map is moved aside as
+/// `popip.db.damaged` and started afresh, which costs at most the last 15 minutes of
+/// POP-before-SMTP entries.
 pub fn prepare(path: &Path, owner: (u32, u32)) -> Result<(), PopipError> {
     let db = store::db_path(path);
+    if db.exists() && list(path).is_err() {
+        let mut aside = db.clone().into_os_string();
+        aside.push(".damaged");
+        std::fs::rename(&db, &aside).map_err(|e| PopipError::Store(StoreError::io(&db, &e)))?;
+        tracing::warn!(
+            "popip map {} could not be read; moved aside to {}",
+            db.display(),
+            std::path::Path::new(&aside).display()
+        );
+    }
     store::create_if_missing(
         &db,
         Meta {
@@ -132,24 +145,10 @@ pub fn prepare(path: &Path, owner: (u32, u32)) -> Result<(), PopipError> {
             nul: false,
         },
     )?;
-    let mut journal = db.clone().into_os_string();
-    journal.push("-journal");
-    let journal = std::path::PathBuf::from(journal);
-    let io = |p: &Path, e: std::io::Error| PopipError::Store(StoreError::io(p, &e));
-    if !journal.exists() {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&journal)
-            .map_err(|e| io(&journal, e))?;
-    }
-    for p in [&db, &journal] {
-        std::os::unix::fs::chown(p, Some(owner.0), Some(owner.1)).map_err(|e| io(p, e))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o640))
-            .map_err(|e| io(p, e))?;
-    }
+    let io = |e: std::io::Error| PopipError::Store(StoreError::io(&db, &e));
+    std::os::unix::fs::chown(&db, Some(owner.0), Some(owner.1)).map_err(io)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).map_err(io)?;
     Ok(())
 }
 

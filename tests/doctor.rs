@@ -38,6 +38,7 @@ fn config(dns: &TestDns, cert: &Path, key: &Path) -> String {
     format!(
         "hostname = \"mail.example1.com\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
          [smtp]\nlisten = [\"127.0.0.1:{}\"]\nsubmission = []\nshutdown_grace = \"1s\"\n\
+         [pop3]\nlisten = [\"127.0.0.1:{}\"]\n\
          [tls]\ncert = \"{}\"\nkey = \"{}\"\n\
          [dns]\n{}\ntimeout = \"500ms\"\n",
         std::net::TcpListener::bind("127.0.0.1:0")
@@ -45,6 +46,7 @@ fn config(dns: &TestDns, cert: &Path, key: &Path) -> String {
             .local_addr()
             .unwrap()
             .port(),
+        common::server::free_port("127.0.0.1"),
         cert.display(),
         key.display(),
         dns.config_servers()
@@ -133,6 +135,15 @@ fn a_healthy_server_passes_and_an_open_relay_fails() {
             .as_str()
             .unwrap()
             .starts_with("220 ")
+    );
+    // The POP3 listener greets with +OK.
+    let pop3 = format!("POP3 {}", s.pop3.expect("POP3 listener"));
+    assert_eq!(check(&v, &pop3)["status"], "pass", "{v:#}");
+    assert!(
+        check(&v, &pop3)["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("+OK ")
     );
     assert_eq!(code, 0, "{v:#}");
 

@@ -76,6 +76,12 @@ pub fn listeners(cfg: &Config) -> Vec<(&'static str, SocketAddr, Option<&'static
     for a in &s.smtp.smtps {
         v.push(("SMTPS", *a, None));
     }
+    for a in &s.pop3.listen {
+        v.push(("POP3", *a, Some("+OK")));
+    }
+    for a in &s.pop3.pop3s {
+        v.push(("POP3S", *a, None));
+    }
     v
 }
 

@@ -426,11 +426,11 @@ impl Updater {
         Self::open_with(path, false)
     }
 
-    /// `persist_journal`: keep the rollback journal file between transactions
-    /// (`journal_mode = PERSIST`), so a writer that may not create files in the map's
-    /// directory (the server updating popip in a root-owned /etc/mail) can still write, once
-    /// the journal file was made for it (see [`crate::popip::prepare`]).
-    pub fn open_with(path: &Path, persist_journal: bool) -> Result<Updater, StoreError> {
+    /// `memory_journal`: keep the rollback journal in memory (`journal_mode = MEMORY`), so a
+    /// writer that may not create files in the map's directory (the server updating popip in
+    /// a root-owned /etc/mail) can still write. Only for maps whose loss is harmless: a crash
+    /// in the middle of a write can damage the file (see [`crate::popip::prepare`]).
+    pub fn open_with(path: &Path, memory_journal: bool) -> Result<Updater, StoreError> {
         let conn =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(|e| {
                 StoreError::Open {
@@ -441,8 +441,8 @@ impl Updater {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| StoreError::sqlite(path, e))?;
         let meta = read_meta(&conn, path)?;
-        if persist_journal {
-            conn.execute_batch("PRAGMA journal_mode = PERSIST")
+        if memory_journal {
+            conn.execute_batch("PRAGMA journal_mode = MEMORY")
                 .map_err(|e| StoreError::sqlite(path, e))?;
         }
         conn.execute_batch("BEGIN IMMEDIATE")
