@@ -4,81 +4,49 @@
 //! framing. Known answers make sure the code under test really parses the corpus (an invariant
 //! check alone would pass a parser that rejects everything).
 
-use std::path::PathBuf;
+mod common;
 
+use common::fuzz::{corpus, replay};
 use mailtool::pop3d::mailbox::scan_mbox;
 use mailtool::pop3d::session::{Listed, Session, SessionConfig, Step};
 use mailtool::pop3d::{mailbox, session};
 
-fn corpus(name: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(name);
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|e| {
-            let p = e.unwrap().path();
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    assert!(files.len() >= 10, "corpus {} is too small", dir.display());
-    files
-}
-
-/// Deterministic mutations: flips, insertions of framing bytes, truncations, splices.
-fn mutate_all(files: &[(String, Vec<u8>)], rounds: usize, check: fn(&[u8])) {
-    const SPECIAL: &[u8] = b"\r\n. :<>@+-[]=*0123456789FromSTLSUSERPASSQUIT";
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    for (_, data) in files {
-        check(data);
-        for _ in 0..rounds {
-            let mut d = data.clone();
-            for _ in 0..(1 + next() % 4) {
-                let pos = if d.is_empty() {
-                    0
-                } else {
-                    (next() as usize) % d.len()
-                };
-                match next() % 5 {
-                    0 if !d.is_empty() => d[pos] = SPECIAL[(next() as usize) % SPECIAL.len()],
-                    1 => d.insert(pos, SPECIAL[(next() as usize) % SPECIAL.len()]),
-                    2 => d.truncate(pos),
-                    3 => {
-                        let other = &files[(next() as usize) % files.len()].1;
-                        d.splice(pos..pos, other.iter().take(64).copied());
-                    }
-                    _ => d.insert(pos, next() as u8),
-                }
-            }
-            check(&d);
-        }
-    }
-}
+/// Bytes that matter to POP3 command framing and to mbox message boundaries.
+const INTERESTING: &[u8] = b"\r\n. :<>@+-[]=*0123456789FromSTLSUSERPASSQUIT\0";
 
 #[test]
 fn session_corpus_and_mutations_keep_the_invariants() {
-    mutate_all(&corpus("pop3_session"), 300, session::fuzz_invariants);
+    replay(
+        "pop3_session",
+        INTERESTING,
+        3000,
+        4096,
+        session::fuzz_invariants,
+    );
 }
 
 #[test]
 fn mbox_corpus_and_mutations_keep_the_invariants() {
-    mutate_all(&corpus("pop3_mbox"), 300, mailbox::fuzz_invariants);
+    replay(
+        "pop3_mbox",
+        INTERESTING,
+        3000,
+        16384,
+        mailbox::fuzz_invariants,
+    );
 }
 
 #[test]
 fn known_answers_mbox() {
     let files = corpus("pop3_mbox");
-    let get = |n: &str| files.iter().find(|(f, _)| f == n).unwrap().1.clone();
+    let get = |n: &str| {
+        files
+            .iter()
+            .find(|(f, _)| f.ends_with(&format!("/{n}")))
+            .unwrap()
+            .1
+            .clone()
+    };
     let two = scan_mbox(&get("two_messages")[..], 0).unwrap();
     // "Subject: one\r\n\r\nbody\r\n>From quoted\r\n" and "Subject: two\r\n\r\n.dot\r\n".
     assert_eq!(two.iter().map(|m| m.size).collect::<Vec<_>>(), vec![36, 22]);
@@ -94,7 +62,11 @@ fn known_answers_mbox() {
 #[test]
 fn known_answers_session() {
     let files = corpus("pop3_session");
-    let plain = &files.iter().find(|(f, _)| f == "plain_session").unwrap().1;
+    let plain = &files
+        .iter()
+        .find(|(f, _)| f.ends_with("/plain_session"))
+        .unwrap()
+        .1;
     let mut s = Session::new(SessionConfig {
         hostname: "h.example".into(),
         tls_available: true,

@@ -234,7 +234,12 @@ fn relay_permissions() {
         t.cmd("AUTH PLAIN AHdobwB3cm9uZw=="),
         "535 5.7.0 authentication failed"
     );
-    // contrib/fail2ban's filter finds the failure and the right address in our log.
+    // contrib/fail2ban's filter finds the failure and the right address in our log (which
+    // reaches us through a pipe, possibly a moment after the reply).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !srv.log().contains("SMTP AUTH failure") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(fail2ban_hosts(&srv.log()), vec!["127.0.0.4".to_string()]);
     assert_eq!(
         t.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="),

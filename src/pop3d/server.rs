@@ -17,7 +17,7 @@ use super::auth::{Guard, loggable};
 use super::mailbox::{DropError, IndexCache, Maildrop};
 use super::session::{Credential, MAX_LINE, Session, SessionConfig, Step, encode_message};
 use crate::config::{Config, PlaintextAuth};
-use crate::smtp::server::{Conn, Shared, Slot};
+use crate::smtp::server::{Conn, Shared, admit};
 
 /// State the POP3 side adds to the server's shared state.
 #[derive(Default)]
@@ -153,32 +153,19 @@ async fn handle(
 ) {
     let cfg = shared.config();
     let host = cfg.hostname();
-    let _slot = match Slot::take(&shared, peer.ip()) {
-        Ok(s) => s,
-        Err(why) => {
-            tracing::warn!("rejecting POP3 connection from [{}]: {why}", peer.ip());
-            let mut s = stream;
-            let _ = s
-                .write_all(format!("-ERR [SYS/TEMP] {why}\r\n").as_bytes())
-                .await;
-            return;
-        }
+    let service = if implicit_tls { "POP3S" } else { "POP3" };
+    let Some((_slot, mut conn)) = admit(
+        stream,
+        peer,
+        &shared,
+        service,
+        "-ERR [SYS/TEMP] {why}\r\n",
+        implicit_tls.then_some(HANDSHAKE_TIMEOUT),
+    )
+    .await
+    else {
+        return;
     };
-    let _ = stream.set_nodelay(true);
-    let mut conn = Conn::Plain(stream);
-    if implicit_tls {
-        let Some(acceptor) = shared.tls.clone() else {
-            return;
-        };
-        let Conn::Plain(tcp) = conn else { return };
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => conn = Conn::Tls(Box::new(tls)),
-            _ => {
-                tracing::info!("POP3S TLS handshake failed with [{}]", peer.ip());
-                return;
-            }
-        }
-    }
     let p = &cfg.settings.pop3;
     let plaintext_auth = match p.allow_plaintext_auth {
         PlaintextAuth::Always => true,

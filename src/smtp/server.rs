@@ -218,39 +218,60 @@ pub async fn serve(
     }
 }
 
+/// Counts a new connection against the limits (answering `refusal`, with `{why}` filled in,
+/// when over them) and, for implicit-TLS ports (`tls_timeout` given), does the handshake.
+/// Shared by the SMTP and POP3 listeners.
+pub(crate) async fn admit(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    service: &str,
+    refusal: &str,
+    tls_timeout: Option<Duration>,
+) -> Option<(Slot, Conn)> {
+    let slot = match Slot::take(shared, peer.ip()) {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::warn!("rejecting {service} connection from [{}]: {why}", peer.ip());
+            let mut s = stream;
+            let _ = s.write_all(refusal.replace("{why}", why).as_bytes()).await;
+            return None;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let Some(timeout) = tls_timeout else {
+        return Some((slot, Conn::Plain(stream)));
+    };
+    let acceptor = shared.tls.clone()?;
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some((slot, Conn::Tls(Box::new(tls)))),
+        _ => {
+            tracing::info!("{service} TLS handshake failed with [{}]", peer.ip());
+            None
+        }
+    }
+}
+
 /// The hard cap on a message when `max_message_size` is 0 ("no limit"): memory is finite.
 const ABSOLUTE_MAX_MESSAGE: u64 = 1 << 30;
 
 async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Shared>) {
     let cfg = shared.config();
     let host = cfg.hostname();
-    let slot = match Slot::take(&shared, peer.ip()) {
-        Ok(s) => s,
-        Err(why) => {
-            tracing::warn!("rejecting connection from [{}]: {why}", peer.ip());
-            let mut s = stream;
-            let _ = s
-                .write_all(format!("421 4.3.2 {host} {why}; closing connection\r\n").as_bytes())
-                .await;
-            return;
-        }
+    let refusal = format!("421 4.3.2 {host} {{why}}; closing connection\r\n");
+    let Some((slot, conn)) = admit(
+        stream,
+        peer,
+        &shared,
+        kind.name(),
+        &refusal,
+        (kind == Kind::Smtps).then_some(cfg.settings.smtp.command_timeout.0),
+    )
+    .await
+    else {
+        return;
     };
-    let _ = stream.set_nodelay(true);
-    let mut conn = Conn::Plain(stream);
-    if kind == Kind::Smtps {
-        let Some(acceptor) = shared.tls.clone() else {
-            return;
-        };
-        let Conn::Plain(tcp) = conn else { return };
-        match tokio::time::timeout(cfg.settings.smtp.command_timeout.0, acceptor.accept(tcp)).await
-        {
-            Ok(Ok(tls)) => conn = Conn::Tls(Box::new(tls)),
-            _ => {
-                tracing::info!("TLS handshake failed with [{}]", peer.ip());
-                return;
-            }
-        }
-    }
+    let mut conn = conn;
     let resolve = tokio::time::timeout(
         shared.dns.timeout() * 3,
         shared.dns.client_resolve(peer.ip()),
