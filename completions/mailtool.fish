@@ -187,7 +187,7 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l config -d '
 complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l delete -d 'Remove USER from the users map'
 complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l apop -d 'Also keep the password as USER\'s APOP secret (RFC 1939 APOP needs it in the clear on the server, as qpopper\'s popauth did); without it, a password change removes any APOP secret'
-complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l list -d 'List the users and the scheme of each hash (hashes are never shown)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l list -d 'List the users, the scheme of each hash and whether an APOP secret is stored (hashes and secrets are never shown)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -l json -d 'With --list: print JSON'
 complete -c mailtool -n "__fish_mailtool_using_subcommand passwd" -s h -l help -d 'Print help'
 complete -c mailtool -n "__fish_mailtool_using_subcommand poprelay; and not __fish_seen_subcommand_from list add remove expire help" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F

@@ -76,8 +76,8 @@ fn passwd_sets_lists_and_deletes_users() {
     assert_eq!(
         list,
         serde_json::json!([
-            {"user": "alice", "scheme": "argon2id"},
-            {"user": "bob", "scheme": "argon2id"},
+            {"user": "alice", "scheme": "argon2id", "apop": false},
+            {"user": "bob", "scheme": "argon2id", "apop": false},
         ])
     );
     let table = tool(r.path(), &["passwd", "--list"], b"");
@@ -160,7 +160,7 @@ fn passwd_imports_shadow_lines() {
     let list = json(&tool(r.path(), &["passwd", "--list", "--json"], b""));
     assert_eq!(
         list,
-        serde_json::json!([{"user": "dave", "scheme": "sha512-crypt"}])
+        serde_json::json!([{"user": "dave", "scheme": "sha512-crypt", "apop": false}])
     );
     let out = tool(
         r.path(),

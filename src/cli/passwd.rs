@@ -41,7 +41,8 @@ pub struct PasswdArgs {
     /// APOP secret
     #[arg(long, requires = "user", conflicts_with_all = ["list", "import", "delete"])]
     pub apop: bool,
-    /// List the users and the scheme of each hash (hashes are never shown)
+    /// List the users, the scheme of each hash and whether an APOP secret is stored (hashes
+    /// and secrets are never shown)
     #[arg(long, conflicts_with_all = ["user", "import"])]
     pub list: bool,
     /// With --list: print JSON
@@ -258,6 +259,8 @@ pub fn scheme(value: &str) -> &'static str {
 struct Row {
     user: String,
     scheme: &'static str,
+    /// An APOP secret is stored (`--apop`).
+    apop: bool,
 }
 
 fn list(db: &Path, json: bool) -> Result<i32, Fail> {
@@ -265,9 +268,11 @@ fn list(db: &Path, json: bool) -> Result<i32, Fail> {
     match AnyMap::open(db) {
         Ok(map) => map
             .for_each(|k, v| {
+                let v = String::from_utf8_lossy(v);
                 rows.push(Row {
                     user: String::from_utf8_lossy(k).into_owned(),
-                    scheme: scheme(&String::from_utf8_lossy(v)),
+                    scheme: scheme(&v),
+                    apop: crate::users::apop_secret(&v).is_some(),
                 })
             })
             .map_err(|e| store_fail(db, &e))?,
@@ -283,9 +288,9 @@ fn list(db: &Path, json: bool) -> Result<i32, Fail> {
     } else {
         let mut t = Table::new();
         t.load_style(UTF8_FULL_CONDENSED)
-            .set_header(["user", "scheme"]);
+            .set_header(["user", "scheme", "APOP"]);
         for r in &rows {
-            t.add_row([r.user.as_str(), r.scheme]);
+            t.add_row([r.user.as_str(), r.scheme, if r.apop { "yes" } else { "" }]);
         }
         writeln!(out, "{t}").map_err(stdout_error)?;
     }
