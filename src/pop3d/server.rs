@@ -24,6 +24,29 @@ use crate::smtp::server::{Conn, Shared, admit};
 pub struct Pop3State {
     pub guard: Guard,
     pub cache: IndexCache,
+    /// When each address's popip entry was last written: a client polling every few seconds
+    /// need not cost a map write (and its fsync) each time.
+    popip_written: std::sync::Mutex<std::collections::HashMap<IpAddr, Instant>>,
+}
+
+/// A popip entry younger than this (or a quarter of the TTL) is not rewritten; relaying may
+/// end this much earlier than `pop_before_smtp_ttl` after the last login.
+const POPIP_REFRESH: Duration = Duration::from_secs(30);
+
+impl Pop3State {
+    /// Whether `ip`'s entry is due to be written, noting that it is being written now.
+    fn popip_due(&self, ip: IpAddr, now: Instant, ttl: Duration) -> bool {
+        let refresh = POPIP_REFRESH.min(ttl / 4);
+        let mut m = self.popip_written.lock().unwrap_or_else(|p| p.into_inner());
+        if m.get(&ip).is_some_and(|t| now.duration_since(*t) < refresh) {
+            return false;
+        }
+        if m.len() >= 100_000 {
+            m.retain(|_, t| now.duration_since(*t) < refresh);
+        }
+        m.insert(ip, now);
+        true
+    }
 }
 
 /// Messages at least this large are read off the async workers.
@@ -460,7 +483,7 @@ async fn login(
         env!("CARGO_PKG_VERSION")
     );
     let ttl = p.pop_before_smtp_ttl.0;
-    if !ttl.is_zero() {
+    if !ttl.is_zero() && ctx.pop.popip_due(ip, Instant::now(), ttl) {
         // Written from the session itself, never read back from a log (CVE-2001-1075).
         let path = ctx.cfg.map_path(&ctx.cfg.settings.maps.popip);
         let recorded =
@@ -478,6 +501,20 @@ async fn login(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn popip_writes_are_spaced_out() {
+        let p = Pop3State::default();
+        let ip: IpAddr = "127.0.0.3".parse().unwrap();
+        let t = Instant::now();
+        let ttl = Duration::from_secs(900);
+        assert!(p.popip_due(ip, t, ttl));
+        assert!(!p.popip_due(ip, t + Duration::from_secs(10), ttl));
+        assert!(p.popip_due(ip, t + Duration::from_secs(31), ttl));
+        // A short TTL refreshes more often.
+        assert!(p.popip_due(ip, t + Duration::from_secs(33), Duration::from_secs(4)));
+        assert!(p.popip_due("127.0.0.4".parse().unwrap(), t, ttl));
+    }
 
     #[test]
     fn lines_split_pipelined_input_and_skip_long_lines() {
