@@ -261,7 +261,7 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand completions" -l dir -d
 complete -c mailtool -n "__fish_mailtool_using_subcommand completions" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand completions" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l dir -d 'Write mailtool.1 and one page per subcommand into DIR' -r -F
+complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l dir -d 'Write mailtool.1, one page per subcommand, and the file-format pages (section 5) into DIR' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l config -d 'Configuration file [default: ROOT/etc/mail/mailtool.toml]' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -l root -d 'Prefix every path from the configuration with DIR (tests, chroots, staging)' -r -F
 complete -c mailtool -n "__fish_mailtool_using_subcommand man" -s h -l help -d 'Print help'

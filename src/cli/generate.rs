@@ -1,5 +1,6 @@
-//! Shell completions and man pages, generated from the clap tree. The checked-in copies under
-//! `completions/` and `man/` are compared with these in `tests/generated.rs`.
+//! Shell completions and man pages, generated from the clap tree (section 1) and from
+//! `man5` (section 5, the file formats). The checked-in copies under `completions/` and `man/`
+//! are compared with these in `tests/generated.rs`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ManArgs {
-    /// Write mailtool.1 and one page per subcommand into DIR
+    /// Write mailtool.1, one page per subcommand, and the file-format pages (section 5) into DIR
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
@@ -57,11 +58,13 @@ pub fn completions(a: &CompletionsArgs) -> Result<i32, Fail> {
     Ok(EX_OK)
 }
 
-/// Every man page: `mailtool.1`, then `mailtool-SUB.1` for each subcommand (nested ones too).
+/// Every man page: `mailtool.1`, then `mailtool-SUB.1` for each subcommand (nested ones too),
+/// then the section-5 pages (mailtool.toml(5) and the map formats).
 pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>, std::io::Error> {
     let mut pages = Vec::new();
     let cmd = super::command();
     collect(&cmd, "mailtool", &mut pages)?;
+    pages.extend(super::man5::pages());
     Ok(pages)
 }
 
@@ -76,6 +79,7 @@ fn collect(
         .bin_name(name.replace('-', " "));
     let mut buf = Vec::new();
     clap_mangen::Man::new(page_cmd).render(&mut buf)?;
+    let buf = super::man5::add_see_also(&buf, super::man5::see_also_for(name));
     pages.push((format!("{name}.1"), buf));
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         collect(sub, &format!("{name}-{}", sub.get_name()), pages)?;

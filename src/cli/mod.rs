@@ -10,6 +10,7 @@ mod doctor;
 mod generate;
 mod mailq;
 mod makemap;
+mod man5;
 mod migrate;
 mod newaliases;
 mod passwd;

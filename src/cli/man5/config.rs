@@ -1,0 +1,593 @@
+//! mailtool.toml(5): every key of the configuration file. The keys and their meaning are the
+//! contract of CONFIG.md; the defaults shown are taken from `config::Settings` at generation
+//! time, so the page cannot drift from the code. `tests/generated.rs` checks that every key
+//! `mailtool config show` prints is documented here.
+
+use super::Page;
+use crate::config::Settings;
+
+/// One documented key. `default: None` takes the default from the code (the value `mailtool
+/// config show` prints as root); `Some(text)` is shown as written (a default that depends on
+/// the system, or a key whose code is not merged yet).
+pub struct Key {
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+const fn k(name: &'static str, doc: &'static str) -> Key {
+    Key {
+        name,
+        default: None,
+        doc,
+    }
+}
+
+const fn kd(name: &'static str, default: &'static str, doc: &'static str) -> Key {
+    Key {
+        name,
+        default: Some(default),
+        doc,
+    }
+}
+
+/// One table of the file: its name ("" for the top level), what it is for, and its keys.
+pub struct Table {
+    pub name: &'static str,
+    pub intro: &'static str,
+    pub keys: &'static [Key],
+}
+
+pub const TABLES: &[Table] = &[
+    Table {
+        name: "",
+        intro: "Keys before the first table.",
+        keys: &[
+            kd(
+                "hostname",
+                "the system's fully qualified name",
+                "This host's name: in the SMTP greeting and Received: lines, in Message-IDs, \
+                 for unqualified addresses (`always_add_domain`) and as a local domain besides \
+                 local-host-names (sendmail's `$j`, confDOMAIN_NAME).",
+            ),
+            k(
+                "user",
+                "Started as root, `serve` binds its ports, then runs as this user (sendmail 8.12 \
+                 ran its queue as root and local submission as smmsp; mailtool has one \
+                 unprivileged user). makemap, newaliases and `passwd` run as root give the maps \
+                 they create to `group`, mode 0640, so the server can read them.",
+            ),
+            k(
+                "group",
+                "The group `serve` runs as after binding, and the group of the maps, the spool \
+                 and a mailbox directory it creates.",
+            ),
+        ],
+    },
+    Table {
+        name: "paths",
+        intro: "Directories. Absolute paths are moved under the root (see ROOT).",
+        keys: &[
+            k(
+                "mail_dir",
+                "Where the maps and class files live: relative names in `[maps]` are in this \
+                 directory.",
+            ),
+            k(
+                "spool",
+                "The queue (sendmail's mqueue: `qf`/`df` files, mode 0700, owned by `user`).",
+            ),
+            k(
+                "client_spool",
+                "The drop box of the `sendmail` command when the daemon does not answer \
+                 (owned by `user`, mode 3733); the daemon imports it at start and on every queue \
+                 run.",
+            ),
+            k(
+                "mailboxes",
+                "Local mailboxes: *mailboxes*`/`*user* (mbox), or a Maildir of that name. The \
+                 POP3 server reads the same files. `serve` creates the directory as root:*group* \
+                 2775.",
+            ),
+            k(
+                "mailbox_format",
+                "`\"mbox\"` (appended under a dotlock and an fcntl lock, `From` lines in bodies quoted as `>From`) or \
+                 `\"maildir\"` (*mailboxes*`/`*user*`/{cur,new,tmp}`).",
+            ),
+        ],
+    },
+    Table {
+        name: "maps",
+        intro: "The maps and class files. A relative name is in `mail_dir`; *NAME* means the \
+                map file *NAME*`.db` built by makemap (or newaliases) from the text file *NAME*.",
+        keys: &[
+            k(
+                "access",
+                "The access database: connection, sender and recipient rules; see \
+                 mailtool-access(5).",
+            ),
+            k(
+                "access_temp_fail",
+                "sendmail's `-T<TMPF>`: when the access map exists but cannot be read, reply \
+                 `451 4.3.0 Temporary system failure. Please try again later.` instead of \
+                 going on as if nothing matched.",
+            ),
+            k(
+                "virtusertable",
+                "Virtual-address routing; see mailtool-virtusertable(5).",
+            ),
+            k(
+                "aliases",
+                "The aliases source file; newaliases builds *aliases*`.db` from it. See \
+                 mailtool-aliases(5).",
+            ),
+            k(
+                "localip",
+                "The seed's poprelay.mc relay list: a client whose address, or its first three, \
+                 two or one octets, is a key may relay. Built with `makemap -e` (keys without \
+                 values).",
+            ),
+            k(
+                "popip",
+                "POP-before-SMTP: client addresses with the time of their last POP3 login \
+                 (`mailtool poprelay`); an entry younger than `pop3.pop_before_smtp_ttl` may \
+                 relay. Entries whose value is not a number (poprelayd's) never expire.",
+            ),
+            k(
+                "users",
+                "Virtual users and their password hashes (argon2id or sha512-crypt), kept by \
+                 `mailtool passwd`. A user here is a local recipient and may log in to POP3 and \
+                 SMTP AUTH.",
+            ),
+            k(
+                "local_host_names",
+                "Plain text: the domains this host receives mail for (class w), one or more \
+                 words a line; a line starting with `#` is a comment. Reread on SIGHUP.",
+            ),
+            k(
+                "relay_domains",
+                "Plain text, same format: domains and hosts (class R) that may relay, and to \
+                 which we relay: a domain matches itself and its subdomains, an address prefix \
+                 of whole octets (`192.168.10`) matches clients in it.",
+            ),
+        ],
+    },
+    Table {
+        name: "smtp",
+        intro: "The SMTP server. Addresses are `\"IP:PORT\"` strings (`\"[::1]:25\"` for \
+                IPv6); an empty list opens no such port.",
+        keys: &[
+            k(
+                "listen",
+                "SMTP (port 25) listeners. Run as a normal user, the default is \
+                 `[\"127.0.0.1:2525\"]`.",
+            ),
+            k(
+                "submission",
+                "Submission (port 587) listeners: relaying needs AUTH there. Normal user: \
+                 `[\"127.0.0.1:2587\"]`.",
+            ),
+            k(
+                "smtps",
+                "Implicit-TLS listeners (port 465), e.g. `[\"0.0.0.0:465\"]`; they need `[tls]`.",
+            ),
+            k(
+                "greet_pause",
+                "FEATURE(greet_pause): wait this long before the greeting and refuse a client \
+                 that talks first (`554` *host* `ESMTP not accepting messages`). The seed uses \
+                 `\"5000ms\"`.",
+            ),
+            k(
+                "max_message_size",
+                "Bytes; larger messages are refused (`552 5.2.3`), at MAIL when SIZE= says so, \
+                 else after the data. 0 means no limit (a hard limit of 1 GiB still applies). The seed's \
+                 confMAX_MESSAGE_SIZE is 1000000.",
+            ),
+            k(
+                "max_recipients",
+                "Recipients per message; more get `452 4.5.3 Too many recipients`.",
+            ),
+            k(
+                "max_messages_per_connection",
+                "Messages per SMTP session; 0 means no limit.",
+            ),
+            k(
+                "max_connections",
+                "Simultaneous SMTP sessions in all (sendmail's MaxDaemonChildren); more are \
+                 answered with `421 4.3.2` and closed.",
+            ),
+            k(
+                "max_connections_per_ip",
+                "Simultaneous sessions from one client address.",
+            ),
+            k(
+                "max_hops",
+                "Received: headers a message may carry before it is refused as a loop \
+                 (`554 5.4.6 Too many hops`).",
+            ),
+            k(
+                "always_add_domain",
+                "FEATURE(always_add_domain): an envelope address without a domain gets \
+                 `@`*hostname*.",
+            ),
+            k(
+                "ptr_check",
+                "The seed's Local_check_relay rules: `\"off\"`; `\"resolvable\"`: a client \
+                 whose PTR lookup fails temporarily or permanently gets 450 (`Access denied. \
+                 Cannot resolve PTR record for` *ip*, `IP name lookup failed` *name*); \
+                 `\"forged\"`: also when the PTR name does not resolve back to the address.",
+            ),
+            k(
+                "dnsbl",
+                "FEATURE(dnsbl): a list of `{ zone = \"...\", message = \"...\" }`; a client \
+                 listed in a zone is refused with the message (default `550 5.7.1 Rejected:` \
+                 *ip* `listed at` *zone*). access `Connect:` OK or RELAY skips it.",
+            ),
+            k(
+                "allow_plaintext_auth",
+                "Where AUTH is offered without TLS: `\"never\"`, `\"loopback\"` (clients on \
+                 127.0.0.0/8 and ::1) or `\"always\"`. With TLS it is always offered.",
+            ),
+            k(
+                "relay_from_loopback",
+                "Clients on 127.0.0.1 and ::1 may relay, as sendmail's Relay_ok allows.",
+            ),
+            k(
+                "system_users",
+                "Accounts of the system (getpwnam) count as local recipients, besides the \
+                 `users` map and the aliases.",
+            ),
+            k(
+                "max_errors",
+                "Bad commands allowed in a session before `421 Too many bad commands` \
+                 (sendmail's MAXBADCOMMANDS).",
+            ),
+            k(
+                "command_timeout",
+                "How long the server waits for the next command (RFC 5321 4.5.3.2).",
+            ),
+            k(
+                "data_timeout",
+                "How long it waits for each block of message data.",
+            ),
+            k(
+                "shutdown_grace",
+                "On SIGTERM, how long sessions in progress may take to finish.",
+            ),
+            k(
+                "vrfy",
+                "Answer VRFY with the address (else `252 2.5.2 Cannot VRFY user; try RCPT to \
+                 attempt delivery`).",
+            ),
+            k(
+                "expn",
+                "Answer EXPN with the expansion of an alias (else `502 5.7.0`).",
+            ),
+        ],
+    },
+    Table {
+        name: "pop3",
+        intro: "The POP3 server inside `serve` (what qpopper and poprelayd did). Logins are \
+                the virtual users of the `users` map; the mailbox is the one local delivery \
+                writes.",
+        keys: &[
+            k(
+                "listen",
+                "POP3 (port 110) listeners; STLS is offered when `[tls]` is set. Normal user: \
+                 `[\"127.0.0.1:1100\"]`.",
+            ),
+            k(
+                "pop3s",
+                "Implicit-TLS listeners (port 995), e.g. `[\"0.0.0.0:995\"]`; they need `[tls]`.",
+            ),
+            k(
+                "pop_before_smtp_ttl",
+                "How long a successful login lets its client address relay through SMTP \
+                 (poprelayd's 15 minutes); the address is written to the `popip` map. `\"0s\"` \
+                 turns POP-before-SMTP off.",
+            ),
+            k(
+                "allow_plaintext_auth",
+                "Where USER/PASS and AUTH PLAIN are accepted without TLS: `\"never\"`, \
+                 `\"loopback\"` or `\"always\"`. APOP, which sends no password, is not \
+                 affected.",
+            ),
+            kd(
+                "auth_failure_delay",
+                "\"1s\"",
+                "How long a failed login waits before its `-ERR` is sent.",
+            ),
+            kd(
+                "max_auth_failures",
+                "10",
+                "Failed logins from one client address, or for one user, within 15 minutes \
+                 before further logins are refused with `-ERR [LOGIN-DELAY]` until the window \
+                 has passed.",
+            ),
+            kd(
+                "idle_timeout",
+                "\"10m\"",
+                "RFC 1939's autologout timer: a session idle this long is closed (the RFC asks \
+                 for at least 10 minutes).",
+            ),
+        ],
+    },
+    Table {
+        name: "tls",
+        intro: "The certificate for STARTTLS (SMTP), STLS (POP3), SMTPS and POP3S.",
+        keys: &[
+            k(
+                "cert",
+                "PEM certificate chain. Empty: no STARTTLS or STLS is offered and implicit-TLS \
+                 listeners refuse to start.",
+            ),
+            k("key", "PEM private key; set together with `cert`."),
+        ],
+    },
+    Table {
+        name: "dns",
+        intro: "The resolver for MX, PTR and DNSBL lookups.",
+        keys: &[
+            k(
+                "servers",
+                "Name servers as `\"IP:PORT\"`; empty means /etc/resolv.conf.",
+            ),
+            k("timeout", "Per query."),
+        ],
+    },
+    Table {
+        name: "queue",
+        intro: "Delivery out of the spool.",
+        keys: &[
+            k(
+                "interval",
+                "Full queue runs (sendmail's `-q1h`); `\"0s\"`: only at start, on SIGUSR1 and \
+                 with `mailtool queue run`.",
+            ),
+            k(
+                "delivery_mode",
+                "`\"background\"` (sendmail's `b`): each message is tried right after its \
+                 250; `\"queue\"`: only at queue runs.",
+            ),
+            k(
+                "warn_after",
+                "A delay warning (headers only) goes to the sender after this long \
+                 (Timeout.queuewarn).",
+            ),
+            k(
+                "return_after",
+                "An undelivered message is bounced after this long (Timeout.queuereturn).",
+            ),
+            k(
+                "smart_host",
+                "`\"host[:port]\"` (`[host]` also accepted): all outbound mail goes there, \
+                 without MX lookups (SMART_HOST). Empty: by MX.",
+            ),
+            k(
+                "remote_port",
+                "The port of MX hosts (tests point it elsewhere).",
+            ),
+            k(
+                "min_backoff",
+                "The first retry after a temporary failure; each later wait doubles.",
+            ),
+            k("max_backoff", "The longest wait between two attempts."),
+            k("max_parallel", "Messages in delivery at once."),
+            k(
+                "max_per_destination",
+                "Connections to one domain or smart host at once.",
+            ),
+            k(
+                "local_max_size",
+                "The seed's LOCAL_MAILER_MAX: bigger messages bounce from local delivery; 0 \
+                 means no limit.",
+            ),
+            k(
+                "mailbox_quota",
+                "Bytes; a mailbox that would grow past it is full (4.2.2, retried, bounced \
+                 after `return_after`); 0 means no quota.",
+            ),
+            k(
+                "program_timeout",
+                "How long a `|program` alias target may run.",
+            ),
+            k(
+                "postmaster_copy",
+                "Send postmaster a copy of every bounce (sendmail's PostmasterCopy).",
+            ),
+        ],
+    },
+    Table {
+        name: "log",
+        intro: "Log output, one line per event in sendmail's style.",
+        keys: &[
+            k(
+                "target",
+                "`\"stderr\"`, `\"syslog\"` (facility mail) or `\"journald\"` (stderr without \
+                 time stamps, for a systemd unit).",
+            ),
+            k(
+                "level",
+                "`\"error\"`, `\"warn\"`, `\"info\"`, `\"debug\"`, `\"trace\"` or `\"off\"`. The \
+                 environment variable MAILTOOL_LOG (filter directives such as \
+                 `mailtool=debug`) overrides it.",
+            ),
+        ],
+    },
+];
+
+/// The defaults as `mailtool config show` prints them when run as root.
+fn code_defaults() -> toml::Table {
+    toml::Table::try_from(Settings::defaults(true)).unwrap_or_default()
+}
+
+/// The default of `table.key` as TOML text, from the code.
+fn code_default(defaults: &toml::Table, table: &str, key: &str) -> Option<String> {
+    let t = if table.is_empty() {
+        defaults
+    } else {
+        defaults.get(table)?.as_table()?
+    };
+    Some(t.get(key)?.to_string())
+}
+
+pub fn page() -> Vec<u8> {
+    let defaults = code_defaults();
+    let mut p = Page::new("mailtool.toml", "configuration file of mailtool");
+    p.section("SYNOPSIS");
+    p.para("`/etc/mail/mailtool.toml`");
+    p.para(
+        "`mailtool --config` *FILE* ..., `mailtool --root` *DIR* ... \
+         (*DIR*`/etc/mail/mailtool.toml`)",
+    );
+    p.section("DESCRIPTION");
+    p.para(
+        "mailtool(1) reads its settings from a TOML file: what sendmail kept in sendmail.cf \
+         (built from an .mc file), qpopper in its command line and poprelayd in its script. \
+         Every key is optional, and a missing file means all defaults. Unknown keys and values \
+         of the wrong kind are errors, reported with the line and column. \
+         `mailtool config check` validates the file; `mailtool config show` prints the \
+         effective configuration with every default (`--json` too). \
+         `mailtool migrate sendmail` writes one from a sendmail .mc file.",
+    );
+    p.para(
+        "`serve` reads the file at start and again on SIGHUP (listening addresses and the \
+         user only at start). Rebuilt maps are picked up without a signal.",
+    );
+    p.para(
+        "Durations are strings with sendmail's units: `\"500ms\"`, `\"30s\"`, `\"15m\"`, \
+         `\"1h30m\"`, `\"5d\"`, `\"1w\"`; a bare number is seconds. Sizes are numbers of bytes.",
+    );
+    p.section("ROOT");
+    p.para(
+        "The file is `--config` *FILE*, else *ROOT*`/etc/mail/mailtool.toml`. `--root` *DIR* \
+         (or MAILTOOL_ROOT) puts every absolute path from this file or from the defaults under \
+         *DIR*: `/etc/mail` becomes *DIR*`/etc/mail`, `/var/spool/mqueue` becomes \
+         *DIR*`/var/spool/mqueue`. A path given on a command line, such as makemap's map \
+         name, is used as given. Without `--root` the root is `/` for root; for any other \
+         user it is `$XDG_DATA_HOME/mailtool` (or `~/.local/share/mailtool`), and the \
+         listeners default to loopback ports (2525, 2587, 1100).",
+    );
+    p.section("KEYS");
+    p.para(
+        "Each key with its default. The defaults shown are the ones used when `serve` runs as \
+         root.",
+    );
+    for table in TABLES {
+        let title = if table.name.is_empty() {
+            "top level".to_string()
+        } else {
+            format!("[{}]", table.name)
+        };
+        p.subsection(&title);
+        p.para(table.intro);
+        for key in table.keys {
+            let default = match key.default {
+                Some(d) => d.to_string(),
+                None => code_default(&defaults, table.name, key.name).unwrap_or_default(),
+            };
+            let tag = if d_is_text(key.default) {
+                format!("`{}` (default: {default})", key.name)
+            } else {
+                format!("`{}` = `{default}`", key.name)
+            };
+            p.item(&tag, key.doc);
+        }
+    }
+    p.section("EXAMPLES");
+    p.para("The seed's sendmail setup (its .mc file), as mailtool.toml:");
+    p.example(
+        r#"hostname = "mail.example1.com"
+[smtp]
+greet_pause = "5000ms"
+max_message_size = 1000000
+ptr_check = "resolvable"
+dnsbl = [{ zone = "relays.ordb.org", message = "550 Email rejected due to sending server misconfiguration - see http://www.ordb.org/faq/#why_rejected" }]
+[tls]
+cert = "/etc/mail/tls/cert.pem"
+key  = "/etc/mail/tls/key.pem"
+[queue]
+interval = "1h"
+local_max_size = 1000000"#,
+    );
+    p.para("A test instance on loopback ports under a scratch root, as the README's walk-through uses:");
+    p.example(
+        r#"hostname = "mail.example1.com"
+user  = "nobody"
+group = "nogroup"
+[smtp]
+listen = ["127.0.0.1:2525"]
+submission = []
+[pop3]
+listen = ["127.0.0.1:1100"]"#,
+    );
+    p.example(
+        "mailtool --root /tmp/stage config check\n\
+         mailtool --root /tmp/stage config show --json",
+    );
+    p.section("ENVIRONMENT");
+    p.item(
+        "MAILTOOL_CONFIG",
+        "The file, as `--config` (for the links cron and scripts call).",
+    );
+    p.item("MAILTOOL_ROOT", "The root, as `--root`.");
+    p.item(
+        "MAILTOOL_LOG",
+        "Log filter directives that override `log.level`.",
+    );
+    p.section("FILES");
+    p.item("/etc/mail/mailtool.toml", "This file.");
+    p.item(
+        "/etc/mail/access, virtusertable, aliases, localip, popip, users",
+        "Map sources and their .db files.",
+    );
+    p.item(
+        "/etc/mail/local-host-names, relay-domains",
+        "Class files (plain text).",
+    );
+    p.item("/var/spool/mqueue", "The queue.");
+    p.item("/var/mail/*user*", "Mailboxes.");
+    p.item("/run/mailtool.pid", "The pid of `serve`.");
+    p.see_also(&[
+        "mailtool(1)",
+        "mailtool-config-check(1)",
+        "mailtool-config-show(1)",
+        "mailtool-serve(1)",
+        "mailtool-migrate-sendmail(1)",
+        "mailtool-access(5)",
+        "mailtool-virtusertable(5)",
+        "mailtool-aliases(5)",
+    ]);
+    p.finish()
+}
+
+/// A hand-written default that is prose rather than a TOML value (hostname).
+fn d_is_text(d: Option<&str>) -> bool {
+    d.is_some_and(|d| d.contains(' '))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key whose default comes from the code exists in the code; hand-written defaults
+    /// of keys that exist match the code's.
+    #[test]
+    fn defaults_agree_with_the_code() {
+        let defaults = code_defaults();
+        for t in TABLES {
+            for key in t.keys {
+                let code = code_default(&defaults, t.name, key.name);
+                match key.default {
+                    None => assert!(code.is_some(), "{}.{} is not in the code", t.name, key.name),
+                    Some(d) if !d_is_text(Some(d)) => {
+                        if let Some(c) = code {
+                            assert_eq!(c, d, "{}.{}", t.name, key.name);
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+}
