@@ -292,21 +292,18 @@ pub const TABLES: &[Table] = &[
                  `\"loopback\"` or `\"always\"`. APOP, which sends no password, is not \
                  affected.",
             ),
-            kd(
+            k(
                 "auth_failure_delay",
-                "\"1s\"",
                 "How long a failed login waits before its `-ERR` is sent.",
             ),
-            kd(
+            k(
                 "max_auth_failures",
-                "10",
                 "Failed logins from one client address, or for one user, within 15 minutes \
                  before further logins are refused with `-ERR [LOGIN-DELAY]` until the window \
                  has passed.",
             ),
-            kd(
+            k(
                 "idle_timeout",
-                "\"10m\"",
                 "RFC 1939's autologout timer: a session idle this long is closed (the RFC asks \
                  for at least 10 minutes).",
             ),
