@@ -94,14 +94,34 @@ pub struct Message {
     loc: Loc,
 }
 
-/// One mbox's messages as last indexed.
-#[derive(Debug, Clone)]
+/// One mailbox's messages as last indexed, with the listing sessions share (sizes and
+/// numbered UIDs), so a login copies nothing. For Maildir the file identity is unused.
+#[derive(Debug)]
 struct MboxIndex {
     dev: u64,
     ino: u64,
     len: u64,
     mtime: (i64, i64),
     msgs: Vec<Message>,
+    listing: Arc<Vec<Listed>>,
+}
+
+impl MboxIndex {
+    fn new(dev: u64, ino: u64, len: u64, mtime: (i64, i64), msgs: Vec<Message>) -> MboxIndex {
+        let listing = msgs
+            .iter()
+            .zip(number_duplicates(&msgs))
+            .map(|(m, uid)| Listed { size: m.size, uid })
+            .collect();
+        MboxIndex {
+            dev,
+            ino,
+            len,
+            mtime,
+            msgs,
+            listing: Arc::new(listing),
+        }
+    }
 }
 
 /// Indexes shared by every session of the server.
@@ -120,12 +140,12 @@ impl IndexCache {
             .get(path)
             .cloned()
     }
-    fn put(&self, path: &Path, idx: MboxIndex) {
+    fn put(&self, path: &Path, idx: Arc<MboxIndex>) {
         let mut m = self.mbox.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= CACHE_ENTRIES && !m.contains_key(path) {
             m.clear();
         }
-        m.insert(path.to_path_buf(), Arc::new(idx));
+        m.insert(path.to_path_buf(), idx);
     }
 }
 
@@ -160,10 +180,9 @@ fn session_lock(mailboxes: &Path, mailbox: &Path) -> Result<SessionLock, DropErr
 /// An open maildrop, held from login to the end of the session.
 pub struct Maildrop {
     path: PathBuf,
-    msgs: Vec<Message>,
-    uids: Vec<String>,
-    /// mbox: the descriptor reads go through, and the snapshot's identity.
-    mbox: Option<(File, MboxIndex)>,
+    index: Arc<MboxIndex>,
+    /// mbox: the descriptor reads go through (`index` is the snapshot it was indexed as).
+    mbox: Option<File>,
     _lock: SessionLock,
 }
 
@@ -181,51 +200,52 @@ impl Maildrop {
     ) -> Result<Maildrop, DropError> {
         let path = mailbox_path(mailboxes, user).map_err(|e| DropError::Io(e.to_string()))?;
         let lock = session_lock(mailboxes, &path)?;
-        let (msgs, mbox) = match format {
+        let (index, mbox) = match format {
             MailboxFormat::Mbox => match open_mbox(&path, cache)? {
-                Some((file, idx)) => (idx.msgs.clone(), Some((file, idx))),
-                None => (Vec::new(), None),
+                Some((file, idx)) => (idx, Some(file)),
+                None => (Arc::new(MboxIndex::new(0, 0, 0, (0, 0), Vec::new())), None),
             },
-            MailboxFormat::Maildir => (list_maildir(&path, cache)?, None),
+            MailboxFormat::Maildir => (
+                Arc::new(MboxIndex::new(0, 0, 0, (0, 0), list_maildir(&path, cache)?)),
+                None,
+            ),
         };
-        let uids = number_duplicates(&msgs);
         Ok(Maildrop {
             path,
-            msgs,
-            uids,
+            index,
             mbox,
             _lock: lock,
         })
     }
 
-    pub fn listing(&self) -> Vec<Listed> {
-        self.msgs
-            .iter()
-            .zip(&self.uids)
-            .map(|(m, uid)| Listed {
-                size: m.size,
-                uid: uid.clone(),
-            })
-            .collect()
+    /// Sizes and UIDs, shared with the index cache.
+    pub fn listing(&self) -> Arc<Vec<Listed>> {
+        self.index.listing.clone()
+    }
+
+    /// The wire size of message `i` (0 if there is none).
+    pub fn size(&self, i: usize) -> u64 {
+        self.index.msgs.get(i).map_or(0, |m| m.size)
     }
 
     pub fn len(&self) -> usize {
-        self.msgs.len()
+        self.index.msgs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.msgs.is_empty()
+        self.index.msgs.is_empty()
     }
 
     /// Message `i` as stored (LF line ends; no From_ line).
     pub fn read(&self, i: usize) -> Result<Vec<u8>, DropError> {
         let m = self
+            .index
             .msgs
             .get(i)
             .ok_or_else(|| DropError::Io(format!("no message {}", i + 1)))?;
         match &m.loc {
             Loc::Mbox { start, len, .. } => {
-                let (file, _) = self
+                let file = self
                     .mbox
                     .as_ref()
                     .ok_or_else(|| DropError::Io("mbox not open".into()))?;
@@ -256,17 +276,17 @@ impl Maildrop {
         if deleted.is_empty() {
             return Ok(0);
         }
-        let mut gone = vec![false; self.msgs.len()];
+        let mut gone = vec![false; self.index.msgs.len()];
         for &i in deleted {
             if let Some(g) = gone.get_mut(i) {
                 *g = true;
             }
         }
         match &self.mbox {
-            Some((_, idx)) => rewrite_mbox(&self.path, idx, &gone, cache),
+            Some(_) => rewrite_mbox(&self.path, &self.index, &gone, cache),
             None => {
                 let mut n = 0;
-                for (m, _) in self.msgs.iter().zip(&gone).filter(|(_, g)| **g) {
+                for (m, _) in self.index.msgs.iter().zip(&gone).filter(|(_, g)| **g) {
                     if let Loc::File { sub, name } = &m.loc {
                         let p = self.path.join(sub).join(name);
                         let p = if p.exists() {
@@ -327,7 +347,7 @@ fn number_duplicates(msgs: &[Message]) -> Vec<String> {
 
 /// Locks the mbox, brings its cached index up to date, and opens a read descriptor on the
 /// snapshot. `None` when there is no mbox yet.
-fn open_mbox(path: &Path, cache: &IndexCache) -> Result<Option<(File, MboxIndex)>, DropError> {
+fn open_mbox(path: &Path, cache: &IndexCache) -> Result<Option<(File, Arc<MboxIndex>)>, DropError> {
     let lock = MboxLock::acquire(path, LOGIN_LOCK_WAIT).map_err(|e| DropError::local(path, e))?;
     let Some(locked) = lock.file() else {
         return Ok(None);
@@ -338,8 +358,8 @@ fn open_mbox(path: &Path, cache: &IndexCache) -> Result<Option<(File, MboxIndex)
     // Our own descriptor: the lock's is closed when the lock is dropped, which (with OFD
     // locks) is what releases it.
     let file = File::open(path).map_err(|e| DropError::io("open", path, e))?;
-    let idx = index_mbox(&file, &meta, cache.get(path).as_deref())
-        .map_err(|e| DropError::io("read", path, e))?;
+    let idx =
+        index_mbox(&file, &meta, cache.get(path)).map_err(|e| DropError::io("read", path, e))?;
     drop(lock);
     cache.put(path, idx.clone());
     Ok(Some((file, idx)))
@@ -354,46 +374,40 @@ fn starts_from_line(file: &File, at: u64) -> bool {
 fn index_mbox(
     file: &File,
     meta: &fs::Metadata,
-    cached: Option<&MboxIndex>,
-) -> io::Result<MboxIndex> {
+    cached: Option<Arc<MboxIndex>>,
+) -> io::Result<Arc<MboxIndex>> {
     let len = meta.len();
-    let mut idx = MboxIndex {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        len,
-        mtime: mtime(meta),
-        msgs: Vec::new(),
-    };
+    let (dev, ino, mtime) = (meta.dev(), meta.ino(), mtime(meta));
     if let Some(c) = cached
-        && c.dev == idx.dev
-        && c.ino == idx.ino
+        && c.dev == dev
+        && c.ino == ino
     {
-        if c.len == len && c.mtime == idx.mtime {
-            idx.msgs = c.msgs.clone();
-            return Ok(idx);
+        if c.len == len && c.mtime == mtime {
+            return Ok(c);
         }
         // Delivery only appends: if the old messages are where they were and new text starts
         // with a From_ line where the old file ended, index only the new part.
-        let intact = len > c.len
-            && starts_from_line(file, c.len)
-            && c.msgs.first().is_none_or(
+        let at_from = |m: Option<&Message>| {
+            m.is_none_or(
                 |m| matches!(m.loc, Loc::Mbox { from, .. } if starts_from_line(file, from)),
             )
-            && c.msgs.last().is_none_or(
-                |m| matches!(m.loc, Loc::Mbox { from, .. } if starts_from_line(file, from)),
-            );
+        };
+        let intact = len > c.len
+            && starts_from_line(file, c.len)
+            && at_from(c.msgs.first())
+            && at_from(c.msgs.last());
         if intact {
-            idx.msgs = c.msgs.clone();
+            let mut msgs = c.msgs.clone();
             let mut r = BufReader::with_capacity(256 * 1024, file);
             r.seek(SeekFrom::Start(c.len))?;
-            idx.msgs.extend(scan_mbox(r.take(len - c.len), c.len)?);
-            return Ok(idx);
+            msgs.extend(scan_mbox(r.take(len - c.len), c.len)?);
+            return Ok(Arc::new(MboxIndex::new(dev, ino, len, mtime, msgs)));
         }
     }
     let mut r = BufReader::with_capacity(256 * 1024, file);
     r.rewind()?;
-    idx.msgs = scan_mbox(r.take(len), 0)?;
-    Ok(idx)
+    let msgs = scan_mbox(r.take(len), 0)?;
+    Ok(Arc::new(MboxIndex::new(dev, ino, len, mtime, msgs)))
 }
 
 /// A message being read by [`scan_mbox`].
@@ -589,16 +603,16 @@ fn rewrite_mbox(
     let _ = File::open(dir).and_then(|d| d.sync_all());
     let removed = gone.iter().filter(|g| **g).count();
     if let Ok(nm) = out.metadata() {
+        // The tail copied after `kept_len` is indexed by the next login, as new mail.
         cache.put(
             path,
-            MboxIndex {
-                dev: nm.dev(),
-                ino: nm.ino(),
-                len: kept_len,
-                // The tail copied after `kept_len` is indexed by the next login, as new mail.
-                mtime: mtime(&nm),
-                msgs: kept,
-            },
+            Arc::new(MboxIndex::new(
+                nm.dev(),
+                nm.ino(),
+                kept_len,
+                mtime(&nm),
+                kept,
+            )),
         );
     }
     drop(lock);
@@ -773,10 +787,12 @@ mod tests {
         // The cached index and a cold one agree.
         let warm = Maildrop::open(d.path(), MailboxFormat::Mbox, "who", &cache)
             .unwrap()
+            .index
             .msgs
             .clone();
         let cold = Maildrop::open(d.path(), MailboxFormat::Mbox, "who", &IndexCache::default())
             .unwrap()
+            .index
             .msgs
             .clone();
         assert_eq!(warm, cold);

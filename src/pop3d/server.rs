@@ -293,7 +293,7 @@ async fn run(
                         let Some(d) = maildrop.as_ref() else {
                             return "no maildrop";
                         };
-                        let size = d.listing().get(index).map_or(0, |m| m.size);
+                        let size = d.size(index);
                         let read = if size >= BIG_MESSAGE {
                             tokio::task::block_in_place(|| d.read(index))
                         } else {

@@ -87,7 +87,8 @@ pub struct Session {
     tls: bool,
     state: State,
     user: String,
-    messages: Vec<Listed>,
+    /// Shared with the maildrop's index: a login copies nothing.
+    messages: std::sync::Arc<Vec<Listed>>,
     deleted: Vec<bool>,
     /// The highest message number touched (Qpopper's LAST).
     last: usize,
@@ -116,7 +117,7 @@ impl Session {
             tls,
             state: State::Authorization { user: None },
             user: String::new(),
-            messages: Vec::new(),
+            messages: Default::default(),
             deleted: Vec::new(),
             last: 0,
         }
@@ -164,7 +165,12 @@ impl Session {
     }
 
     /// The I/O layer verified the credential and opened the maildrop.
-    pub fn login_ok(&mut self, user: &str, messages: Vec<Listed>) -> Vec<Step> {
+    pub fn login_ok(
+        &mut self,
+        user: &str,
+        messages: impl Into<std::sync::Arc<Vec<Listed>>>,
+    ) -> Vec<Step> {
+        let messages = messages.into();
         self.user = user.to_string();
         self.deleted = vec![false; messages.len()];
         self.messages = messages;
@@ -590,7 +596,7 @@ pub fn fuzz_invariants(data: &[u8]) {
                 Step::Login { user, .. } => {
                     if !logged_in && user.len() % 2 == 0 {
                         logged_in = true;
-                        let msgs = (0..3)
+                        let msgs: Vec<Listed> = (0..3)
                             .map(|i| Listed {
                                 size: 10 + i,
                                 uid: format!("u{i}"),
