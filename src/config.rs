@@ -207,6 +207,14 @@ pub struct Pop3 {
     pub pop3s: Vec<SocketAddr>,
     pub pop_before_smtp_ttl: Span,
     pub allow_plaintext_auth: PlaintextAuth,
+    /// How long a failed login waits before its `-ERR` (slows down password guessing).
+    pub auth_failure_delay: Span,
+    /// Failed logins per client address, and per user, within 15 minutes before further
+    /// logins are refused with `-ERR [LOGIN-DELAY]` until the window passes.
+    pub max_auth_failures: u32,
+    /// RFC 1939 §3 autologout timer: an idle session is closed after this long (at least 10m
+    /// is what the RFC asks).
+    pub idle_timeout: Span,
 }
 
 impl Pop3 {
@@ -220,6 +228,9 @@ impl Pop3 {
             pop3s: vec![],
             pop_before_smtp_ttl: Span(std::time::Duration::from_secs(15 * 60)),
             allow_plaintext_auth: PlaintextAuth::Loopback,
+            auth_failure_delay: Span(std::time::Duration::from_secs(1)),
+            max_auth_failures: 10,
+            idle_timeout: Span(std::time::Duration::from_secs(600)),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod maps;
 pub mod migrate;
 pub mod policy;
 pub mod pop3;
+pub mod pop3d;
 pub mod popip;
 pub mod queue;
 pub mod relay;

@@ -30,6 +30,17 @@ pub fn verify_hash(stored: &str, password: &[u8]) -> bool {
     false
 }
 
+/// The APOP shared secret stored after the hash as `apop=SECRET` (`mailtool passwd --apop`).
+/// APOP (RFC 1939 §7) needs the secret itself on the server, so only users given one can use
+/// it; everyone else logs in with a password that is stored only as a hash.
+pub fn apop_secret(value: &str) -> Option<&str> {
+    value
+        .split_whitespace()
+        .skip(1)
+        .find_map(|f| f.strip_prefix("apop="))
+        .filter(|s| !s.is_empty())
+}
+
 /// A hash that never matches, verified for unknown users so that a failed login takes the
 /// same time whether or not the user exists.
 const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H8rPwlSjpYqnVbCJGdAzgpj+kp0TNHFZJlJXs2tG4nI";

@@ -49,19 +49,40 @@ pub struct ServeOptions {
     pub pid_file: Option<PathBuf>,
 }
 
+/// What a bound socket serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Smtp(Kind),
+    /// POP3; `true` for POP3S (implicit TLS).
+    Pop3(bool),
+}
+
+impl Service {
+    fn name(self) -> &'static str {
+        match self {
+            Service::Smtp(k) => k.name(),
+            Service::Pop3(false) => "POP3",
+            Service::Pop3(true) => "POP3S",
+        }
+    }
+}
+
 struct Bound {
     addr: SocketAddr,
-    kind: Kind,
+    kind: Service,
     listener: std::net::TcpListener,
 }
 
 fn bind_all(cfg: &Config) -> Result<Vec<Bound>, ServeError> {
     let s = &cfg.settings.smtp;
     let mut out = Vec::new();
-    let groups: [(&[SocketAddr], Kind); 3] = [
-        (&s.listen, Kind::Smtp),
-        (&s.submission, Kind::Submission),
-        (&s.smtps, Kind::Smtps),
+    let p = &cfg.settings.pop3;
+    let groups: [(&[SocketAddr], Service); 5] = [
+        (&s.listen, Service::Smtp(Kind::Smtp)),
+        (&s.submission, Service::Smtp(Kind::Submission)),
+        (&s.smtps, Service::Smtp(Kind::Smtps)),
+        (&p.listen, Service::Pop3(false)),
+        (&p.pop3s, Service::Pop3(true)),
     ];
     for (addrs, kind) in groups {
         for &addr in addrs {
@@ -170,6 +191,11 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     if tls.is_none() && !cfg.settings.smtp.smtps.is_empty() {
         return Err(ServeError::Runtime(
             "smtp.smtps listeners need [tls] cert and key".into(),
+        ));
+    }
+    if tls.is_none() && !cfg.settings.pop3.pop3s.is_empty() {
+        return Err(ServeError::Runtime(
+            "pop3.pop3s listeners need [tls] cert and key".into(),
         ));
     }
     let spool_dir = cfg.path(&cfg.settings.paths.spool);
@@ -285,18 +311,25 @@ async fn async_main(
     let mut usr1 =
         signal(SignalKind::user_defined1()).map_err(|e| ServeError::Runtime(e.to_string()))?;
     let stop_rx = shared.stop.subscribe();
+    let pop3 = Arc::new(crate::pop3d::server::Pop3State::default());
     let mut tasks = Vec::new();
     for b in bound {
         let l = tokio::net::TcpListener::from_std(b.listener)
             .map_err(|e| ServeError::Runtime(e.to_string()))?;
         tracing::info!("listening for {} on {}", b.kind.name(), b.addr);
         eprintln!("mailtool: listening for {} on {}", b.kind.name(), b.addr);
-        tasks.push(tokio::spawn(server::serve(
-            l,
-            b.kind,
-            shared.clone(),
-            stop_rx.clone(),
-        )));
+        tasks.push(match b.kind {
+            Service::Smtp(kind) => {
+                tokio::spawn(server::serve(l, kind, shared.clone(), stop_rx.clone()))
+            }
+            Service::Pop3(implicit) => tokio::spawn(crate::pop3d::server::serve(
+                l,
+                implicit,
+                shared.clone(),
+                pop3.clone(),
+                stop_rx.clone(),
+            )),
+        });
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 

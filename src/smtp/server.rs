@@ -45,7 +45,7 @@ impl Kind {
 }
 
 /// A stream that is plain TCP until STARTTLS.
-enum Conn {
+pub(crate) enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
     /// Only while the TCP stream is being moved into TLS.
@@ -145,13 +145,13 @@ impl Shared {
 }
 
 /// Counts a connection against the global and per-address limits for its lifetime.
-struct Slot {
+pub(crate) struct Slot {
     shared: Arc<Shared>,
     ip: IpAddr,
 }
 
 impl Slot {
-    fn take(shared: &Arc<Shared>, ip: IpAddr) -> Result<Slot, &'static str> {
+    pub(crate) fn take(shared: &Arc<Shared>, ip: IpAddr) -> Result<Slot, &'static str> {
         let cfg = shared.config();
         let total = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
         let from_ip = {

@@ -1,0 +1,512 @@
+//! The POP3 listeners (110 with STLS, 995 with implicit TLS) inside `serve`: sockets, TLS,
+//! timeouts, throttling and the maildrop around [`Session`].
+//!
+//! Connections count against the same `max_connections` limits as SMTP. Replies are queued
+//! and written when the client's pipelined input runs dry.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::auth::{Guard, loggable};
+use super::mailbox::{DropError, IndexCache, Maildrop};
+use super::session::{Credential, MAX_LINE, Session, SessionConfig, Step, encode_message};
+use crate::config::{Config, PlaintextAuth};
+use crate::smtp::server::{Conn, Shared, Slot};
+
+/// State the POP3 side adds to the server's shared state.
+#[derive(Default)]
+pub struct Pop3State {
+    pub guard: Guard,
+    pub cache: IndexCache,
+}
+
+/// Messages at least this large are read off the async workers.
+const BIG_MESSAGE: u64 = 256 * 1024;
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Accepts connections until `stop` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    implicit_tls: bool,
+    shared: Arc<Shared>,
+    pop: Arc<Pop3State>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    let shared = shared.clone();
+                    let pop = pop.clone();
+                    tokio::spawn(async move {
+                        handle(stream, peer, implicit_tls, shared, pop).await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept on POP3 listener: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+fn apop_stamp(host: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "<{}.{}.{}@{host}>",
+        std::process::id(),
+        t.as_nanos(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Splits complete lines off the front of the input; over-long lines are reported once and
+/// skipped up to their end.
+#[derive(Default)]
+struct Lines {
+    buf: Vec<u8>,
+    start: usize,
+    discarding: bool,
+}
+
+enum Line {
+    Text(Vec<u8>),
+    TooLong,
+}
+
+impl Lines {
+    fn feed(&mut self, data: &[u8]) {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+    fn buffered(&self) -> bool {
+        self.start < self.buf.len()
+    }
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+        self.discarding = false;
+    }
+    fn next(&mut self) -> Option<Line> {
+        loop {
+            let rest = &self.buf[self.start..];
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    let line = &rest[..i];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
+                    self.start += i + 1;
+                    if self.discarding {
+                        self.discarding = false;
+                        continue;
+                    }
+                    return Some(Line::Text(line));
+                }
+                None => {
+                    if rest.len() > MAX_LINE && !self.discarding {
+                        self.discarding = true;
+                        self.buf.clear();
+                        self.start = 0;
+                        return Some(Line::TooLong);
+                    }
+                    if self.discarding {
+                        self.buf.clear();
+                        self.start = 0;
+                    } else if self.start > 0 {
+                        self.buf.drain(..self.start);
+                        self.start = 0;
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+struct Ctx<'a> {
+    shared: &'a Arc<Shared>,
+    pop: &'a Arc<Pop3State>,
+    cfg: &'a Config,
+    peer: IpAddr,
+}
+
+async fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    shared: Arc<Shared>,
+    pop: Arc<Pop3State>,
+) {
+    let cfg = shared.config();
+    let host = cfg.hostname();
+    let _slot = match Slot::take(&shared, peer.ip()) {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::warn!("rejecting POP3 connection from [{}]: {why}", peer.ip());
+            let mut s = stream;
+            let _ = s
+                .write_all(format!("-ERR [SYS/TEMP] {why}\r\n").as_bytes())
+                .await;
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn::Plain(stream);
+    if implicit_tls {
+        let Some(acceptor) = shared.tls.clone() else {
+            return;
+        };
+        let Conn::Plain(tcp) = conn else { return };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => conn = Conn::Tls(Box::new(tls)),
+            _ => {
+                tracing::info!("POP3S TLS handshake failed with [{}]", peer.ip());
+                return;
+            }
+        }
+    }
+    let p = &cfg.settings.pop3;
+    let plaintext_auth = match p.allow_plaintext_auth {
+        PlaintextAuth::Always => true,
+        PlaintextAuth::Never => false,
+        PlaintextAuth::Loopback => peer.ip().to_canonical().is_loopback(),
+    };
+    let mut session = Session::new(SessionConfig {
+        hostname: host.clone(),
+        tls_available: shared.tls.is_some(),
+        plaintext_auth,
+        apop_stamp: apop_stamp(&host),
+        implicit_tls,
+    });
+    tracing::info!(
+        "POP3 connection from [{}]{}",
+        peer.ip(),
+        if implicit_tls { " (POP3S)" } else { "" }
+    );
+    if conn.write_all(&session.greeting()).await.is_err() {
+        return;
+    }
+    let ctx = Ctx {
+        shared: &shared,
+        pop: &pop,
+        cfg: &cfg,
+        peer: peer.ip(),
+    };
+    let mut maildrop: Option<Maildrop> = None;
+    let end = run(&mut conn, &mut session, &mut maildrop, &ctx).await;
+    if maildrop.is_some() {
+        // Dropped without QUIT: RFC 1939 §6, no UPDATE; nothing is deleted.
+        tracing::info!(
+            "POP3 session of user \"{}\" from [{}] ended without QUIT ({end}); nothing deleted",
+            loggable(session.user()),
+            peer.ip()
+        );
+    }
+    let _ = conn.shutdown().await;
+}
+
+async fn run(
+    conn: &mut Conn,
+    session: &mut Session,
+    maildrop: &mut Option<Maildrop>,
+    ctx: &Ctx<'_>,
+) -> &'static str {
+    let idle = ctx
+        .cfg
+        .settings
+        .pop3
+        .idle_timeout
+        .0
+        .max(Duration::from_secs(1));
+    let mut lines = Lines::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut stop = ctx.shared.stop.subscribe();
+    loop {
+        while let Some(l) = lines.next() {
+            let steps = match l {
+                Line::Text(t) => session.on_line(&t),
+                Line::TooLong => vec![Step::Send(b"-ERR Command line too long.\r\n".to_vec())],
+            };
+            for step in steps {
+                match step {
+                    Step::Send(b) => out.extend_from_slice(&b),
+                    Step::StartTls => {
+                        if conn.write_all(&out).await.is_err() {
+                            return "write error";
+                        }
+                        out.clear();
+                        // RFC 2595 §4 / SECURITY-TESTS §4: nothing sent before the handshake
+                        // may be taken as a command after it.
+                        lines.clear();
+                        let Some(acceptor) = ctx.shared.tls.clone() else {
+                            return "no TLS";
+                        };
+                        let Conn::Plain(tcp) = std::mem::replace(conn, Conn::Closed) else {
+                            return "TLS twice";
+                        };
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => {
+                                *conn = Conn::Tls(Box::new(tls));
+                                session.tls_started();
+                            }
+                            _ => {
+                                tracing::info!("STLS handshake failed with [{}]", ctx.peer);
+                                return "TLS handshake failed";
+                            }
+                        }
+                        break;
+                    }
+                    Step::Login { user, credential } => {
+                        let reply = login(session, maildrop, ctx, user, credential).await;
+                        for s in reply {
+                            if let Step::Send(b) = s {
+                                out.extend_from_slice(&b);
+                            }
+                        }
+                    }
+                    Step::Retrieve { index, lines: top } => {
+                        let Some(d) = maildrop.as_ref() else {
+                            return "no maildrop";
+                        };
+                        let size = d.listing().get(index).map_or(0, |m| m.size);
+                        let read = if size >= BIG_MESSAGE {
+                            tokio::task::block_in_place(|| d.read(index))
+                        } else {
+                            d.read(index)
+                        };
+                        match read {
+                            Ok(content) => {
+                                if top.is_some() {
+                                    out.extend_from_slice(b"+OK Message follows\r\n");
+                                } else {
+                                    out.extend_from_slice(
+                                        format!("+OK {size} octets\r\n").as_bytes(),
+                                    );
+                                }
+                                encode_message(&content, top, &mut out);
+                                out.extend_from_slice(b".\r\n");
+                            }
+                            Err(e) => {
+                                tracing::error!(
+                                    "POP3 user \"{}\": message {}: {e}",
+                                    loggable(session.user()),
+                                    index + 1
+                                );
+                                out.extend_from_slice(
+                                    b"-ERR [SYS/TEMP] The message cannot be read now.\r\n",
+                                );
+                            }
+                        }
+                    }
+                    Step::Update { deleted } => {
+                        let user = loggable(session.user());
+                        let reply = match maildrop.take() {
+                            Some(d) => {
+                                let pop = ctx.pop.clone();
+                                let res = tokio::task::spawn_blocking(move || {
+                                    d.update(&deleted, &pop.cache)
+                                })
+                                .await;
+                                match res {
+                                    Ok(Ok(n)) => {
+                                        tracing::info!(
+                                            "POP3 logout of user \"{user}\" from [{}]: {n} deleted",
+                                            ctx.peer
+                                        );
+                                        session.signing_off()
+                                    }
+                                    Ok(Err(e)) => {
+                                        tracing::error!(
+                                            "POP3 user \"{user}\": mailbox not updated: {e}"
+                                        );
+                                        b"-ERR [SYS/TEMP] The mailbox could not be updated; no message was deleted.\r\n".to_vec()
+                                    }
+                                    Err(_) => b"-ERR [SYS/TEMP] Internal error; no message was deleted.\r\n".to_vec(),
+                                }
+                            }
+                            None => session.signing_off(),
+                        };
+                        out.extend_from_slice(&reply);
+                        let _ = conn.write_all(&out).await;
+                        return "QUIT";
+                    }
+                    Step::Close => {
+                        let _ = conn.write_all(&out).await;
+                        return "QUIT";
+                    }
+                }
+            }
+            if out.len() >= 256 * 1024 {
+                if conn.write_all(&out).await.is_err() {
+                    return "write error";
+                }
+                out.clear();
+            }
+        }
+        if !out.is_empty() {
+            if conn.write_all(&out).await.is_err() {
+                return "write error";
+            }
+            out.clear();
+        }
+        if *stop.borrow() {
+            let _ = conn
+                .write_all(b"-ERR [SYS/TEMP] Server shutting down; no message was deleted.\r\n")
+                .await;
+            return "server shutdown";
+        }
+        tokio::select! {
+            r = tokio::time::timeout(idle, conn.read(&mut buf)) => match r {
+                Ok(Ok(0)) | Ok(Err(_)) => return "connection closed",
+                Ok(Ok(n)) => lines.feed(&buf[..n]),
+                Err(_) => {
+                    let _ = conn.write_all(b"-ERR Autologout; idle for too long.\r\n").await;
+                    return "idle timeout";
+                }
+            },
+            _ = stop.changed() => {}
+        }
+        let _ = lines.buffered();
+    }
+}
+
+/// Checks the credential, opens the maildrop and records the POP-before-SMTP entry.
+async fn login(
+    session: &mut Session,
+    maildrop: &mut Option<Maildrop>,
+    ctx: &Ctx<'_>,
+    user: String,
+    credential: Credential,
+) -> Vec<Step> {
+    let p = &ctx.cfg.settings.pop3;
+    let shown = loggable(&user);
+    let ip = ctx.peer;
+    let fail = |why: &str| {
+        tracing::warn!("POP3 login failure for user \"{shown}\" from [{ip}]: {why}");
+    };
+    if ctx
+        .pop
+        .guard
+        .throttled(ip, &user, p.max_auth_failures, Instant::now())
+    {
+        fail("too many failures");
+        tokio::time::sleep(p.auth_failure_delay.0).await;
+        return session.login_failed("-ERR [LOGIN-DELAY] Too many failed logins; try again later.");
+    }
+    let shared = ctx.shared.clone();
+    let pop = ctx.pop.clone();
+    let u = user.clone();
+    let verified = tokio::task::spawn_blocking(move || {
+        pop.guard.verify(&shared.policy.users, &u, &credential)
+    })
+    .await;
+    match verified {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            ctx.pop.guard.failed(ip, &user, Instant::now());
+            fail("bad password or unknown user");
+            tokio::time::sleep(p.auth_failure_delay.0).await;
+            return session.login_failed(&format!(
+                "-ERR [AUTH] Password supplied for \"{shown}\" is incorrect."
+            ));
+        }
+        Ok(Err(e)) => {
+            tracing::error!("POP3 login of user \"{shown}\": users map: {e}");
+            return session
+                .login_failed("-ERR [SYS/TEMP] Passwords cannot be checked now; try again later.");
+        }
+        Err(_) => {
+            return session.login_failed("-ERR [SYS/TEMP] Internal error; try again later.");
+        }
+    }
+    ctx.pop.guard.succeeded(&user);
+    let name = user.to_ascii_lowercase();
+    let mailboxes = ctx.cfg.path(&ctx.cfg.settings.paths.mailboxes);
+    let format = ctx.cfg.settings.paths.mailbox_format;
+    let pop = ctx.pop.clone();
+    let n2 = name.clone();
+    let opened =
+        tokio::task::spawn_blocking(move || Maildrop::open(&mailboxes, format, &n2, &pop.cache))
+            .await;
+    let drop = match opened {
+        Ok(Ok(d)) => d,
+        Ok(Err(DropError::InUse(_))) => {
+            tracing::info!("POP3 user \"{shown}\" from [{ip}]: mailbox in use by another session");
+            return session
+                .login_failed("-ERR [IN-USE] The mailbox is in use by another POP3 session.");
+        }
+        Ok(Err(DropError::Locked(_))) => {
+            tracing::info!("POP3 user \"{shown}\" from [{ip}]: mailbox locked");
+            return session.login_failed(
+                "-ERR [IN-USE] The mailbox is locked by another program; try again later.",
+            );
+        }
+        Ok(Err(e)) => {
+            tracing::error!("POP3 user \"{shown}\": cannot open the mailbox: {e}");
+            return session.login_failed(
+                "-ERR [SYS/TEMP] The mailbox cannot be opened now; try again later.",
+            );
+        }
+        Err(_) => {
+            return session.login_failed("-ERR [SYS/TEMP] Internal error; try again later.");
+        }
+    };
+    // qpopper's login line, which poprelayd-style tools scan for (SENDMAIL-SPEC §10.1). The
+    // host is the address, as qpopper -R logs it: no reverse lookup on every login.
+    tracing::info!(
+        "(v{}) POP login by user \"{shown}\" at ({ip}) {ip}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let ttl = p.pop_before_smtp_ttl.0;
+    if !ttl.is_zero() {
+        // Written from the session itself, never read back from a log (CVE-2001-1075).
+        let path = ctx.cfg.map_path(&ctx.cfg.settings.maps.popip);
+        let recorded =
+            tokio::task::spawn_blocking(move || crate::popip::record(&path, ip, SystemTime::now()))
+                .await;
+        if let Ok(Err(e)) = recorded {
+            tracing::warn!("popip: cannot record {ip}: {e}");
+        }
+    }
+    let listing = drop.listing();
+    *maildrop = Some(drop);
+    session.login_ok(&name, listing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_pipelined_input_and_skip_long_lines() {
+        let mut l = Lines::default();
+        l.feed(b"USER a\r\nPASS b\r\nST");
+        assert!(matches!(l.next(), Some(Line::Text(t)) if t == b"USER a"));
+        assert!(matches!(l.next(), Some(Line::Text(t)) if t == b"PASS b"));
+        assert!(l.next().is_none());
+        l.feed(b"AT\r\n");
+        assert!(matches!(l.next(), Some(Line::Text(t)) if t == b"STAT"));
+        l.feed(&vec![b'x'; MAX_LINE + 10]);
+        assert!(matches!(l.next(), Some(Line::TooLong)));
+        l.feed(b"yyy\r\nNOOP\r\n");
+        assert!(matches!(l.next(), Some(Line::Text(t)) if t == b"NOOP"));
+        l.feed(b"QUIT\r\n");
+        l.clear();
+        assert!(l.next().is_none());
+    }
+}
