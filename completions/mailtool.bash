@@ -1068,7 +1068,7 @@ _mailtool() {
             return 0
             ;;
         mailtool__subcmd__passwd)
-            opts="-h --delete --list --json --import --config --root --help"
+            opts="-h --delete --apop --list --json --import --config --root --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -107,7 +107,7 @@ fn upsert(db: &Path, key: &[u8], secs: u64) -> Result<(), PopipError> {
             nul: false,
         },
     )?;
-    let mut up = Updater::open(db)?;
+    let mut up = Updater::open_with(db, true)?;
     if let Some(old) = up.get(key)? {
         match parse_time(&old) {
             Some(t) if t < secs => {}
@@ -117,6 +117,39 @@ fn upsert(db: &Path, key: &[u8], secs: u64) -> Result<(), PopipError> {
     }
     up.add(key, secs.to_string().as_bytes(), DupPolicy::Replace)?;
     up.commit()?;
+    Ok(())
+}
+
+/// Run by `serve` while still root: makes sure the popip map and its journal file exist and
+/// belong to the user the server becomes, so logins can be recorded even when the map's
+/// directory (/etc/mail) is root's.
+pub fn prepare(path: &Path, owner: (u32, u32)) -> Result<(), PopipError> {
+    let db = store::db_path(path);
+    store::create_if_missing(
+        &db,
+        Meta {
+            kind: "hash".into(),
+            nul: false,
+        },
+    )?;
+    let mut journal = db.clone().into_os_string();
+    journal.push("-journal");
+    let journal = std::path::PathBuf::from(journal);
+    let io = |p: &Path, e: std::io::Error| PopipError::Store(StoreError::io(p, &e));
+    if !journal.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&journal)
+            .map_err(|e| io(&journal, e))?;
+    }
+    for p in [&db, &journal] {
+        std::os::unix::fs::chown(p, Some(owner.0), Some(owner.1)).map_err(|e| io(p, e))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o640))
+            .map_err(|e| io(p, e))?;
+    }
     Ok(())
 }
 
@@ -145,7 +178,7 @@ pub fn remove(path: &Path, ip: IpAddr) -> Result<bool, PopipError> {
     if !db.exists() {
         return Ok(false);
     }
-    let mut up = Updater::open(&db)?;
+    let mut up = Updater::open_with(&db, true)?;
     let found = up.delete(key(ip).as_bytes())?;
     if found {
         up.commit()?;
@@ -161,7 +194,7 @@ pub fn expire(path: &Path, ttl: Duration, now: SystemTime) -> Result<usize, Popi
     if !db.exists() {
         return Ok(0);
     }
-    let mut up = Updater::open(&db)?;
+    let mut up = Updater::open_with(&db, true)?;
     let mut stale: Vec<Vec<u8>> = Vec::new();
     up.for_each(|k, v| {
         let e = Entry {

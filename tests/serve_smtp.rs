@@ -825,7 +825,7 @@ fn sessions_never_run_as_root() {
 #[test]
 fn first_start_without_config_just_works() {
     // CONFIG.md: a non-root user with no config and no --root gets a default root under
-    // $XDG_DATA_HOME and the loopback ports 2525/2587.
+    // $XDG_DATA_HOME and the loopback ports 2525/2587, and POP3 on 1100.
     let home = root();
     let mut cmd = std::process::Command::new(bin());
     cmd.arg("serve")
@@ -854,7 +854,7 @@ fn first_start_without_config_just_works() {
     });
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while seen.len() < 2 && std::time::Instant::now() < deadline {
+    while seen.len() < 3 && std::time::Instant::now() < deadline {
         if let Ok(l) = rx.recv_timeout(Duration::from_millis(200))
             && l.starts_with("mailtool: listening")
         {
@@ -868,7 +868,8 @@ fn first_start_without_config_just_works() {
         seen,
         vec![
             "mailtool: listening for SMTP on 127.0.0.1:2525",
-            "mailtool: listening for submission on 127.0.0.1:2587"
+            "mailtool: listening for submission on 127.0.0.1:2587",
+            "mailtool: listening for POP3 on 127.0.0.1:1100"
         ]
     );
     assert_eq!(st.code(), Some(0));

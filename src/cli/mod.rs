@@ -76,7 +76,7 @@ pub enum Command {
     Makemap(makemap::MakemapArgs),
     /// Rebuild the aliases database (sendmail newaliases(1))
     Newaliases(newaliases::NewaliasesArgs),
-    /// Run the SMTP server in the foreground
+    /// Run the SMTP and POP3 server in the foreground
     Serve(serve::ServeArgs),
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),

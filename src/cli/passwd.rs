@@ -36,6 +36,11 @@ pub struct PasswdArgs {
     /// Remove USER from the users map
     #[arg(long, requires = "user", conflicts_with_all = ["list", "import"])]
     pub delete: bool,
+    /// Also keep the password as USER's APOP secret (RFC 1939 APOP needs it in the clear on
+    /// the server, as qpopper's popauth did); without it, a password change removes any
+    /// APOP secret
+    #[arg(long, requires = "user", conflicts_with_all = ["list", "import", "delete"])]
+    pub apop: bool,
     /// List the users and the scheme of each hash (hashes are never shown)
     #[arg(long, conflicts_with_all = ["user", "import"])]
     pub list: bool,
@@ -65,6 +70,20 @@ pub fn run(global: &GlobalOpts, a: &PasswdArgs) -> Result<i32, Fail> {
         return delete(&db, &user);
     }
     let password = read_password()?;
+    let apop = if a.apop {
+        let secret = String::from_utf8(password.clone())
+            .ok()
+            .filter(|p| !p.contains(char::is_whitespace))
+            .ok_or_else(|| {
+                Fail::new(
+                    EX_DATAERR,
+                    "mailtool passwd: an APOP secret must be UTF-8 without white space",
+                )
+            })?;
+        Some(format!("apop={secret}"))
+    } else {
+        None
+    };
     let hash = hash_password(&password)
         .map_err(|e| Fail::new(EX_SOFTWARE, format!("mailtool passwd: hashing: {e}")))?;
     let created = create_map(&db)?;
@@ -76,16 +95,22 @@ pub fn run(global: &GlobalOpts, a: &PasswdArgs) -> Result<i32, Fail> {
     let rest = up
         .get(user.as_bytes())
         .map_err(|e| store_fail(&db, &e))?
-        .and_then(|old| {
+        .map(|old| {
             let old = String::from_utf8_lossy(&old).into_owned();
-            old.trim_start()
-                .split_once(char::is_whitespace)
-                .map(|(_, r)| r.to_string())
+            old.split_whitespace()
+                .skip(1)
+                .filter(|f| !f.starts_with("apop="))
+                .collect::<Vec<_>>()
+                .join(" ")
         });
-    let value = match rest {
-        Some(r) => format!("{hash} {r}"),
-        None => hash,
-    };
+    let mut value = hash;
+    for extra in [rest.filter(|r: &String| !r.is_empty()), apop]
+        .into_iter()
+        .flatten()
+    {
+        value.push(' ');
+        value.push_str(&extra);
+    }
     up.add(user.as_bytes(), value.as_bytes(), DupPolicy::Replace)
         .and_then(|_| up.commit())
         .map_err(|e| store_fail(&db, &e))?;

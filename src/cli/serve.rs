@@ -1,4 +1,4 @@
-//! `mailtool serve`: the SMTP server (and, later, POP3), in the foreground.
+//! `mailtool serve`: the SMTP and POP3 server, in the foreground.
 
 use std::path::PathBuf;
 
@@ -10,14 +10,17 @@ use crate::sysexits::*;
 
 #[derive(Debug, Clone, Args)]
 #[command(
-    about = "Run the SMTP server in the foreground",
-    long_about = "Binds the listeners in mailtool.toml ([smtp] listen, submission, smtps), drops \
-root privileges to `user`/`group` if started as root, and accepts mail for the configured \
-domains with sendmail's policy (access db, virtusertable, relay-domains, localip, popip, \
-DNSBL, greet_pause). Accepted messages are fsynced into the spool before the 250 reply. \
+    about = "Run the SMTP and POP3 server in the foreground",
+    long_about = "Binds the listeners in mailtool.toml ([smtp] listen, submission, smtps; [pop3] \
+listen, pop3s), drops root privileges to `user`/`group` if started as root, and accepts mail for \
+the configured domains with sendmail's policy (access db, virtusertable, relay-domains, localip, \
+popip, DNSBL, greet_pause). Accepted messages are fsynced into the spool before the 250 reply. \
+The POP3 side serves the virtual users' mailboxes (qpopper's replacement) and records each \
+login's address in popip for POP-before-SMTP. \
 SIGHUP reloads the configuration and the class files; SIGTERM stops accepting and lets \
 sessions in progress finish. Without a config and as a non-root user it runs on \
-127.0.0.1:2525 (SMTP) and 127.0.0.1:2587 (submission) under ~/.local/share/mailtool.",
+127.0.0.1:2525 (SMTP), 127.0.0.1:2587 (submission) and 127.0.0.1:1100 (POP3) under \
+~/.local/share/mailtool.",
     after_help = "Exit status: 0 after a clean shutdown; 64 usage; 69 a listener could not be \
 bound; 71 privileges could not be dropped; 73 the spool cannot be created; 78 bad configuration."
 )]

@@ -53,7 +53,7 @@ impl StoreError {
             message: e.to_string(),
         }
     }
-    fn io(path: &Path, e: &io::Error) -> Self {
+    pub(crate) fn io(path: &Path, e: &io::Error) -> Self {
         StoreError::Io {
             path: path.display().to_string(),
             message: io_message(e),
@@ -423,6 +423,14 @@ pub struct Updater {
 
 impl Updater {
     pub fn open(path: &Path) -> Result<Updater, StoreError> {
+        Self::open_with(path, false)
+    }
+
+    /// `persist_journal`: keep the rollback journal file between transactions
+    /// (`journal_mode = PERSIST`), so a writer that may not create files in the map's
+    /// directory (the server updating popip in a root-owned /etc/mail) can still write, once
+    /// the journal file was made for it (see [`crate::popip::prepare`]).
+    pub fn open_with(path: &Path, persist_journal: bool) -> Result<Updater, StoreError> {
         let conn =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(|e| {
                 StoreError::Open {
@@ -433,6 +441,10 @@ impl Updater {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| StoreError::sqlite(path, e))?;
         let meta = read_meta(&conn, path)?;
+        if persist_journal {
+            conn.execute_batch("PRAGMA journal_mode = PERSIST")
+                .map_err(|e| StoreError::sqlite(path, e))?;
+        }
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| StoreError::sqlite(path, e))?;
         Ok(Updater {

@@ -212,6 +212,14 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
         if created.contains(&mailboxes) {
             share_mailboxes(&mailboxes, &id);
         }
+        let p3 = &cfg.settings.pop3;
+        let pop3_listens = !p3.listen.is_empty() || !p3.pop3s.is_empty();
+        if pop3_listens && !p3.pop_before_smtp_ttl.0.is_zero() {
+            let popip = cfg.map_path(&cfg.settings.maps.popip);
+            if let Err(e) = crate::popip::prepare(&popip, (id.uid, id.gid)) {
+                tracing::warn!("popip map {}: {e}", popip.display());
+            }
+        }
         let client = cfg.path(&cfg.settings.paths.client_spool);
         if let Err(e) = crate::queue::client_spool::prepare_dir(&client, Some((id.uid, id.gid))) {
             tracing::warn!("client spool {}: {e}", client.display());

@@ -16,6 +16,8 @@ pub struct Server {
     pub smtp: Option<SocketAddr>,
     pub submission: Option<SocketAddr>,
     pub smtps: Option<SocketAddr>,
+    pub pop3: Option<SocketAddr>,
+    pub pop3s: Option<SocketAddr>,
     pub log: Arc<Mutex<String>>,
 }
 
@@ -109,6 +111,15 @@ impl Server {
         if !config.contains("[queue]") {
             config.push_str("\n[queue]\ndelivery_mode = \"queue\"\ninterval = \"0s\"\n");
         }
+        // POP3 listens on 110 (1100 unprivileged) by default: tests that don't ask for it must
+        // not take a shared port.
+        if !config.contains("[pop3]") {
+            config.push_str("\n[pop3]\nlisten = []\n");
+        }
+        let pop3_section = config
+            .split_once("[pop3]")
+            .map(|(_, rest)| rest.split("\n[").next().unwrap_or("").to_string())
+            .unwrap_or_default();
         let config = config.as_str();
         std::fs::write(etc.join("mailtool.toml"), config).unwrap();
         readable(root);
@@ -142,12 +153,16 @@ impl Server {
             smtp: None,
             submission: None,
             smtps: None,
+            pop3: None,
+            pop3s: None,
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         let want = |c: &str, key: &str| c.contains(key);
         let expect_sub = want(config, "submission = [\"");
         let expect_smtps = want(config, "smtps = [\"");
+        let expect_pop3 = want(&pop3_section, "listen = [\"");
+        let expect_pop3s = want(&pop3_section, "pop3s = [\"");
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match rx.recv_timeout(left) {
@@ -161,12 +176,16 @@ impl Server {
                     "SMTP" => s.smtp = Some(addr),
                     "submission" => s.submission = Some(addr),
                     "SMTPS" => s.smtps = Some(addr),
+                    "POP3" => s.pop3 = Some(addr),
+                    "POP3S" => s.pop3s = Some(addr),
                     _ => {}
                 }
             }
             if s.smtp.is_some()
                 && (!expect_sub || s.submission.is_some())
                 && (!expect_smtps || s.smtps.is_some())
+                && (!expect_pop3 || s.pop3.is_some())
+                && (!expect_pop3s || s.pop3s.is_some())
             {
                 return s;
             }
