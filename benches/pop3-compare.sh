@@ -693,8 +693,7 @@ EOF
         || die "mailtool passwd --import failed: $(cat "$dir/passwd.log")"
     copy_mbox "$dir/var/mail"
     chmod 1777 "$dir/var/mail"
-    # The server writes the popip map (POP-before-SMTP) after dropping to nobody.
-    chown nobody:nogroup "$dir/etc/mail"
+    # /etc/mail stays root's: serve prepares the popip map for its user before dropping root.
     chmod 755 "$dir" "$dir/etc" "$dir/var"
     "$MAILTOOL" --root "$dir" serve </dev/null >/dev/null 2>"$log" &
     PID[mailtool]=$!
@@ -930,7 +929,7 @@ mkdir -p "$RESULTS_DIR"
         "Both servers log every session to a file."
     echo "Peak RSS: VmHWM of the server's processes just before the last RETR-all's QUIT" \
         "(mailtool: its one process; Dovecot: the largest process, and the sum over master, auth, log, config," \
-        "anvil, stats, login and pop3 processes, which counts shared pages once per process)."
+        "anvil, stats, login and pop3 processes, where a shared page counts in every process that maps it)."
     echo
     echo "| server | first login s | logins/s seq | p50 ms | logins/s conc ($CONC) | p50 ms | p99 ms | RETR-all s | MB/s | peak RSS MiB (largest) | peak RSS MiB (sum, processes) |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
