@@ -14,18 +14,8 @@
 # Prints a markdown table and writes it to benches/results/makemap-compare.md.
 set -euo pipefail
 
-die() {
-    echo "makemap-compare: error: $*" >&2
-    exit 1
-}
-note() { echo "makemap-compare: $*" >&2; }
-
-# A relative $MAILTOOL means relative to where the script was started.
-if [ -n "${MAILTOOL:-}" ] && [[ "$MAILTOOL" != /* ]]; then MAILTOOL=$PWD/$MAILTOOL; fi
-SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
-cd "$ROOT"
-[ -f Cargo.toml ] || die "$ROOT does not look like the mailtool repository (no Cargo.toml)"
+BENCH=makemap-compare
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 SIZES=${SIZES:-"100000 1000000"}
 REPEATS=${REPEATS:-3}

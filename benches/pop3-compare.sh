@@ -35,19 +35,9 @@
 # All traffic stays on 127.0.0.1; every process started here is stopped on exit.
 set -euo pipefail
 
-die() {
-    echo "pop3-compare: error: $*" >&2
-    exit 1
-}
-note() { echo "pop3-compare: [${SECONDS}s] $*" >&2; }
-
-# A relative $MAILTOOL means relative to where the script was started.
-if [ -n "${MAILTOOL:-}" ] && [[ "$MAILTOOL" != /* ]]; then MAILTOOL=$PWD/$MAILTOOL; fi
-SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
-cd "$ROOT"
-[ -f Cargo.toml ] || die "$ROOT does not look like the mailtool repository (no Cargo.toml)"
-[ "$(id -u)" -eq 0 ] || die "run as root (apt-get, private Dovecot instances, privilege drop)"
+BENCH=pop3-compare
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+need_root "apt-get, private Dovecot instances, privilege drop"
 
 MESSAGES=${MESSAGES:-10000}
 LOGINS=${LOGINS:-2000}

@@ -24,19 +24,9 @@
 # All traffic stays on 127.0.0.0/8; every process started here is stopped on exit.
 set -euo pipefail
 
-die() {
-    echo "smtp-compare: error: $*" >&2
-    exit 1
-}
-note() { echo "smtp-compare: [${SECONDS}s] $*" >&2; }
-
-# A relative $MAILTOOL means relative to where the script was started.
-if [ -n "${MAILTOOL:-}" ] && [[ "$MAILTOOL" != /* ]]; then MAILTOOL=$PWD/$MAILTOOL; fi
-SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
-cd "$ROOT"
-[ -f Cargo.toml ] || die "$ROOT does not look like the mailtool repository (no Cargo.toml)"
-[ "$(id -u)" -eq 0 ] || die "run as root (apt-get, a private Postfix instance, privilege drop)"
+BENCH=smtp-compare
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+need_root "apt-get, a private Postfix instance, privilege drop"
 
 MESSAGES=${MESSAGES:-20000}
 SESSIONS=${SESSIONS:-20}

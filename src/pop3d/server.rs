@@ -17,7 +17,7 @@ use super::auth::{Guard, loggable};
 use super::mailbox::{DropError, IndexCache, Maildrop};
 use super::session::{Credential, MAX_LINE, Session, SessionConfig, Step, encode_message};
 use crate::config::{Config, PlaintextAuth};
-use crate::smtp::server::{Conn, Shared, admit};
+use crate::smtp::server::{Conn, Shared, accept_loop, admit};
 
 /// State the POP3 side adds to the server's shared state.
 #[derive(Default)]
@@ -60,26 +60,13 @@ pub async fn serve(
     implicit_tls: bool,
     shared: Arc<Shared>,
     pop: Arc<Pop3State>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            r = listener.accept() => match r {
-                Ok((stream, peer)) => {
-                    let shared = shared.clone();
-                    let pop = pop.clone();
-                    tokio::spawn(async move {
-                        handle(stream, peer, implicit_tls, shared, pop).await;
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!("accept on POP3 listener: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            _ = stop.changed() => return,
-        }
-    }
+    let service = if implicit_tls { "POP3S" } else { "POP3" };
+    accept_loop(listener, service, stop, move |stream, peer| {
+        handle(stream, peer, implicit_tls, shared.clone(), pop.clone())
+    })
+    .await
 }
 
 fn apop_stamp(host: &str) -> String {

@@ -197,19 +197,33 @@ pub async fn serve(
     listener: TcpListener,
     kind: Kind,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
+    accept_loop(listener, kind.name(), stop, move |stream, peer| {
+        handle(stream, peer, kind, shared.clone())
+    })
+    .await
+}
+
+/// Accepts connections until `stop` turns true, one task per connection (SMTP and POP3).
+/// A failing accept (descriptors exhausted, say) is logged and retried after a pause.
+pub(crate) async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    service: &str,
+    mut stop: watch::Receiver<bool>,
+    session: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        handle(stream, peer, kind, shared).await;
-                    });
+                    tokio::spawn(session(stream, peer));
                 }
                 Err(e) => {
-                    tracing::warn!("accept on {} listener: {e}", kind.name());
+                    tracing::warn!("accept on {service} listener: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
