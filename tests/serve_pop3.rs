@@ -743,3 +743,40 @@ fn idle_sessions_are_logged_out() {
     let _ = r.r.read_to_string(&mut rest);
     assert!(rest.starts_with("-ERR Autologout"), "{rest}");
 }
+
+#[test]
+fn large_messages_are_sent_whole_and_top_stops_early() {
+    let p = start("", "");
+    // About 3 MB: read and sent in pieces by the server (over its 256 KB threshold).
+    let mut big = String::from("From: big@example2.com\nSubject: big\n\n");
+    for i in 0..60_000 {
+        match i % 3 {
+            0 => big.push_str(&format!(".dotted line {i} with some padding text\n")),
+            1 => big.push_str(&format!(
+                "plain line {i} with some padding text to make it longer\n"
+            )),
+            _ => big.push_str(&format!("{}\n", "x".repeat(i % 200))),
+        }
+    }
+    big.push_str("last line without a newline");
+    p.write_mbox(&[M1, &big, M2]);
+    let (mut r, ok) = Raw::login(p.pop3(), "127.0.0.1");
+    assert!(ok.starts_with("+OK who has 3 visible messages"), "{ok}");
+    // The stored message ends with the mbox separator's newline; on the wire every line ends
+    // in CRLF.
+    let wire = crlf(&format!("{big}\n"));
+    assert_eq!(r.cmd("LIST 2"), format!("+OK 2 {}", wire.len()));
+    assert_eq!(r.cmd("RETR 2"), format!("+OK {} octets", wire.len()));
+    let got = r.body();
+    assert_eq!(got.len(), wire.len());
+    assert!(got == wire, "RETR 2 differs from the stored message");
+    assert!(r.cmd("TOP 2 2").starts_with("+OK"));
+    assert_eq!(
+        r.body(),
+        "From: big@example2.com\r\nSubject: big\r\n\r\n.dotted line 0 with some padding text\r\nplain line 1 with some padding text to make it longer\r\n"
+    );
+    // The session goes on normally after a large reply.
+    assert!(r.cmd("RETR 3").starts_with("+OK"));
+    assert_eq!(r.body(), crlf(M2));
+    r.cmd("QUIT");
+}

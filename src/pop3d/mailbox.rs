@@ -270,6 +270,41 @@ impl Maildrop {
         }
     }
 
+    /// Message `i` for reading in pieces: a descriptor and the byte range of the message in it.
+    pub fn open_message(&self, i: usize) -> Result<(File, u64, u64), DropError> {
+        let m = self
+            .index
+            .msgs
+            .get(i)
+            .ok_or_else(|| DropError::Io(format!("no message {}", i + 1)))?;
+        match &m.loc {
+            Loc::Mbox { start, len, .. } => {
+                let file = self
+                    .mbox
+                    .as_ref()
+                    .ok_or_else(|| DropError::Io("mbox not open".into()))?
+                    .try_clone()
+                    .map_err(|e| DropError::io("dup", &self.path, e))?;
+                Ok((file, *start, *len))
+            }
+            Loc::File { sub, name } => {
+                let p = self.path.join(sub).join(name);
+                let file = File::open(&p)
+                    .or_else(|e| {
+                        find_maildir_file(&self.path, name)
+                            .and_then(|q| File::open(q).ok())
+                            .ok_or(e)
+                    })
+                    .map_err(|e| DropError::io("open", &p, e))?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| DropError::io("stat", &p, e))?
+                    .len();
+                Ok((file, 0, len))
+            }
+        }
+    }
+
     /// RFC 1939 UPDATE: removes the `deleted` messages (0-based) and releases the mailbox.
     /// Returns how many were removed.
     pub fn update(self, deleted: &[usize], cache: &IndexCache) -> Result<usize, DropError> {

@@ -15,7 +15,9 @@ use tokio::sync::watch;
 
 use super::auth::{Guard, loggable};
 use super::mailbox::{DropError, IndexCache, Maildrop};
-use super::session::{Credential, MAX_LINE, Session, SessionConfig, Step, encode_message};
+use super::session::{
+    Credential, MAX_LINE, MessageEncoder, Session, SessionConfig, Step, encode_message,
+};
 use crate::config::{Config, PlaintextAuth};
 use crate::smtp::server::{Conn, Shared, accept_loop, admit};
 
@@ -280,34 +282,10 @@ async fn run(
                         let Some(d) = maildrop.as_ref() else {
                             return "no maildrop";
                         };
-                        let size = d.size(index);
-                        let read = if size >= BIG_MESSAGE {
-                            tokio::task::block_in_place(|| d.read(index))
-                        } else {
-                            d.read(index)
-                        };
-                        match read {
-                            Ok(content) => {
-                                if top.is_some() {
-                                    out.extend_from_slice(b"+OK Message follows\r\n");
-                                } else {
-                                    out.extend_from_slice(
-                                        format!("+OK {size} octets\r\n").as_bytes(),
-                                    );
-                                }
-                                encode_message(&content, top, &mut out);
-                                out.extend_from_slice(b".\r\n");
-                            }
-                            Err(e) => {
-                                tracing::error!(
-                                    "POP3 user \"{}\": message {}: {e}",
-                                    loggable(session.user()),
-                                    index + 1
-                                );
-                                out.extend_from_slice(
-                                    b"-ERR [SYS/TEMP] The message cannot be read now.\r\n",
-                                );
-                            }
+                        if let Err(why) =
+                            retrieve(conn, &mut out, d, index, top, session.user()).await
+                        {
+                            return why;
                         }
                     }
                     Step::Update { deleted } => {
@@ -381,6 +359,93 @@ async fn run(
         let _ = lines.buffered();
     }
 }
+
+/// RETR and TOP: `+OK`, the message encoded for the wire, `.`. Small messages are read
+/// whole; large ones in pieces off the async workers, written out as they go, so a session
+/// never holds a large message in memory. An error after the `+OK` closes the connection
+/// (there is no way to take a multi-line reply back).
+async fn retrieve(
+    conn: &mut Conn,
+    out: &mut Vec<u8>,
+    d: &Maildrop,
+    index: usize,
+    top: Option<u64>,
+    user: &str,
+) -> Result<(), &'static str> {
+    let size = d.size(index);
+    let status = if top.is_some() {
+        "+OK Message follows\r\n".to_string()
+    } else {
+        format!("+OK {size} octets\r\n")
+    };
+    let failed = |e: DropError| {
+        tracing::error!(
+            "POP3 user \"{}\": message {}: {e}",
+            loggable(user),
+            index + 1
+        );
+    };
+    if size < BIG_MESSAGE {
+        match d.read(index) {
+            Ok(content) => {
+                out.extend_from_slice(status.as_bytes());
+                encode_message(&content, top, out);
+                out.extend_from_slice(b".\r\n");
+            }
+            Err(e) => {
+                failed(e);
+                out.extend_from_slice(b"-ERR [SYS/TEMP] The message cannot be read now.\r\n");
+            }
+        }
+        return Ok(());
+    }
+    let (file, start, len) = match tokio::task::block_in_place(|| d.open_message(index)) {
+        Ok(v) => v,
+        Err(e) => {
+            failed(e);
+            out.extend_from_slice(b"-ERR [SYS/TEMP] The message cannot be read now.\r\n");
+            return Ok(());
+        }
+    };
+    out.extend_from_slice(status.as_bytes());
+    let mut enc = MessageEncoder::new(top);
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut pos = 0u64;
+    while pos < len && !enc.is_done() {
+        let want = (len - pos).min(READ_CHUNK as u64) as usize;
+        let n = tokio::task::block_in_place(|| {
+            use std::os::unix::fs::FileExt;
+            file.read_at(&mut chunk[..want], start + pos)
+        });
+        let n = match n {
+            Ok(0) | Err(_) => {
+                failed(DropError::Io("mailbox shorter than indexed".into()));
+                return Err("read error");
+            }
+            Ok(n) => n,
+        };
+        pos += n as u64;
+        carry.extend_from_slice(&chunk[..n]);
+        // Whole lines only, except at the end of the message.
+        let cut = if pos >= len {
+            carry.len()
+        } else {
+            memchr::memrchr(b'\n', &carry).map_or(0, |i| i + 1)
+        };
+        enc.lines(&carry[..cut], out);
+        carry.drain(..cut);
+        if conn.write_all(out).await.is_err() {
+            return Err("write error");
+        }
+        out.clear();
+    }
+    out.extend_from_slice(b".\r\n");
+    Ok(())
+}
+
+/// How much of a large message is read at a time.
+const READ_CHUNK: usize = 1 << 20;
 
 /// Checks the credential, opens the maildrop and records the POP-before-SMTP entry.
 async fn login(

@@ -535,26 +535,58 @@ fn printable(s: &str) -> String {
 /// terminating `.` line.
 pub fn encode_message(content: &[u8], top: Option<u64>, out: &mut Vec<u8>) {
     out.reserve(content.len() + content.len() / 32 + 8);
-    let mut in_body = false;
-    let mut body_lines = 0u64;
-    for l in content.split_inclusive(|&b| b == b'\n') {
-        let text = l.strip_suffix(b"\n").unwrap_or(l);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        if in_body {
-            if let Some(k) = top
-                && body_lines >= k
-            {
-                break;
+    MessageEncoder::new(top).lines(content, out);
+}
+
+/// [`encode_message`] in pieces, for messages too large to hold in memory at once: feed it
+/// whole lines (the last piece may end without a line end), in order.
+#[derive(Debug, Clone)]
+pub struct MessageEncoder {
+    top: Option<u64>,
+    in_body: bool,
+    body_lines: u64,
+    done: bool,
+}
+
+impl MessageEncoder {
+    pub fn new(top: Option<u64>) -> MessageEncoder {
+        MessageEncoder {
+            top,
+            in_body: false,
+            body_lines: 0,
+            done: false,
+        }
+    }
+
+    /// Whether TOP's line count is reached: the rest of the message is not needed.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    pub fn lines(&mut self, lines: &[u8], out: &mut Vec<u8>) {
+        for l in lines.split_inclusive(|&b| b == b'\n') {
+            if self.done {
+                return;
             }
-            body_lines += 1;
-        }
-        if text.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(text);
-        out.extend_from_slice(b"\r\n");
-        if !in_body && text.is_empty() {
-            in_body = true;
+            let text = l.strip_suffix(b"\n").unwrap_or(l);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if self.in_body {
+                if let Some(k) = self.top
+                    && self.body_lines >= k
+                {
+                    self.done = true;
+                    return;
+                }
+                self.body_lines += 1;
+            }
+            if text.first() == Some(&b'.') {
+                out.push(b'.');
+            }
+            out.extend_from_slice(text);
+            out.extend_from_slice(b"\r\n");
+            if !self.in_body && text.is_empty() {
+                self.in_body = true;
+            }
         }
     }
 }
@@ -840,6 +872,22 @@ mod tests {
         let mut none = Vec::new();
         encode_message(b"A: 1\n\nb1\n", Some(0), &mut none);
         assert_eq!(none, b"A: 1\r\n\r\n");
+    }
+
+    #[test]
+    fn encoding_in_pieces_is_the_same() {
+        let msg = b"A: 1\r\nB: 2\n\n.one\ntwo\r\n..three\nfour\nno end";
+        for top in [None, Some(0), Some(2), Some(9)] {
+            let mut whole = Vec::new();
+            encode_message(msg, top, &mut whole);
+            // Split after every line end, as the server does with its read chunks.
+            let mut pieces = Vec::new();
+            let mut e = MessageEncoder::new(top);
+            for l in msg.split_inclusive(|&b| b == b'\n') {
+                e.lines(l, &mut pieces);
+            }
+            assert_eq!(pieces, whole, "top {top:?}");
+        }
     }
 
     #[test]
