@@ -643,8 +643,8 @@ fn failed_logins_are_delayed_throttled_and_logged() {
     assert!(reply.starts_with("-ERR [LOGIN-DELAY]"), "{reply}");
     let log = log_with(
         &p.srv,
-        "POP3 login failure for user \"who\" from [127.0.0.5]",
-        4,
+        "POP3 login failure for user \"who\" from [127.0.0.6]",
+        1,
     );
     assert_eq!(
         log.matches("POP3 login failure for user \"who\" from [127.0.0.5]")
@@ -652,6 +652,14 @@ fn failed_logins_are_delayed_throttled_and_logged() {
         4,
         "{log}"
     );
+    // contrib/fail2ban's filter finds every failure with the client's address.
+    let hosts = common::fail2ban_hosts(&log);
+    assert_eq!(
+        hosts.iter().filter(|h| *h == "127.0.0.5").count(),
+        4,
+        "{hosts:?}"
+    );
+    assert!(hosts.contains(&"127.0.0.6".to_string()), "{hosts:?}");
 }
 
 #[test]

@@ -884,37 +884,3 @@ fn first_start_without_config_just_works() {
             .is_dir()
     );
 }
-
-/// The addresses contrib/fail2ban/filter.d/mailtool.conf's failregex finds in `log`, matched
-/// by Python's `re` (fail2ban is Python) with <HOST> expanded as fail2ban does for addresses.
-fn fail2ban_hosts(log: &str) -> Vec<String> {
-    let conf = fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("contrib/fail2ban/filter.d/mailtool.conf"),
-    )
-    .unwrap();
-    let regex = conf
-        .lines()
-        .find_map(|l| l.strip_prefix("failregex = "))
-        .expect("failregex")
-        .replace("<HOST>", r"(?:::f{4,6}:)?(?P<host>[\w\-.^_]*\w)");
-    let dir = tempfile::tempdir().unwrap();
-    let logf = dir.path().join("log");
-    fs::write(&logf, log).unwrap();
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import re,sys\nr=re.compile(sys.argv[1])\nfor l in open(sys.argv[2]):\n m=r.search(l.rstrip('\\n'))\n if m: print(m.group('host'))")
-        .arg(&regex)
-        .arg(&logf)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}

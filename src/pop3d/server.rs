@@ -459,7 +459,8 @@ async fn login(
     let shown = loggable(&user);
     let ip = ctx.peer;
     let fail = |why: &str| {
-        tracing::warn!("POP3 login failure for user \"{shown}\" from [{ip}]: {why}");
+        // The address last: contrib/fail2ban's filter anchors on it.
+        tracing::warn!("{why}: POP3 login failure for user \"{shown}\" from [{ip}]");
     };
     if ctx
         .pop
