@@ -19,3 +19,33 @@ SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[1]}")" && pwd)
 ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
 cd "$ROOT"
 [ -f Cargo.toml ] || die "$ROOT does not look like the mailtool repository (no Cargo.toml)"
+
+# MAILTOOL as given, or `cargo build --release` and the binary it made ($TARGET_DIR must be set).
+build_mailtool() {
+    if [ -n "${MAILTOOL:-}" ]; then
+        [ -x "$MAILTOOL" ] || die "MAILTOOL=$MAILTOOL is not an executable"
+    else
+        note "cargo build --release"
+        cargo build --release --quiet --bin mailtool || die "cargo build --release failed"
+        MAILTOOL=$TARGET_DIR/release/mailtool
+        [ -x "$MAILTOOL" ] || die "built, but $MAILTOOL is missing (is the target dir set in a cargo config?)"
+    fi
+}
+
+# alive PID: the process exists and is not a zombie (an exited child not yet waited for).
+alive() {
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+stop_pid() { # PID: SIGTERM, wait up to 10 s, then SIGKILL
+    local pid=$1 i
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        alive "$pid" || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}

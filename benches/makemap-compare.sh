@@ -101,14 +101,7 @@ command -v postmap >/dev/null || die "postmap not found after installing postfix
 # ---------------------------------------------------------------------------------------------
 # mailtool
 # ---------------------------------------------------------------------------------------------
-if [ -n "${MAILTOOL:-}" ]; then
-    [ -x "$MAILTOOL" ] || die "MAILTOOL=$MAILTOOL is not an executable"
-else
-    note "cargo build --release"
-    cargo build --release --quiet --bin mailtool || die "cargo build --release failed"
-    MAILTOOL=$TARGET_DIR/release/mailtool
-    [ -x "$MAILTOOL" ] || die "built, but $MAILTOOL is missing (is the target dir set in a cargo config?)"
-fi
+build_mailtool
 
 # ---------------------------------------------------------------------------------------------
 # Work area and a private Postfix configuration

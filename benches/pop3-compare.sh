@@ -112,14 +112,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 MT_VERSION=''
 if has_server mailtool; then
-    if [ -n "${MAILTOOL:-}" ]; then
-        [ -x "$MAILTOOL" ] || die "MAILTOOL=$MAILTOOL is not an executable"
-    else
-        note "cargo build --release"
-        cargo build --release --quiet --bin mailtool || die "cargo build --release failed"
-        MAILTOOL=$TARGET_DIR/release/mailtool
-        [ -x "$MAILTOOL" ] || die "built, but $MAILTOOL is missing (is the target dir set in a cargo config?)"
-    fi
+    build_mailtool
     MT_VERSION="$("$MAILTOOL" --version 2>/dev/null | head -1 | awk '{ print $NF }')"
     if git -C "$ROOT" rev-parse --short HEAD >/dev/null 2>&1; then
         MT_VERSION="$MT_VERSION at $(git -C "$ROOT" rev-parse --short HEAD)"
@@ -143,23 +136,6 @@ FSTYPE=$(df --output=fstype "$WORK" 2>/dev/null | tail -n 1 || stat -f -c %T "$W
 
 declare -A PID=() PORT=()
 CLIENT_PID=''
-# alive PID: the process exists and is not a zombie (an exited child not yet waited for).
-alive() {
-    local st
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [ -n "$st" ] && [ "$st" != Z ]
-}
-stop_pid() { # PID: SIGTERM, wait up to 10 s, then SIGKILL
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        alive "$pid" || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
     local rc=$? s
     stop_pid "$CLIENT_PID"

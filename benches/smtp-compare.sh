@@ -93,14 +93,7 @@ PF_VERSION=$(dpkg-query -W -f='${Version}' postfix 2>/dev/null || postconf -h ma
 # ---------------------------------------------------------------------------------------------
 # mailtool
 # ---------------------------------------------------------------------------------------------
-if [ -n "${MAILTOOL:-}" ]; then
-    [ -x "$MAILTOOL" ] || die "MAILTOOL=$MAILTOOL is not an executable"
-else
-    note "cargo build --release"
-    cargo build --release --quiet --bin mailtool || die "cargo build --release failed"
-    MAILTOOL=$TARGET_DIR/release/mailtool
-    [ -x "$MAILTOOL" ] || die "built, but $MAILTOOL is missing (is the target dir set in a cargo config?)"
-fi
+build_mailtool
 
 # File descriptors: the server holds IDLE_CONNECTIONS sockets, and so does the client.
 want_fds=$((IDLE_CONNECTIONS + 1024))
@@ -129,23 +122,6 @@ FSTYPE=$(df --output=fstype "$WORK" 2>/dev/null | tail -n 1 || stat -f -c %T "$W
 [ "$FSTYPE" != tmpfs ] || note "warning: $WORK is on tmpfs: fsync costs nothing there"
 
 MT_PID='' SINK_PID='' IDLE_PID='' PF_CONF=''
-# alive PID: the process exists and is not a zombie (an exited child not yet waited for).
-alive() {
-    local st
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [ -n "$st" ] && [ "$st" != Z ]
-}
-stop_pid() { # PID: SIGTERM, wait up to 10 s, then SIGKILL
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        alive "$pid" || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 stop_postfix_instance() {
     [ -n "$PF_CONF" ] || return 0
     postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true

@@ -238,6 +238,25 @@ impl Maildrop {
 
     /// Message `i` as stored (LF line ends; no From_ line).
     pub fn read(&self, i: usize) -> Result<Vec<u8>, DropError> {
+        self.with_message(i, |file, start, len| {
+            let mut buf = vec![0u8; len as usize];
+            file.read_exact_at(&mut buf, start)?;
+            Ok(buf)
+        })
+    }
+
+    /// Message `i` for reading in pieces: a descriptor and the byte range of the message in it.
+    pub fn open_message(&self, i: usize) -> Result<(File, u64, u64), DropError> {
+        self.with_message(i, |file, start, len| Ok((file.try_clone()?, start, len)))
+    }
+
+    /// Calls `f` with a descriptor holding message `i` and the message's byte range in it: the
+    /// session's mbox descriptor, or the Maildir file (wherever a mail reader moved it).
+    fn with_message<T>(
+        &self,
+        i: usize,
+        f: impl FnOnce(&File, u64, u64) -> io::Result<T>,
+    ) -> Result<T, DropError> {
         let m = self
             .index
             .msgs
@@ -249,46 +268,11 @@ impl Maildrop {
                     .mbox
                     .as_ref()
                     .ok_or_else(|| DropError::Io("mbox not open".into()))?;
-                let mut buf = vec![0u8; *len as usize];
-                file.read_exact_at(&mut buf, *start)
-                    .map_err(|e| DropError::io("read", &self.path, e))?;
-                Ok(buf)
+                f(file, *start, *len).map_err(|e| DropError::io("read", &self.path, e))
             }
             Loc::File { sub, name } => {
                 let p = self.path.join(sub).join(name);
-                match fs::read(&p) {
-                    Ok(b) => Ok(b),
-                    // A mail reader may have moved it from new/ to cur/ (adding flags).
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        find_maildir_file(&self.path, name)
-                            .and_then(|p| fs::read(p).ok())
-                            .ok_or_else(|| DropError::io("read", &p, e))
-                    }
-                    Err(e) => Err(DropError::io("read", &p, e)),
-                }
-            }
-        }
-    }
-
-    /// Message `i` for reading in pieces: a descriptor and the byte range of the message in it.
-    pub fn open_message(&self, i: usize) -> Result<(File, u64, u64), DropError> {
-        let m = self
-            .index
-            .msgs
-            .get(i)
-            .ok_or_else(|| DropError::Io(format!("no message {}", i + 1)))?;
-        match &m.loc {
-            Loc::Mbox { start, len, .. } => {
-                let file = self
-                    .mbox
-                    .as_ref()
-                    .ok_or_else(|| DropError::Io("mbox not open".into()))?
-                    .try_clone()
-                    .map_err(|e| DropError::io("dup", &self.path, e))?;
-                Ok((file, *start, *len))
-            }
-            Loc::File { sub, name } => {
-                let p = self.path.join(sub).join(name);
+                // A mail reader may have moved it from new/ to cur/ (adding flags).
                 let file = File::open(&p)
                     .or_else(|e| {
                         find_maildir_file(&self.path, name)
@@ -300,7 +284,7 @@ impl Maildrop {
                     .metadata()
                     .map_err(|e| DropError::io("stat", &p, e))?
                     .len();
-                Ok((file, 0, len))
+                f(&file, 0, len).map_err(|e| DropError::io("read", &p, e))
             }
         }
     }
