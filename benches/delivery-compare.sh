@@ -41,7 +41,6 @@ done
 for s in $SCENARIOS; do
     case $s in relay | local) ;; *) die "SCENARIOS: unknown scenario '$s' (relay, local)" ;; esac
 done
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RESULTS_DIR=$ROOT/benches/results
 RESULTS=$RESULTS_DIR/delivery-compare.md
 FROM=bench@source.test
@@ -57,20 +56,6 @@ SINK_ADDR=127.0.0.3
 # ---------------------------------------------------------------------------------------------
 # Tools
 # ---------------------------------------------------------------------------------------------
-apt_updated=0
-apt_update() {
-    if [ "$apt_updated" -eq 0 ]; then
-        note "apt-get update"
-        apt-get update -qq >/dev/null || die "apt-get update failed"
-        apt_updated=1
-    fi
-}
-apt_install() {
-    apt_update
-    note "apt-get install $*"
-    env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
-        || die "apt-get install $* failed"
-}
 command -v python3 >/dev/null || apt_install python3
 command -v timeout >/dev/null || apt_install coreutils
 
@@ -301,6 +286,8 @@ submission = []
 smtps = []
 max_connections = 1000
 max_connections_per_ip = 1000
+[pop3]
+listen = []
 [dns]
 servers = []
 timeout = "50ms"

@@ -19,6 +19,7 @@ SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[1]}")" && pwd)
 ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
 cd "$ROOT"
 [ -f Cargo.toml ] || die "$ROOT does not look like the mailtool repository (no Cargo.toml)"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 # MAILTOOL as given, or `cargo build --release` and the binary it made ($TARGET_DIR must be set).
 build_mailtool() {
@@ -48,4 +49,22 @@ stop_pid() { # PID: SIGTERM, wait up to 10 s, then SIGKILL
     done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+}
+
+# apt-get install, with one `apt-get update` per run before the first install; SUDO (an
+# array, empty by default) goes in front when the script is not run as root.
+SUDO=()
+apt_updated=0
+apt_update() {
+    if [ "$apt_updated" -eq 0 ]; then
+        note "apt-get update"
+        "${SUDO[@]}" apt-get update -qq >/dev/null || die "apt-get update failed"
+        apt_updated=1
+    fi
+}
+apt_install() {
+    apt_update
+    note "apt-get install $*"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
+        || die "apt-get install $* failed"
 }

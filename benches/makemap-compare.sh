@@ -26,30 +26,13 @@ for n in "${SIZE_LIST[@]}" "$REPEATS"; do
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "SIZES and REPEATS must be positive integers, got '$n'"
 done
 [[ "$SLOW_SECONDS" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "SLOW_SECONDS must be a number, got '$SLOW_SECONDS'"
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CACHE=${COMPARE_CACHE:-$TARGET_DIR/makemap-compare}
 RESULTS_DIR=$ROOT/benches/results
 RESULTS=$RESULTS_DIR/makemap-compare.md
 TIME=/usr/bin/time
 
 # Installing the peers needs root; once they are there, any user can run the comparison.
-SUDO=()
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=(sudo); fi
-
-apt_updated=0
-apt_update() {
-    if [ "$apt_updated" -eq 0 ]; then
-        note "apt-get update"
-        "${SUDO[@]}" apt-get update -qq >/dev/null || die "apt-get update failed"
-        apt_updated=1
-    fi
-}
-apt_install() {
-    apt_update
-    note "apt-get install $*"
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
-        || die "apt-get install $* failed"
-}
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed'; }
 
 # ---------------------------------------------------------------------------------------------

@@ -57,7 +57,6 @@ done
 for s in $SERVERS; do
     case $s in mailtool | dovecot | dovecot-perf) ;; *) die "SERVERS: unknown server '$s' (mailtool, dovecot, dovecot-perf)" ;; esac
 done
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RESULTS_DIR=$ROOT/benches/results
 RESULTS=$RESULTS_DIR/pop3-compare.md
 PASSWORD=bench-password-1
@@ -68,20 +67,6 @@ has_dovecot() { has_server dovecot || has_server dovecot-perf; }
 # ---------------------------------------------------------------------------------------------
 # Tools
 # ---------------------------------------------------------------------------------------------
-apt_updated=0
-apt_update() {
-    if [ "$apt_updated" -eq 0 ]; then
-        note "apt-get update"
-        apt-get update -qq >/dev/null || die "apt-get update failed"
-        apt_updated=1
-    fi
-}
-apt_install() {
-    apt_update
-    note "apt-get install $*"
-    env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
-        || die "apt-get install $* failed"
-}
 command -v python3 >/dev/null || apt_install python3
 command -v openssl >/dev/null || apt_install openssl
 command -v timeout >/dev/null || apt_install coreutils

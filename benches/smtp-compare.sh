@@ -44,7 +44,6 @@ for v in DEAD_DNS_MESSAGES IDLE_CONNECTIONS; do
 done
 [ "$IDLE_CONNECTIONS" -le 5900 ] || die "IDLE_CONNECTIONS is at most 5900 (max_connections is 6000)"
 [ "$IDLE_SOURCES" -le 200 ] || die "IDLE_SOURCES is at most 200"
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RESULTS_DIR=$ROOT/benches/results
 RESULTS=$RESULTS_DIR/smtp-compare.md
 FROM=bench@bench.test
@@ -53,20 +52,6 @@ RCPT=postmaster@bench.test
 # ---------------------------------------------------------------------------------------------
 # Tools
 # ---------------------------------------------------------------------------------------------
-apt_updated=0
-apt_update() {
-    if [ "$apt_updated" -eq 0 ]; then
-        note "apt-get update"
-        apt-get update -qq >/dev/null || die "apt-get update failed"
-        apt_updated=1
-    fi
-}
-apt_install() {
-    apt_update
-    note "apt-get install $*"
-    env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
-        || die "apt-get install $* failed"
-}
 command -v python3 >/dev/null || apt_install python3
 command -v timeout >/dev/null || apt_install coreutils
 
@@ -251,6 +236,11 @@ smtps = []
 max_connections = 6000
 max_connections_per_ip = 6000
 max_recipients = 100
+[pop3]
+listen = []
+[queue]
+delivery_mode = "queue"      # accepted mail stays in the spool: this measures acceptance
+interval = "0s"
 [dns]
 servers = $MT_DNS
 timeout = "50ms"
