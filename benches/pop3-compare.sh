@@ -156,6 +156,8 @@ fi
 
 USERS=()
 for ((i = 1; i <= CONC; i++)); do USERS+=("bench$i"); done
+# benchdel: the mailbox the DELE + QUIT (UPDATE) measurement expunges half of.
+ALL_USERS=("${USERS[@]}" benchdel)
 
 # ---------------------------------------------------------------------------------------------
 # The mbox: MESSAGES realistic messages of 2-4 KB from a fixed seed, with body lines that begin
@@ -299,7 +301,7 @@ HASH=$(openssl passwd -6 -salt "$SALT" "$PASSWORD")
 copy_mbox() {
     local dir=$1 u
     mkdir -p "$dir"
-    for u in "${USERS[@]}"; do
+    for u in "${ALL_USERS[@]}"; do
         cp "$MBOX" "$dir/$u"
         chmod 600 "$dir/$u"
     done
@@ -321,6 +323,9 @@ cat >"$CLIENT" <<'EOF'
   retr PORT USER PASSWORD WANT_COUNT DEPTH PID
       one session: USER, PASS, STAT, LIST, RETR 1..count (DEPTH in flight), then the peak RSS of
       PID and its descendants, then QUIT.
+  dele PORT USER PASSWORD WANT_COUNT
+      one session: USER, PASS, STAT, DELE of every other message (1, 3, 5, ...), QUIT (the
+      UPDATE: the server removes them); then a new session's STAT must show the rest.
 Prints key=value lines; exits 1 on any protocol error."""
 import os, socket, sys, time
 
@@ -592,10 +597,41 @@ def retr(argv):
         return 1
     return 0
 
+def dele(argv):
+    port, user, password, want = int(argv[0]), argv[1].encode(), argv[2].encode(), int(argv[3])
+    t0 = time.perf_counter()
+    c = Conn(port)
+    count, octets = login(c, user, password)
+    if count != want:
+        raise PopError(f"STAT: {count} messages, expected {want}")
+    t_login = time.perf_counter()
+    gone = 0
+    for n in range(1, count + 1, 2):
+        c.cmd(b"DELE %d\r\n" % n)
+        gone += 1
+    t_dele = time.perf_counter()
+    c.cmd(b"QUIT\r\n")
+    c.close()
+    t_end = time.perf_counter()
+    c = Conn(port)
+    left, _ = login(c, user, password)
+    c.cmd(b"QUIT\r\n")
+    c.close()
+    print(f"deleted={gone}")
+    print(f"left={left}")
+    print(f"seconds={t_end - t0:.3f}")
+    print(f"login_seconds={t_login - t0:.3f}")
+    print(f"dele_seconds={t_dele - t_login:.3f}")
+    print(f"quit_seconds={t_end - t_dele:.3f}")
+    if left != count - gone:
+        print(f"error=after QUIT {left} messages, expected {count - gone}")
+        return 1
+    return 0
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     try:
-        sys.exit({"logins": logins, "rss": rss, "retr": retr}[mode](args))
+        sys.exit({"logins": logins, "rss": rss, "retr": retr, "dele": dele}[mode](args))
     except (OSError, PopError, ValueError) as e:
         print(f"error={type(e).__name__}: {e}")
         sys.exit(1)
@@ -639,7 +675,7 @@ mailbox_format = "mbox"
 [dns]
 servers = []
 EOF
-    for u in "${USERS[@]}"; do echo "$u:$HASH"; done >"$WORK/shadow"
+    for u in "${ALL_USERS[@]}"; do echo "$u:$HASH"; done >"$WORK/shadow"
     "$MAILTOOL" --root "$dir" passwd --import "$WORK/shadow" >"$dir/passwd.log" 2>&1 \
         || die "mailtool passwd --import failed: $(cat "$dir/passwd.log")"
     copy_mbox "$dir/var/mail"
@@ -672,7 +708,7 @@ start_dovecot() {
     mkdir -p "$dir/run" "$dir/state"
     copy_mbox "$dir/mail"
     : >"$dir/passwd"
-    for u in "${USERS[@]}"; do
+    for u in "${ALL_USERS[@]}"; do
         mkdir -p "$dir/home/$u/mail"
         echo "$u:{SHA512-CRYPT}$HASH:$(id -u nobody):$(id -g nobody)::$dir/home/$u" >>"$dir/passwd"
     done
@@ -774,7 +810,7 @@ hwm_after start
 # index of the mbox there; the others are then built too, so the measured logins all find one.
 note "first login of each user (Dovecot indexes the mbox)"
 for s in $SERVERS; do
-    for u in "${USERS[@]}"; do
+    for u in "${ALL_USERS[@]}"; do
         out=$WORK/first-$s-$u.out
         client "$out" logins "${PORT[$s]}" "$PASSWORD" "$MESSAGES" 1 1 "$u" \
             || die "first login as $u to $s failed: $(cat "$out")"
@@ -821,6 +857,16 @@ for ((r = 1; r <= REPEATS; r++)); do
     done
 done
 hwm_after RETR-all
+
+note "DELE of every other message, then QUIT (the UPDATE removes them)"
+declare -A DELE_S=() DELE_QUIT=() DELE_N=()
+for s in $SERVERS; do
+    out=$WORK/dele-$s.out
+    client "$out" dele "${PORT[$s]}" benchdel "$PASSWORD" "$MESSAGES" \
+        || die "DELE + QUIT against $s failed: $(cat "$out")"
+    DELE_S[$s]=$(val "$out" seconds) DELE_QUIT[$s]=$(val "$out" quit_seconds) DELE_N[$s]=$(val "$out" deleted)
+    note "  $s: $(val "$out" deleted) DELEs in $(val "$out" dele_seconds)s, QUIT (UPDATE) $(val "$out" quit_seconds)s; $(val "$out" left) messages left"
+done
 # Peak RSS from the last run (VmHWM only grows), read before its QUIT.
 declare -A HWM_MAX=() HWM_SUM=() HWM_PROCS=() HWM_NAME=()
 for s in $SERVERS; do
@@ -900,6 +946,16 @@ mkdir -p "$RESULTS_DIR"
                 "| $(ratio "${HWM_SUM[mailtool]}" "${HWM_SUM[$s]}") |"
         done
     fi
+    echo
+    echo "DELE of every other message ($MESSAGES in the mailbox), then QUIT, whose UPDATE removes them;" \
+        "a new session's STAT then shows the rest. mailtool writes the kept messages to a new file," \
+        "fsyncs it and renames it over the mbox; Dovecot expunges in place."
+    echo
+    echo "| server | DELEs | session s (login, DELEs, QUIT) | QUIT (UPDATE) s |"
+    echo "|---|---:|---:|---:|"
+    for s in $SERVERS; do
+        echo "| $(label "$s") | ${DELE_N[$s]} | ${DELE_S[$s]} | ${DELE_QUIT[$s]} |"
+    done
     echo
     echo "RETR-all details (the fastest run):"
     echo
