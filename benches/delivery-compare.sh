@@ -131,20 +131,12 @@ cleanup() {
     stop_pid "$MT_PID"
     stop_postfix_instance
     stop_pid "$SINK_PID"
-    if [ -n "${KEEP_WORK:-}" ]; then
-        note "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
+    remove_work
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free TCP port on ADDR (the kernel's pick; nothing binds it until the server does).
-free_port() {
-    python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "${1:-127.0.0.1}"
-}
 # wait_port ADDR PORT: until something listens there (at most 10 s).
 wait_port() {
     local i

@@ -68,3 +68,18 @@ apt_install() {
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
         || die "apt-get install $* failed"
 }
+
+# free_port [ADDR]: a free TCP port on ADDR (127.0.0.1), the kernel's pick; nothing binds it
+# until the server does.
+free_port() {
+    python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "${1:-127.0.0.1}"
+}
+
+# remove_work: the end of every cleanup trap; KEEP_WORK=1 keeps $WORK for a look.
+remove_work() {
+    if [ -n "${KEEP_WORK:-}" ]; then
+        note "work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}

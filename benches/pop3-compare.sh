@@ -125,20 +125,12 @@ cleanup() {
     local rc=$? s
     stop_pid "$CLIENT_PID"
     for s in "${!PID[@]}"; do stop_pid "${PID[$s]}"; done
-    if [ -n "${KEEP_WORK:-}" ]; then
-        note "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
+    remove_work
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free TCP port on 127.0.0.1 (the kernel's pick; nothing binds it until the server does).
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # greets PORT: a POP3 greeting (+OK) comes from 127.0.0.1:PORT.
 greets() {
     python3 - "$1" 2>/dev/null <<'EOF'

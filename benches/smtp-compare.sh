@@ -125,20 +125,12 @@ cleanup() {
     stop_pid "$MT_PID"
     stop_pid "$SINK_PID"
     stop_postfix_instance
-    if [ -n "${KEEP_WORK:-}" ]; then
-        note "work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
+    remove_work
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free TCP port on 127.0.0.1 (the kernel's pick; nothing binds it until the server does).
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # wait_port PORT: until something listens on 127.0.0.1:PORT (at most 10 s).
 wait_port() {
     local i
