@@ -59,6 +59,17 @@ pub enum PlaintextAuth {
     Always,
 }
 
+impl PlaintextAuth {
+    /// Whether a password may be sent without TLS by a client at `peer`.
+    pub fn allows(self, peer: std::net::IpAddr) -> bool {
+        match self {
+            PlaintextAuth::Always => true,
+            PlaintextAuth::Never => false,
+            PlaintextAuth::Loopback => peer.to_canonical().is_loopback(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogTarget {

@@ -48,17 +48,22 @@ const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H8rPw
 /// Looks `user` up in the users map and checks the password. Names are case-insensitive.
 pub fn authenticate(users: &dyn Map, user: &str, password: &[u8]) -> Result<bool, MapError> {
     let key = user.to_ascii_lowercase();
-    match users.get(key.as_bytes())? {
-        Some(v) => {
-            let stored = String::from_utf8_lossy(&v);
-            Ok(verify_hash(
-                stored.split_whitespace().next().unwrap_or(""),
-                password,
-            ))
-        }
+    let stored = users.get(key.as_bytes())?;
+    Ok(check_stored(
+        stored.as_deref().map(String::from_utf8_lossy).as_deref(),
+        password,
+    ))
+}
+
+/// Checks a password against a users-map value (`HASH [apop=SECRET]`), or, for an unknown
+/// user (`None`), against a hash that never matches, so that a failed login takes the same
+/// time whether or not the user exists.
+pub fn check_stored(value: Option<&str>, password: &[u8]) -> bool {
+    match value {
+        Some(v) => verify_hash(v.split_whitespace().next().unwrap_or(""), password),
         None => {
             let _ = verify_hash(DUMMY, password);
-            Ok(false)
+            false
         }
     }
 }

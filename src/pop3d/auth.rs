@@ -61,19 +61,10 @@ impl Default for Guard {
 
 impl Guard {
     pub fn new() -> Guard {
-        let mut key = [0u8; 32];
+        use argon2::password_hash::rand_core::{OsRng, RngCore};
         // Any unpredictable key will do; the cache lives only as long as the process.
-        let seed = format!(
-            "{:?}{}{:p}",
-            std::time::SystemTime::now(),
-            std::process::id(),
-            &key
-        );
-        key.copy_from_slice(&Sha256::digest(seed.as_bytes()));
-        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-            use std::io::Read;
-            let _ = f.read_exact(&mut key);
-        }
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
         Guard {
             failures: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
@@ -152,7 +143,7 @@ impl Guard {
             Credential::Password(pw) => {
                 let Some(value) = users.get(name.as_bytes())? else {
                     // Same cost as a real check, so a probe cannot tell who exists.
-                    return crate::users::authenticate(users, &name, pw);
+                    return Ok(crate::users::check_stored(None, pw));
                 };
                 let stored = String::from_utf8_lossy(&value).into_owned();
                 let digest = self.digest(pw);
@@ -166,8 +157,7 @@ impl Guard {
                         return Ok(true);
                     }
                 }
-                let hash = stored.split_whitespace().next().unwrap_or("");
-                let ok = crate::users::verify_hash(hash, pw);
+                let ok = crate::users::check_stored(Some(&stored), pw);
                 if ok {
                     let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                     if c.len() >= CACHE_ENTRIES {

@@ -18,7 +18,8 @@ use super::mailbox::{DropError, IndexCache, Maildrop};
 use super::session::{
     Credential, MAX_LINE, MessageEncoder, Session, SessionConfig, Step, encode_message,
 };
-use crate::config::{Config, PlaintextAuth};
+use crate::config::Config;
+use crate::smtp::proto::{LineEvent, LineReader};
 use crate::smtp::server::{Conn, Shared, accept_loop, admit};
 
 /// State the POP3 side adds to the server's shared state.
@@ -84,71 +85,6 @@ fn apop_stamp(host: &str) -> String {
     )
 }
 
-/// Splits complete lines off the front of the input; over-long lines are reported once and
-/// skipped up to their end.
-#[derive(Default)]
-struct Lines {
-    buf: Vec<u8>,
-    start: usize,
-    discarding: bool,
-}
-
-enum Line {
-    Text(Vec<u8>),
-    TooLong,
-}
-
-impl Lines {
-    fn feed(&mut self, data: &[u8]) {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(data);
-    }
-    fn buffered(&self) -> bool {
-        self.start < self.buf.len()
-    }
-    fn clear(&mut self) {
-        self.buf.clear();
-        self.start = 0;
-        self.discarding = false;
-    }
-    fn next(&mut self) -> Option<Line> {
-        loop {
-            let rest = &self.buf[self.start..];
-            match memchr::memchr(b'\n', rest) {
-                Some(i) => {
-                    let line = &rest[..i];
-                    let line = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
-                    self.start += i + 1;
-                    if self.discarding {
-                        self.discarding = false;
-                        continue;
-                    }
-                    return Some(Line::Text(line));
-                }
-                None => {
-                    if rest.len() > MAX_LINE && !self.discarding {
-                        self.discarding = true;
-                        self.buf.clear();
-                        self.start = 0;
-                        return Some(Line::TooLong);
-                    }
-                    if self.discarding {
-                        self.buf.clear();
-                        self.start = 0;
-                    } else if self.start > 0 {
-                        self.buf.drain(..self.start);
-                        self.start = 0;
-                    }
-                    return None;
-                }
-            }
-        }
-    }
-}
-
 struct Ctx<'a> {
     shared: &'a Arc<Shared>,
     pop: &'a Arc<Pop3State>,
@@ -178,12 +114,7 @@ async fn handle(
     else {
         return;
     };
-    let p = &cfg.settings.pop3;
-    let plaintext_auth = match p.allow_plaintext_auth {
-        PlaintextAuth::Always => true,
-        PlaintextAuth::Never => false,
-        PlaintextAuth::Loopback => peer.ip().to_canonical().is_loopback(),
-    };
+    let plaintext_auth = cfg.settings.pop3.allow_plaintext_auth.allows(peer.ip());
     let mut session = Session::new(SessionConfig {
         hostname: host.clone(),
         tls_available: shared.tls.is_some(),
@@ -231,15 +162,19 @@ async fn run(
         .idle_timeout
         .0
         .max(Duration::from_secs(1));
-    let mut lines = Lines::default();
+    // MAX_LINE octets of command, plus its CRLF.
+    let mut lines = LineReader::lenient(MAX_LINE + 2);
     let mut buf = vec![0u8; 16 * 1024];
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut stop = ctx.shared.stop.subscribe();
     loop {
-        while let Some(l) = lines.next() {
+        while let Some(l) = lines.next_line() {
             let steps = match l {
-                Line::Text(t) => session.on_line(&t),
-                Line::TooLong => vec![Step::Send(b"-ERR Command line too long.\r\n".to_vec())],
+                LineEvent::Line(t) => session.on_line(&t),
+                // Lenient framing reports no bare line ends: only over-long lines remain.
+                LineEvent::TooLong | LineEvent::BareLf | LineEvent::BareCr => {
+                    vec![Step::Send(b"-ERR Command line too long.\r\n".to_vec())]
+                }
             };
             for step in steps {
                 match step {
@@ -251,23 +186,15 @@ async fn run(
                         out.clear();
                         // RFC 2595 §4 / SECURITY-TESTS §4: nothing sent before the handshake
                         // may be taken as a command after it.
-                        lines.clear();
-                        let Some(acceptor) = ctx.shared.tls.clone() else {
-                            return "no TLS";
-                        };
-                        let Conn::Plain(tcp) = std::mem::replace(conn, Conn::Closed) else {
-                            return "TLS twice";
-                        };
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                            Ok(Ok(tls)) => {
-                                *conn = Conn::Tls(Box::new(tls));
-                                session.tls_started();
-                            }
-                            _ => {
-                                tracing::info!("STLS handshake failed with [{}]", ctx.peer);
-                                return "TLS handshake failed";
-                            }
+                        lines.discard_buffered();
+                        if !conn
+                            .start_tls(ctx.shared.tls.as_ref(), HANDSHAKE_TIMEOUT)
+                            .await
+                        {
+                            tracing::info!("STLS handshake failed with [{}]", ctx.peer);
+                            return "TLS handshake failed";
                         }
+                        session.tls_started();
                         break;
                     }
                     Step::Login { user, credential } => {
@@ -356,7 +283,6 @@ async fn run(
             },
             _ = stop.changed() => {}
         }
-        let _ = lines.buffered();
     }
 }
 
@@ -567,23 +493,5 @@ mod tests {
         // A short TTL refreshes more often.
         assert!(p.popip_due(ip, t + Duration::from_secs(33), Duration::from_secs(4)));
         assert!(p.popip_due("127.0.0.4".parse().unwrap(), t, ttl));
-    }
-
-    #[test]
-    fn lines_split_pipelined_input_and_skip_long_lines() {
-        let mut l = Lines::default();
-        l.feed(b"USER a\r\nPASS b\r\nST");
-        assert!(matches!(l.next(), Some(Line::Text(t)) if t == b"USER a"));
-        assert!(matches!(l.next(), Some(Line::Text(t)) if t == b"PASS b"));
-        assert!(l.next().is_none());
-        l.feed(b"AT\r\n");
-        assert!(matches!(l.next(), Some(Line::Text(t)) if t == b"STAT"));
-        l.feed(&vec![b'x'; MAX_LINE + 10]);
-        assert!(matches!(l.next(), Some(Line::TooLong)));
-        l.feed(b"yyy\r\nNOOP\r\n");
-        assert!(matches!(l.next(), Some(Line::Text(t)) if t == b"NOOP"));
-        l.feed(b"QUIT\r\n");
-        l.clear();
-        assert!(l.next().is_none());
     }
 }

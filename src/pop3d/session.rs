@@ -400,6 +400,12 @@ impl Session {
         Ok(n - 1)
     }
 
+    /// Messages not marked deleted, and their octets (STAT, LIST).
+    fn live_totals(&self) -> (usize, u64) {
+        self.live()
+            .fold((0, 0), |(n, o), (_, m)| (n + 1, o + m.size))
+    }
+
     fn live(&self) -> impl Iterator<Item = (usize, &Listed)> {
         self.messages
             .iter()
@@ -412,9 +418,7 @@ impl Session {
         let args: Vec<&str> = arg.split(' ').filter(|p| !p.is_empty()).collect();
         match cmd.as_str() {
             "STAT" => {
-                let (n, o) = self
-                    .live()
-                    .fold((0, 0), |(n, o), (_, m)| (n + 1, o + m.size));
+                let (n, o) = self.live_totals();
                 send(&format!("+OK {n} {o}"))
             }
             "LIST" | "UIDL" => {
@@ -435,9 +439,7 @@ impl Session {
                         let mut s = if uidl {
                             String::from("+OK Unique-ID listing follows\r\n")
                         } else {
-                            let (n, o) = self
-                                .live()
-                                .fold((0, 0), |(n, o), (_, m)| (n + 1, o + m.size));
+                            let (n, o) = self.live_totals();
                             format!("+OK {n} visible message{} ({o} octets)\r\n", plural(n))
                         };
                         for (i, m) in self.live() {

@@ -119,8 +119,8 @@ pub const MAX_SHORT_STR: usize = 203;
 pub enum LineEvent {
     /// A well-formed line, without its CRLF.
     Line(Vec<u8>),
-    /// The line was longer than 512 octets including CRLF. It has been
-    /// discarded through its terminating LF. Reply `500 5.5.2 Line too long`.
+    /// The line was longer than the limit (512 octets including CRLF for SMTP). It has
+    /// been discarded through its terminating LF. Reply `500 5.5.2 Line too long`.
     TooLong,
     /// The line ended in a lone LF (RFC 5321 §2.3.8). Content withheld.
     BareLf,
@@ -130,18 +130,45 @@ pub enum LineEvent {
 
 /// Frames command lines out of a byte stream. See the module docs for the
 /// line-ending rules.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LineReader {
     buf: Vec<u8>,
     /// Start of the unconsumed bytes in `buf` (avoids shifting on every line).
     pos: usize,
     /// We are inside a too-long line and drop bytes until its LF.
     discarding: bool,
+    /// The longest line, its line end included.
+    max: usize,
+    /// Any LF ends a line and a CR before it is dropped (POP3); otherwise only CRLF does
+    /// (SMTP: [`LineEvent::BareLf`], [`LineEvent::BareCr`]).
+    lenient: bool,
+}
+
+impl Default for LineReader {
+    fn default() -> Self {
+        LineReader {
+            buf: Vec::new(),
+            pos: 0,
+            discarding: false,
+            max: MAX_COMMAND_LINE,
+            lenient: false,
+        }
+    }
 }
 
 impl LineReader {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// POP3's framing: lines of up to `max` octets with their line end, ended by CRLF or a
+    /// bare LF; never [`LineEvent::BareLf`] or [`LineEvent::BareCr`].
+    pub fn lenient(max: usize) -> Self {
+        LineReader {
+            max,
+            lenient: true,
+            ..Self::default()
+        }
     }
 
     /// Append bytes received from the client. Framing happens lazily in
@@ -176,12 +203,14 @@ impl LineReader {
                     }
                 };
             }
-            // Only the first 512 octets can hold a legal terminator.
-            let window = &avail[..avail.len().min(MAX_COMMAND_LINE)];
+            // Only the first `max` octets can hold a legal terminator.
+            let window = &avail[..avail.len().min(self.max)];
             match window.iter().position(|&b| b == b'\n') {
                 Some(i) => {
                     let line = &avail[..i];
                     let event = match line.split_last() {
+                        Some((b'\r', content)) if self.lenient => LineEvent::Line(content.to_vec()),
+                        _ if self.lenient => LineEvent::Line(line.to_vec()),
                         Some((b'\r', content)) if content.contains(&b'\r') => LineEvent::BareCr,
                         Some((b'\r', content)) => LineEvent::Line(content.to_vec()),
                         _ => LineEvent::BareLf,
@@ -190,10 +219,10 @@ impl LineReader {
                     self.compact_if_empty();
                     return Some(event);
                 }
-                None if window.len() >= MAX_COMMAND_LINE => {
-                    // 512 octets without LF: with its terminator the line
-                    // would be at least 513 octets. Drop what we have now so
-                    // an endless line costs no memory.
+                None if window.len() >= self.max => {
+                    // `max` octets without LF: with its terminator the line
+                    // would be longer. Drop what we have now so an endless
+                    // line costs no memory.
                     self.pos += window.len();
                     self.discarding = true;
                 }
@@ -1363,6 +1392,30 @@ mod tests {
         let mut r = LineReader::new();
         r.feed(input);
         std::iter::from_fn(|| r.next_line()).collect()
+    }
+
+    #[test]
+    fn lenient_framing_takes_bare_lf_and_a_longer_limit() {
+        let mut r = LineReader::lenient(20);
+        r.feed(b"USER a\r\nPASS b\nNOOP x\ry\r\nST");
+        assert_eq!(r.next_line(), Some(LineEvent::Line(b"USER a".to_vec())));
+        assert_eq!(r.next_line(), Some(LineEvent::Line(b"PASS b".to_vec())));
+        assert_eq!(r.next_line(), Some(LineEvent::Line(b"NOOP x\ry".to_vec())));
+        assert_eq!(r.next_line(), None);
+        r.feed(b"AT\r\n");
+        assert_eq!(r.next_line(), Some(LineEvent::Line(b"STAT".to_vec())));
+        // 18 octets and CRLF fit in 20; 19 do not.
+        r.feed(&[b'x'; 18]);
+        r.feed(b"\r\n");
+        assert_eq!(r.next_line(), Some(LineEvent::Line(vec![b'x'; 18])));
+        r.feed(&[b'x'; 300]);
+        assert_eq!(r.next_line(), None);
+        r.feed(b"yyy\r\nNOOP\r\n");
+        assert_eq!(r.next_line(), Some(LineEvent::TooLong));
+        assert_eq!(r.next_line(), Some(LineEvent::Line(b"NOOP".to_vec())));
+        r.feed(b"QUIT\r\n");
+        assert_eq!(r.discard_buffered(), 6);
+        assert_eq!(r.next_line(), None);
     }
 
     /// Feed a whole DATA stream; returns (consumed, state, message).

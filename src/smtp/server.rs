@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::config::{Config, PlaintextAuth};
+use crate::config::Config;
 use crate::dns::{ClientResolve, Dns, Resolve};
 use crate::policy::{Client, Connect, Policy};
 use crate::queue::{self, NewMessage, Spool};
@@ -50,6 +50,31 @@ pub(crate) enum Conn {
     Tls(Box<TlsStream<TcpStream>>),
     /// Only while the TCP stream is being moved into TLS.
     Closed,
+}
+
+impl Conn {
+    /// The TLS handshake on a plain connection (implicit TLS, STARTTLS, STLS), within
+    /// `timeout`. False when there is no certificate, the connection is already TLS, or the
+    /// handshake failed; the connection is then unusable.
+    pub(crate) async fn start_tls(
+        &mut self,
+        acceptor: Option<&TlsAcceptor>,
+        timeout: Duration,
+    ) -> bool {
+        let Some(acceptor) = acceptor else {
+            return false;
+        };
+        let Conn::Plain(tcp) = std::mem::replace(self, Conn::Closed) else {
+            return false;
+        };
+        match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => {
+                *self = Conn::Tls(Box::new(tls));
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 fn closed() -> std::io::Error {
@@ -253,17 +278,14 @@ pub(crate) async fn admit(
         }
     };
     let _ = stream.set_nodelay(true);
-    let Some(timeout) = tls_timeout else {
-        return Some((slot, Conn::Plain(stream)));
-    };
-    let acceptor = shared.tls.clone()?;
-    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => Some((slot, Conn::Tls(Box::new(tls)))),
-        _ => {
-            tracing::info!("{service} TLS handshake failed with [{}]", peer.ip());
-            None
-        }
+    let mut conn = Conn::Plain(stream);
+    if let Some(timeout) = tls_timeout
+        && !conn.start_tls(shared.tls.as_ref(), timeout).await
+    {
+        tracing::info!("{service} TLS handshake failed with [{}]", peer.ip());
+        return None;
     }
+    Some((slot, conn))
 }
 
 /// The hard cap on a message when `max_message_size` is 0 ("no limit"): memory is finite.
@@ -273,7 +295,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
     let cfg = shared.config();
     let host = cfg.hostname();
     let refusal = format!("421 4.3.2 {host} {{why}}; closing connection\r\n");
-    let Some((slot, conn)) = admit(
+    let Some((slot, mut conn)) = admit(
         stream,
         peer,
         &shared,
@@ -285,7 +307,6 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
     else {
         return;
     };
-    let mut conn = conn;
     let resolve = tokio::time::timeout(
         shared.dns.timeout() * 3,
         shared.dns.client_resolve(peer.ip()),
@@ -300,11 +321,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
     };
     tracing::info!("connect from {} ({})", client.hello_text(), kind.name());
     let s = &cfg.settings.smtp;
-    let plaintext_auth = match s.allow_plaintext_auth {
-        PlaintextAuth::Always => true,
-        PlaintextAuth::Never => false,
-        PlaintextAuth::Loopback => peer.ip().to_canonical().is_loopback(),
-    };
+    let plaintext_auth = s.allow_plaintext_auth.allows(peer.ip());
     let scfg = SessionConfig {
         hostname: host.clone(),
         max_message_size: s.max_message_size,
@@ -524,29 +541,17 @@ async fn do_steps(
                         session.client.hello_text()
                     );
                 }
-                let Some(acceptor) = shared.tls.clone() else {
-                    return Flow::Close;
-                };
-                let Conn::Plain(tcp) = std::mem::replace(conn, Conn::Closed) else {
-                    return Flow::Close;
-                };
-                match tokio::time::timeout(
-                    cfg.settings.smtp.command_timeout.0,
-                    acceptor.accept(tcp),
-                )
-                .await
+                if conn
+                    .start_tls(shared.tls.as_ref(), cfg.settings.smtp.command_timeout.0)
+                    .await
                 {
-                    Ok(Ok(tls)) => {
-                        *conn = Conn::Tls(Box::new(tls));
-                        session.tls_started();
-                    }
-                    _ => {
-                        tracing::info!(
-                            "STARTTLS handshake failed with {}",
-                            session.client.hello_text()
-                        );
-                        return Flow::Close;
-                    }
+                    session.tls_started();
+                } else {
+                    tracing::info!(
+                        "STARTTLS handshake failed with {}",
+                        session.client.hello_text()
+                    );
+                    return Flow::Close;
                 }
             }
             Step::VerifyAuth { user, password } => {
