@@ -111,6 +111,14 @@ fn passwd_refuses_empty_passwords_and_bad_usage() {
         );
     }
     // Nothing was written: the map was not even created.
+    // An APOP secret is kept in the clear after the hash, so it may hold no white space.
+    let out = tool(r.path(), &["passwd", "--apop", "carol"], b"two words\n");
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("APOP secret"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!r.path().join("etc/mail/users.db").exists());
     let list = json(&tool(r.path(), &["passwd", "--list", "--json"], b""));
     assert_eq!(list, serde_json::json!([]));

@@ -597,6 +597,11 @@ print(t.recv(200).decode().strip())
 fn plaintext_passwords_need_tls_when_configured() {
     let p = start("", "allow_plaintext_auth = \"never\"\n");
     let (mut r, _) = Raw::open(p.pop3(), "127.0.0.1");
+    // An over-long command line is refused once, and the session goes on.
+    assert_eq!(
+        r.cmd(&format!("USER {}", "x".repeat(3000))),
+        "-ERR Command line too long."
+    );
     assert!(r.cmd("USER who").starts_with("-ERR [AUTH]"));
     assert!(r.cmd("AUTH PLAIN AHdobwB4").starts_with("-ERR [AUTH]"));
     r.cmd("QUIT");
