@@ -51,14 +51,22 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
             message: other.to_string(),
         },
     })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+    let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     Ok(Arc::new(config))
+}
+
+/// The crypto provider: *ring*, the only one compiled in, picked from rustls' crate features.
+/// (`rustls::crypto::ring::default_provider` is deprecated from rustls 0.23.48 on; the
+/// process default is the same provider without naming the deprecated function.)
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| ClientConfig::builder().crypto_provider().clone())
 }
 
 /// How a client checks the server's certificate.
@@ -76,7 +84,7 @@ pub enum Verify {
 
 /// Builds a client configuration for smtp-send, pop-login, relaycheck and outbound delivery.
 pub fn client_config(verify: &Verify) -> Result<Arc<ClientConfig>, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?;

@@ -87,3 +87,8 @@ mod tests {
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 }
+
+/// `one` for 1, else `many`: "1 message", "2 messages".
+pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}

@@ -641,8 +641,7 @@ impl Tls {
         roots
             .add(rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap())
             .unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        let cfg = rustls::ClientConfig::builder_with_provider(mailtool::tls::provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_root_certificates(roots)

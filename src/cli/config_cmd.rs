@@ -16,7 +16,9 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum ConfigAction {
-    /// Validate the configuration file; errors name the line and column
+    /// Validate the configuration as `serve` would at start: syntax (errors name the line and
+    /// column), the [tls] files, [dns] servers, the run-time user, and a trial bind of every
+    /// listener (exit 78, 71 or 69, as serve would)
     Check,
     /// Print the effective configuration, defaults included
     Show {
@@ -31,6 +33,20 @@ pub fn run(global: &GlobalOpts, a: &ConfigArgs) -> Result<i32, Fail> {
     let mut out = std::io::stdout().lock();
     match &a.action {
         ConfigAction::Check => {
+            // As strict as `serve` at start: the files it reads, the account, the ports.
+            let report = crate::server::preflight::check(&cfg);
+            for note in &report.notes {
+                eprintln!("mailtool: {}: note: {note}", cfg.file.display());
+            }
+            if let Some((last, rest)) = report.problems.split_last() {
+                for p in rest {
+                    eprintln!("mailtool: {}: {}", cfg.file.display(), p.message);
+                }
+                return Err(Fail::new(
+                    report.exit(),
+                    format!("mailtool: {}: {}", cfg.file.display(), last.message),
+                ));
+            }
             let what = if cfg.file_exists {
                 format!("{}: OK", cfg.file.display())
             } else {

@@ -33,10 +33,15 @@ pub fn run(global: &GlobalOpts, a: &DoctorArgs) -> Result<i32, Fail> {
     let mut checks = Vec::new();
     let cfg = match Config::load(&global.locate()) {
         Ok(c) => {
-            checks.push(Check::pass(
-                "config",
-                format!("{} is valid", c.file.display()),
-            ));
+            checks.push(if c.file_exists {
+                Check::pass("config", format!("{} is valid", c.file.display()))
+            } else {
+                Check::warn(
+                    "config",
+                    format!("{} does not exist; using the defaults", c.file.display()),
+                    "mailtool setup writes a commented one",
+                )
+            });
             c
         }
         Err(e) => {

@@ -31,6 +31,10 @@ pub struct MailqArgs {
     /// One JSON array with an object per message
     #[arg(long)]
     pub json: bool,
+    /// `-Ac`: the client queue (`[paths] client_spool`, where the sendmail command leaves mail
+    /// while the daemon is down) instead of the main one; `-Am` is the main one, as in sendmail
+    #[arg(short = 'A', value_name = "c|m", value_parser = ["c", "m"])]
+    pub queue: Option<String>,
     /// A selector's substring given as a separate word (`-qR foo`)
     #[arg(hide = true)]
     pub rest: Vec<String>,
@@ -39,28 +43,64 @@ pub struct MailqArgs {
 pub fn run(global: &GlobalOpts, a: &MailqArgs) -> Result<i32, Fail> {
     let cfg = Config::load(&global.locate())?;
     let filter = parse_selectors("mailq", &a.select, &a.rest)?;
-    let dir = cfg.path(&cfg.settings.paths.spool);
+    let client = a.queue.as_deref() == Some("c");
+    let paths = &cfg.settings.paths;
+    let dir = cfg.path(if client {
+        &paths.client_spool
+    } else {
+        &paths.spool
+    });
     let shown = dir.display().to_string();
     let msgs = match Spool::attach(&dir) {
         Ok(spool) => spool
             .list()
             .map_err(|e| Fail::new(EX_NOINPUT, format!("mailq: {shown}: {e}")))?,
-        // A spool that was never created is an empty queue, as after a fresh install.
-        Err(_) if !dir.exists() => Vec::new(),
+        // Not "empty": a missing spool means a wrong --root, [paths] spool or a server that
+        // never ran, and a script must not read that as "nothing waiting".
+        Err(_) if !dir.exists() => {
+            return Err(Fail::new(
+                EX_NOINPUT,
+                format!(
+                    "mailq: {shown}: no such queue directory (check [paths] {} in {}, or start \
+                     `mailtool serve` once)",
+                    if client { "client_spool" } else { "spool" },
+                    cfg.file.display()
+                ),
+            ));
+        }
         Err(e) => return Err(Fail::new(EX_NOINPUT, format!("mailq: {shown}: {e}"))),
     };
     let msgs = filter.apply(&msgs);
-    let text = if a.json {
+    let mut text = if a.json {
         serde_json::to_string_pretty(&mailq_json(&msgs))
             .map_err(|e| Fail::new(EX_SOFTWARE, e.to_string()))?
             + "\n"
     } else {
         format_mailq(&shown, &msgs, a.verbose, std::time::SystemTime::now())
     };
+    if !client && !a.json {
+        text.push_str(&client_spool_note(&cfg.path(&paths.client_spool)));
+    }
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(stdout_error)?;
     Ok(EX_OK)
+}
+
+/// One line for plain `mailq` when messages wait in the client spool (the daemon imports them
+/// at its next start or queue run); nothing when there are none or the spool is not readable.
+fn client_spool_note(dir: &std::path::Path) -> String {
+    let n = Spool::attach(dir)
+        .and_then(|s| s.list())
+        .map_or(0, |m| m.len());
+    match n {
+        0 => String::new(),
+        n => format!(
+            "\t\t{n} {} in the client queue {} (mailq -Ac)\n",
+            crate::util::plural(n, "message", "messages"),
+            dir.display()
+        ),
+    }
 }
 
 /// sendmail's queue selectors (`-qRsubstr`, `-q!Sx`, or `-qR substr` as two words) as a

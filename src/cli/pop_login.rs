@@ -297,7 +297,7 @@ pub fn exit_code(r: &Report) -> i32 {
 fn table(header: [&str; 2]) -> Table {
     let mut t = Table::new();
     t.force_no_tty()
-        .load_style(comfy_table::presets::ASCII_BORDERS_ONLY_CONDENSED)
+        .load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
         .set_header(header.to_vec());
     if let Some(c) = t.column_mut(0) {
         c.set_cell_alignment(comfy_table::CellAlignment::Right);

@@ -22,7 +22,9 @@ sessions in progress finish. Without a config and as a non-root user it runs on 
 127.0.0.1:2525 (SMTP), 127.0.0.1:2587 (submission) and 127.0.0.1:1100 (POP3) under \
 ~/.local/share/mailtool.",
     after_help = "Exit status: 0 after a clean shutdown; 64 usage; 69 a listener could not be \
-bound; 71 privileges could not be dropped; 73 the spool cannot be created; 78 bad configuration."
+bound; 71 the run-time user is missing and could not be created, or privileges could not be \
+dropped; 73 the spool or the mailbox directory takes no new files for the run-time user; 78 bad \
+configuration (a [tls] file, [dns] servers)."
 )]
 pub struct ServeArgs {
     /// Where to write the process id [default: ROOT/run/mailtool.pid]
@@ -41,6 +43,10 @@ pub fn run(global: &GlobalOpts, a: &ServeArgs) -> Result<i32, Fail> {
                 ServeError::Config(c) => return Err(Fail::from(c.clone())),
                 ServeError::Bind { .. } => EX_UNAVAILABLE,
                 ServeError::Privileges(_) => EX_OSERR,
+                ServeError::Account(crate::server::account::AccountError::NotWritable {
+                    ..
+                }) => EX_CANTCREAT,
+                ServeError::Account(_) => EX_OSERR,
                 ServeError::Spool { .. } | ServeError::Io { .. } => EX_CANTCREAT,
                 ServeError::Tls(_) | ServeError::Dns(_) => EX_CONFIG,
                 ServeError::Runtime(_) => EX_SOFTWARE,

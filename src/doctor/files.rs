@@ -220,7 +220,10 @@ pub fn permissions(cfg: &Config) -> Vec<Check> {
     if unreadable.is_empty() {
         out.push(Check::pass(
             "map permissions",
-            format!("{checked} maps readable by {user}"),
+            format!(
+                "{checked} {} readable by {user}",
+                crate::util::plural(checked, "map", "maps")
+            ),
         ));
     } else {
         out.push(Check::fail(

@@ -29,8 +29,9 @@ pub fn backlog(cfg: &Config, now: SystemTime) -> Check {
     let oldest = list.iter().map(|m| m.envelope.created).min().unwrap_or(now);
     let age = now.saturating_sub(oldest);
     let detail = format!(
-        "{} messages, the oldest queued {} ago",
+        "{} {}, the oldest queued {} ago",
         list.len(),
+        crate::util::plural(list.len(), "message", "messages"),
         crate::duration::describe(std::time::Duration::from_secs(age))
     );
     if age >= cfg.settings.queue.warn_after.0.as_secs() || list.len() > BACKLOG {

@@ -440,7 +440,37 @@ pub async fn check_host(target: &Target, opts: &Options) -> HostReport {
     if let Some(s) = session {
         let _ = s.client.quit().await;
     }
+    if report.open_relay()
+        && let Some(src) = trusted_looking_source(peer.ip(), opts.source)
+    {
+        report.warnings.push(format!(
+            "the tests came from {src}, an address the server itself may trust (mailtool, \
+             sendmail and Postfix let loopback and their own networks relay by default); test \
+             from an address it does not trust, e.g. --source 127.0.0.50"
+        ));
+    }
     report
+}
+
+/// The source address of a test from the server's own host (loopback, or the server's address
+/// itself), which MTAs trust to relay: a "relay" found from there says nothing about strangers.
+fn trusted_looking_source(peer: IpAddr, source: Option<IpAddr>) -> Option<IpAddr> {
+    let default_v4 = IpAddr::from([127, 0, 0, 1]);
+    let src = match source {
+        Some(s) => s,
+        // With no --source the kernel picks the loopback address for a loopback peer.
+        None if peer.is_loopback() => {
+            if peer.is_ipv4() {
+                default_v4
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            }
+        }
+        None => return None,
+    };
+    let is_default_loopback =
+        src == default_v4 || src == IpAddr::from(std::net::Ipv6Addr::LOCALHOST);
+    (is_default_loopback || src == peer).then_some(src)
 }
 
 /// What `--classic` found.
@@ -520,4 +550,37 @@ pub async fn classic(
     };
     out.push(format!("{h} relay {word}"));
     (out, verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trusted_looking_source;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn tests_from_the_servers_own_host_are_flagged() {
+        assert_eq!(
+            trusted_looking_source(ip("127.0.0.1"), None),
+            Some(ip("127.0.0.1"))
+        );
+        assert_eq!(trusted_looking_source(ip("::1"), None), Some(ip("::1")));
+        assert_eq!(
+            trusted_looking_source(ip("192.0.2.7"), Some(ip("192.0.2.7"))),
+            Some(ip("192.0.2.7"))
+        );
+        assert_eq!(
+            trusted_looking_source(ip("127.0.0.9"), Some(ip("127.0.0.1"))),
+            Some(ip("127.0.0.1"))
+        );
+        // An untrusted source, or a remote server without --source: no hint.
+        assert_eq!(
+            trusted_looking_source(ip("127.0.0.1"), Some(ip("127.0.0.50"))),
+            None
+        );
+        assert_eq!(trusted_looking_source(ip("192.0.2.7"), None), None);
+    }
 }

@@ -5,6 +5,8 @@
 //! process becomes the configured user before any thread or runtime exists, so no session is
 //! ever served as root.
 
+pub mod account;
+pub mod preflight;
 pub mod privileges;
 
 use std::net::SocketAddr;
@@ -31,7 +33,9 @@ pub enum ServeError {
     #[error("{0}")]
     Privileges(#[from] privileges::PrivError),
     #[error("{0}")]
-    Tls(#[from] crate::tls::TlsError),
+    Account(#[from] account::AccountError),
+    #[error("{0}")]
+    Tls(String),
     #[error("spool {path}: {message}")]
     Spool { path: String, message: String },
     #[error("{path}: {message}")]
@@ -158,6 +162,23 @@ fn chown_tree(path: &Path, id: &privileges::Identity) {
     }
 }
 
+/// The configured user and group; as root on a fresh machine, the default `mailtool` account is
+/// created first (what a package's install script would do), in the mailbox directory's group.
+fn run_time_identity(cfg: &Config, mailboxes: &Path) -> Result<privileges::Identity, ServeError> {
+    let s = &cfg.settings;
+    match privileges::lookup(&s.user, &s.group) {
+        Ok(id) => Ok(id),
+        Err(_) if s.user == account::DEFAULT_ACCOUNT && s.group == account::DEFAULT_ACCOUNT => {
+            let extra = account::writing_group(mailboxes).map(privileges::group_name);
+            for line in account::ensure(&s.user, &s.group, extra.as_deref(), false)? {
+                tracing::info!("{line}");
+            }
+            Ok(privileges::lookup(&s.user, &s.group)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Thousands of idle SMTP connections need thousands of descriptors: take the hard limit.
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit on a local struct.
@@ -184,20 +205,7 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     }
     let created = prepare_dirs(&cfg)?;
     let bound = bind_all(&cfg)?;
-    let tls = match (&cfg.settings.tls.cert, &cfg.settings.tls.key) {
-        (c, k) if !c.is_empty() => Some(crate::tls::server_config(&cfg.path(c), &cfg.path(k))?),
-        _ => None,
-    };
-    if tls.is_none() && !cfg.settings.smtp.smtps.is_empty() {
-        return Err(ServeError::Runtime(
-            "smtp.smtps listeners need [tls] cert and key".into(),
-        ));
-    }
-    if tls.is_none() && !cfg.settings.pop3.pop3s.is_empty() {
-        return Err(ServeError::Runtime(
-            "pop3.pop3s listeners need [tls] cert and key".into(),
-        ));
-    }
+    let tls = preflight::tls(&cfg).map_err(ServeError::Tls)?;
     let spool_dir = cfg.path(&cfg.settings.paths.spool);
     // Written while still root, as sendmail does; /run is root's.
     let pid_file = opts
@@ -205,12 +213,15 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
         .clone()
         .unwrap_or_else(|| cfg.path("/run/mailtool.pid"));
     write_pid(&pid_file);
+    let mailboxes = cfg.path(&cfg.settings.paths.mailboxes);
     if crate::config::is_root() {
-        let id = privileges::lookup(&cfg.settings.user, &cfg.settings.group)?;
+        let mut id = run_time_identity(&cfg, &mailboxes)?;
         chown_tree(&spool_dir, &id);
-        let mailboxes = cfg.path(&cfg.settings.paths.mailboxes);
         if created.contains(&mailboxes) {
             share_mailboxes(&mailboxes, &id);
+        }
+        if let Some(line) = account::join_writing_group(&mut id, &mailboxes) {
+            tracing::info!("{line}");
         }
         let p3 = &cfg.settings.pop3;
         let pop3_listens = !p3.listen.is_empty() || !p3.pop3s.is_empty();
@@ -232,6 +243,10 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
             id.gid
         );
     }
+    // As the run-time user: refuse to start rather than accept mail that cannot be delivered.
+    let me = privileges::current_user();
+    account::check_writable(&spool_dir, &me)?;
+    account::check_writable(&mailboxes, &me)?;
     let spool = Spool::open(&spool_dir).map_err(|e| ServeError::Spool {
         path: spool_dir.display().to_string(),
         message: e.to_string(),
@@ -271,6 +286,8 @@ async fn async_main(
     pid_file: PathBuf,
 ) -> Result<(), ServeError> {
     let grace = cfg.settings.smtp.shutdown_grace.0;
+    // journald reads stderr too: only syslog is somewhere else.
+    let log_elsewhere = cfg.settings.log.target == crate::config::LogTarget::Syslog;
     let spool = Arc::new(spool);
     let engine = Arc::new(
         Engine::new(cfg.clone(), spool.clone(), dns.clone())
@@ -324,8 +341,12 @@ async fn async_main(
     for b in bound {
         let l = tokio::net::TcpListener::from_std(b.listener)
             .map_err(|e| ServeError::Runtime(e.to_string()))?;
-        tracing::info!("listening for {} on {}", b.kind.name(), b.addr);
+        // Scripts wait for this line on stderr; the log gets it too, but only where the log
+        // is not stderr itself (else every start-up line came out twice).
         eprintln!("mailtool: listening for {} on {}", b.kind.name(), b.addr);
+        if log_elsewhere {
+            tracing::info!("listening for {} on {}", b.kind.name(), b.addr);
+        }
         tasks.push(match b.kind {
             Service::Smtp(kind) => {
                 tokio::spawn(server::serve(l, kind, shared.clone(), stop_rx.clone()))

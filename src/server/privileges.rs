@@ -9,6 +9,23 @@ pub struct Identity {
     pub user: String,
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
+    /// Supplementary groups kept after the switch: the user's own from /etc/group, plus any
+    /// the server adds (the group of a `root:mail 2775` mailbox directory).
+    pub groups: Vec<libc::gid_t>,
+}
+
+impl Identity {
+    /// Keeps `gid` as a supplementary group too.
+    pub fn add_group(&mut self, gid: libc::gid_t) {
+        if gid != self.gid && !self.groups.contains(&gid) {
+            self.groups.push(gid);
+        }
+    }
+
+    /// Whether the process will be a member of `gid` after the switch.
+    pub fn in_group(&self, gid: libc::gid_t) -> bool {
+        gid == self.gid || self.groups.contains(&gid)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +78,44 @@ pub fn lookup(user: &str, group: &str) -> Result<Identity, PrivError> {
         user: user.into(),
         uid,
         gid,
+        groups: group_list(&cuser, gid),
     })
+}
+
+/// The user's groups from the group database (getgrouplist), without the primary one.
+fn group_list(user: &CStr, gid: libc::gid_t) -> Vec<libc::gid_t> {
+    let mut n: libc::c_int = 64;
+    loop {
+        let mut groups = vec![0 as libc::gid_t; n as usize];
+        let mut count = n;
+        // SAFETY: `groups` has room for `count` entries; getgrouplist writes at most that many
+        // and sets `count` to the number needed when it returns -1.
+        let rc = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        if rc >= 0 {
+            groups.truncate(count.max(0) as usize);
+            groups.retain(|&g| g != gid);
+            return groups;
+        }
+        if count <= n || n >= 65536 {
+            return Vec::new();
+        }
+        n = count;
+    }
+}
+
+/// The name of group `gid`, or its number.
+pub fn group_name(gid: libc::gid_t) -> String {
+    let mut buf = vec![0u8; 16384];
+    // SAFETY: grp is a plain C struct; the result pointer points into `buf` or is null.
+    unsafe {
+        let mut grp: libc::group = std::mem::zeroed();
+        let mut res: *mut libc::group = std::ptr::null_mut();
+        let rc = libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut res);
+        if rc != 0 || res.is_null() || grp.gr_name.is_null() {
+            return gid.to_string();
+        }
+        CStr::from_ptr(grp.gr_name).to_string_lossy().into_owned()
+    }
 }
 
 /// Switches the whole process (it must still be single-threaded) to `id`, for good.
@@ -75,8 +129,10 @@ pub fn drop_to(id: &Identity) -> Result<(), PrivError> {
     };
     // SAFETY: these calls only change process credentials; the order (groups, gid, uid) is
     // the one that leaves no way back to root.
+    let mut groups = vec![id.gid];
+    groups.extend(id.groups.iter().copied().filter(|&g| g != id.gid));
     unsafe {
-        if libc::setgroups(1, &id.gid) != 0 {
+        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
             return Err(fail("setgroups"));
         }
         if libc::setgid(id.gid) != 0 {
@@ -115,6 +171,15 @@ mod tests {
     fn root_resolves_and_unknown_names_fail() {
         let id = lookup("root", "root").unwrap();
         assert_eq!((id.uid, id.gid), (0, 0));
+        assert!(!id.groups.contains(&0), "the primary group is not repeated");
+        assert_eq!(group_name(0), "root");
+        assert_eq!(group_name(4_000_000_123), "4000000123");
+        let mut id = id;
+        id.add_group(12345);
+        id.add_group(12345);
+        id.add_group(0);
+        assert!(id.in_group(12345) && id.in_group(0) && !id.in_group(7));
+        assert_eq!(id.groups.iter().filter(|&&g| g == 12345).count(), 1);
         assert!(matches!(
             lookup("no-such-user-mailtool", "root"),
             Err(PrivError::NoUser(_))

@@ -89,6 +89,7 @@ pub fn run(global: &GlobalOpts, a: &SendmailArgs) -> Result<i32, Fail> {
                 verbose: inv.verbose,
                 select: inv.queue_filters.clone(),
                 json: false,
+                queue: None,
                 rest: Vec::new(),
             };
             super::mailq::run(global, &m)
