@@ -64,6 +64,9 @@ _mailtool() {
             mailtool,serve)
                 cmd="mailtool__subcmd__serve"
                 ;;
+            mailtool,setup)
+                cmd="mailtool__subcmd__setup"
+                ;;
             mailtool,smtp-send)
                 cmd="mailtool__subcmd__smtp__subcmd__send"
                 ;;
@@ -132,6 +135,9 @@ _mailtool() {
                 ;;
             mailtool__subcmd__help,serve)
                 cmd="mailtool__subcmd__help__subcmd__serve"
+                ;;
+            mailtool__subcmd__help,setup)
+                cmd="mailtool__subcmd__help__subcmd__setup"
                 ;;
             mailtool__subcmd__help,smtp-send)
                 cmd="mailtool__subcmd__help__subcmd__smtp__subcmd__send"
@@ -248,7 +254,7 @@ _mailtool() {
 
     case "${cmd}" in
         mailtool)
-            opts="-h -V --config --root --help --version makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor migrate completions man help"
+            opts="-h -V --config --root --help --version makemap newaliases serve setup mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor migrate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -440,7 +446,7 @@ _mailtool() {
             return 0
             ;;
         mailtool__subcmd__help)
-            opts="makemap newaliases serve mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor migrate completions man help"
+            opts="makemap newaliases serve setup mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor migrate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -831,6 +837,20 @@ _mailtool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailtool__subcmd__help__subcmd__setup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailtool__subcmd__help__subcmd__smtp__subcmd__send)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -846,7 +866,7 @@ _mailtool() {
             return 0
             ;;
         mailtool__subcmd__mailq)
-            opts="-v -q -h --json --config --root --help"
+            opts="-v -q -A -h --json --config --root --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -854,6 +874,10 @@ _mailtool() {
             case "${prev}" in
                 -q)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -A)
+                    COMPREPLY=($(compgen -W "c m" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1646,6 +1670,28 @@ _mailtool() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__setup)
+            opts="-n -h --dry-run --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -76,11 +76,7 @@ fn count_q(spool: &Path) -> usize {
 fn kill_9_during_a_load_loses_nothing() {
     let source = Path::new("/usr/sbin/smtp-source");
     if !source.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide smtp-source (postfix)"
-        );
-        eprintln!("skipping: smtp-source is not installed");
+        common::skip::skip("smtp-source (postfix) is not installed");
         return;
     }
     // far: the sink, keeping everything in its spool.
@@ -167,11 +163,7 @@ fn a_large_batch_reaches_smtp_sink() {
     let sink_bin = Path::new("/usr/sbin/smtp-sink");
     let source = Path::new("/usr/sbin/smtp-source");
     if !sink_bin.exists() || !source.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide postfix's tools"
-        );
-        eprintln!("skipping: smtp-sink/smtp-source are not installed");
+        common::skip::skip("smtp-sink/smtp-source (postfix) are not installed");
         return;
     }
     let port = free_port("127.0.0.3");

@@ -160,3 +160,25 @@ fn a_healthy_server_passes_and_an_open_relay_fails() {
     let (_, v) = doctor(r.path(), &[]);
     assert_eq!(check(&v, &smtp)["status"], "fail");
 }
+
+/// Issue 12 (25): one map is "1 map", not "1 maps".
+#[test]
+fn one_map_is_singular() {
+    let r = root();
+    let etc = r.path().join("etc/mail");
+    fs::create_dir_all(&etc).unwrap();
+    fs::write(
+        etc.join("mailtool.toml"),
+        "user = \"nobody\"\ngroup = \"nogroup\"\n[smtp]\nlisten = []\nsubmission = []\n\
+         [pop3]\nlisten = []\n",
+    )
+    .unwrap();
+    build_map(r.path(), "access", "", b"Connect:127.0.0.1 RELAY\n");
+    common::server::readable(r.path());
+    let (_, v) = doctor(r.path(), &[]);
+    let c = check(&v, "map permissions");
+    assert!(
+        c["detail"].as_str().unwrap().starts_with("1 map readable by "),
+        "{c}"
+    );
+}

@@ -176,10 +176,23 @@ fn listings_and_messages() {
     assert_eq!(code(&out), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with(&mb.summary_line()), "{stdout}");
+    // Issue 12 (25): Unicode boxes like every other table (comfy-table UTF8_FULL_CONDENSED).
+    let rows: Vec<Vec<String>> = stdout
+        .lines()
+        .filter(|l| l.starts_with('│'))
+        .map(|l| {
+            l.split(['│', '┆'])
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .collect();
     for n in 1..=2 {
-        let row = format!("{n}   {}", mb.octets(n));
-        assert!(stdout.contains(&row), "missing {row:?} in\n{stdout}");
+        let row = vec![n.to_string(), mb.octets(n).to_string()];
+        assert!(rows.contains(&row), "missing {row:?} in\n{stdout}");
     }
+    assert!(stdout.contains('┌') && !stdout.contains("+-"), "{stdout}");
     assert!(stdout.contains("uid"), "{stdout}");
 
     let out = ep.login(ep.plain, &["--list", "--uidl", "--json"]);

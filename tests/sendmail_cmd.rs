@@ -233,7 +233,7 @@ fn submission_through_the_daemon() {
 #[test]
 fn bsd_mailx_reaches_the_spool() {
     if !Path::new("/usr/bin/mail").exists() {
-        eprintln!("skipping: bsd-mailx is not installed (.ci/run installs it)");
+        common::skip::skip("bsd-mailx is not installed");
         return;
     }
     let dns = TestDns::start(&[]);

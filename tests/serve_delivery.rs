@@ -576,7 +576,7 @@ fn have(tool: &str) -> bool {
 #[test]
 fn mailx_and_cron_mail_reach_the_mailbox_even_with_the_daemon_down() {
     if !have("mail") {
-        eprintln!("skipping: bsd-mailx is not installed");
+        common::skip::skip("bsd-mailx is not installed");
         return;
     }
     let drop = drop_dir();

@@ -20,6 +20,7 @@ mod queue_cmd;
 mod relaycheck;
 mod sendmail;
 mod serve;
+mod setup;
 mod smtp_send;
 
 use std::ffi::OsString;
@@ -61,7 +62,9 @@ admin tools with one binary. It reads the same /etc/mail files and answers to th
 lines: makemap, newaliases, sendmail and friends. The same binary run through a link named \
 makemap, newaliases, praliases, mailq or sendmail behaves as that program.",
     after_help = "Exit statuses follow sysexits(3): 0 ok, 64 usage, 65 data error, 66 no input, \
-70 internal error, 73 cannot create, 75 temporary failure, 78 configuration error. pop-login \
+69 service unavailable (a port cannot be bound), 70 internal error, 71 system error (an account \
+cannot be created or privileges dropped), 73 cannot create, 75 temporary failure, 78 \
+configuration error. pop-login \
 has its own (0 logged in, 1 authentication failed, 2 other errors): see its --help."
 )]
 pub struct Cli {
@@ -79,6 +82,8 @@ pub enum Command {
     Newaliases(newaliases::NewaliasesArgs),
     /// Run the SMTP and POP3 server in the foreground
     Serve(serve::ServeArgs),
+    /// Prepare a first start: the system account, a commented mailtool.toml, a certificate
+    Setup(setup::SetupArgs),
     /// List the mail queue (sendmail mailq / -bp)
     Mailq(mailq::MailqArgs),
     /// Test servers for open relaying (nmap's 16 probes and more)
@@ -226,6 +231,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Mailq(a) => mailq::run(&global, &a),
         Command::Queue(a) => queue_cmd::run(&global, &a),
         Command::Serve(a) => serve::run(&global, &a),
+        Command::Setup(a) => setup::run(&global, &a),
         Command::Relaycheck(a) => relaycheck::run(&a),
         Command::SmtpSend(a) => smtp_send::run(&global, &a),
         Command::Sendmail(a) => sendmail::run(&global, &a),

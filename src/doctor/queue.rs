@@ -44,3 +44,40 @@ pub fn backlog(cfg: &Config, now: SystemTime) -> Check {
         Check::pass("queue", detail)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{Envelope, NewMessage, Recipient};
+
+    fn queue_n(n: usize) -> (tempfile::TempDir, Config) {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = Config::from_settings(
+            crate::config::Settings::defaults(false),
+            d.path().to_path_buf(),
+        );
+        let spool = Spool::open(&cfg.path(&cfg.settings.paths.spool)).unwrap();
+        for _ in 0..n {
+            spool
+                .store(NewMessage {
+                    envelope: Envelope::new("a@b.test", vec![Recipient::new("c@d.test")]),
+                    data: b"Subject: x\n\nx\n".to_vec(),
+                    id: None,
+                })
+                .unwrap();
+        }
+        (d, cfg)
+    }
+
+    #[test]
+    fn one_message_is_singular() {
+        let (_d, cfg) = queue_n(1);
+        let c = backlog(&cfg, SystemTime::now());
+        assert!(c.detail.starts_with("1 message, the oldest"), "{}", c.detail);
+        let (_d, cfg) = queue_n(2);
+        let c = backlog(&cfg, SystemTime::now());
+        assert!(c.detail.starts_with("2 messages, the oldest"), "{}", c.detail);
+        let (_d, cfg) = queue_n(0);
+        assert_eq!(backlog(&cfg, SystemTime::now()).detail, "empty");
+    }
+}

@@ -180,7 +180,10 @@ pub fn check_writable(dir: &Path, user: &str) -> Result<(), AccountError> {
                 .unwrap_or((0, 0, 0));
             let group_name = privileges::group_name(group);
             let fix = if group != 0 && mode & 0o020 != 0 {
-                format!("usermod -a -G {group_name} {user}, or chown {user} {}", dir.display())
+                format!(
+                    "usermod -a -G {group_name} {user}, or chown {user} {}",
+                    dir.display()
+                )
             } else {
                 format!(
                     "chgrp {user} {d} && chmod 2775 {d} (it is uid {owner}, group {group_name}, \
@@ -206,7 +209,11 @@ mod tests {
     #[test]
     fn existing_accounts_need_nothing() {
         assert!(ensure("root", "root", None, false).unwrap().is_empty());
-        assert!(ensure("root", "root", Some("root"), true).unwrap().is_empty());
+        assert!(
+            ensure("root", "root", Some("root"), true)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -237,10 +244,17 @@ mod tests {
     fn writability_is_proved_by_a_file() {
         let d = tempfile::tempdir().unwrap();
         check_writable(d.path(), "me").unwrap();
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "probe removed");
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            0,
+            "probe removed"
+        );
         let missing = d.path().join("nope");
         let e = check_writable(&missing, "me").unwrap_err().to_string();
-        assert!(e.starts_with(&format!("cannot create files in {}", missing.display())), "{e}");
+        assert!(
+            e.starts_with(&format!("cannot create files in {}", missing.display())),
+            "{e}"
+        );
         assert!(e.contains("never delivered; fix: chgrp me"), "{e}");
     }
 }

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod preflight;
 pub mod privileges;
+pub mod setup;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -185,7 +185,9 @@ mod tests {
             tls(&c).unwrap_err(),
             "smtp.smtps listeners need [tls] cert and key"
         );
-        let c = config("[smtp]\nlisten = []\nsubmission = []\n[pop3]\nlisten = []\npop3s = [\"127.0.0.1:0\"]\n");
+        let c = config(
+            "[smtp]\nlisten = []\nsubmission = []\n[pop3]\nlisten = []\npop3s = [\"127.0.0.1:0\"]\n",
+        );
         assert_eq!(
             tls(&c).unwrap_err(),
             "pop3.pop3s listeners need [tls] cert and key"
@@ -199,14 +201,17 @@ mod tests {
         let c = config(&format!(
             "[smtp]\nlisten = [\"{addr}\"]\nsubmission = []\n[pop3]\nlisten = [\"127.0.0.1:0\"]\n"
         ));
-        assert_eq!(listeners(&c), [(addr, "SMTP"), ("127.0.0.1:0".parse().unwrap(), "POP3")]);
+        assert_eq!(
+            listeners(&c),
+            [(addr, "SMTP"), ("127.0.0.1:0".parse().unwrap(), "POP3")]
+        );
         let r = check(&c);
         assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
         assert_eq!(r.exit(), EX_UNAVAILABLE);
         assert!(
-            r.problems[0]
-                .message
-                .starts_with(&format!("cannot listen on {addr} (SMTP): Address already in use")),
+            r.problems[0].message.starts_with(&format!(
+                "cannot listen on {addr} (SMTP): Address already in use"
+            )),
             "{:?}",
             r.problems
         );

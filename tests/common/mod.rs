@@ -64,6 +64,7 @@ pub mod fuzz;
 pub mod pop3;
 pub mod postfix;
 pub mod server;
+pub mod skip;
 
 /// The addresses contrib/fail2ban/filter.d/mailtool.conf's failregex finds in `log`, matched
 /// by Python's `re` (fail2ban is Python) with <HOST> expanded as fail2ban does for addresses.
