@@ -178,7 +178,10 @@ fn one_map_is_singular() {
     let (_, v) = doctor(r.path(), &[]);
     let c = check(&v, "map permissions");
     assert!(
-        c["detail"].as_str().unwrap().starts_with("1 map readable by "),
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 map readable by "),
         "{c}"
     );
 }

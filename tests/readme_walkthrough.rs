@@ -16,19 +16,25 @@ use std::time::{Duration, Instant};
 use common::bin;
 use common::server::{free_port, temp_root};
 
-const BEGIN: &str = "<!-- walkthrough:begin -->";
-const END: &str = "<!-- walkthrough:end -->";
-
-/// The ```sh blocks between the markers, in order.
+/// The ```sh blocks of the walk-through, in order.
 fn sh_blocks(readme: &str) -> Vec<String> {
+    sh_blocks_in(readme, "walkthrough")
+}
+
+/// The ```sh blocks between `<!-- NAME:begin -->` and `<!-- NAME:end -->`, in order.
+fn sh_blocks_in(readme: &str, name: &str) -> Vec<String> {
+    let (begin, end_marker) = (
+        format!("<!-- {name}:begin -->"),
+        format!("<!-- {name}:end -->"),
+    );
     let start = readme
-        .find(BEGIN)
-        .expect("README.md has no walkthrough:begin marker");
+        .find(&begin)
+        .unwrap_or_else(|| panic!("README.md has no {begin} marker"));
     let end = readme
-        .find(END)
-        .expect("README.md has no walkthrough:end marker");
-    assert!(start < end, "walkthrough markers out of order");
-    let section = &readme[start + BEGIN.len()..end];
+        .find(&end_marker)
+        .unwrap_or_else(|| panic!("README.md has no {end_marker} marker"));
+    assert!(start < end, "{name} markers out of order");
+    let section = &readme[start + begin.len()..end];
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in section.lines() {
@@ -221,4 +227,172 @@ fn blocks_are_found_between_the_markers_only() {
     let text = "```sh\nno\n```\n<!-- walkthrough:begin -->\ntext\n```sh\na\nb\n```\n\
                 ```toml\nx = 1\n```\n```sh\nc\n```\n<!-- walkthrough:end -->\n```sh\nno\n```\n";
     assert_eq!(sh_blocks(text), ["a\nb\n", "c\n"]);
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read README.md")
+}
+
+/// Issue 12 (8): the Quick start's three lines (passwd, smtp-send, pop-login) work as written
+/// against `mailtool serve` started with no configuration by a normal user. The fixed ports of
+/// the Quick start (2525, 1100) are taken in a private network namespace, so nothing else on
+/// the machine can hold them; the user is nobody with a fresh home.
+#[test]
+fn readme_quick_start_runs_as_written() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let netns = root
+        && Command::new("unshare")
+            .args(["-n", "sh", "-c", "ip link set lo up"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !netns {
+        common::skip::skip("needs root, unshare(1) and ip(8) for a private network namespace");
+        return;
+    }
+    let readme = readme();
+    let lines = sh_blocks_in(&readme, "quickstart").concat();
+    assert_eq!(lines.lines().count(), 3, "three lines:\n{lines}");
+    for cmd in [
+        "mailtool passwd",
+        "mailtool smtp-send",
+        "mailtool pop-login",
+    ] {
+        assert!(lines.contains(cmd), "{cmd} missing:\n{lines}");
+    }
+    let tmp = temp_root();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+    let bindir = tmp.path().join("bin");
+    std::fs::create_dir(&bindir).unwrap();
+    std::os::unix::fs::symlink(bin(), bindir.join("mailtool")).unwrap();
+    let script = format!(
+        "set -euo pipefail\n\
+         mailtool serve 2> \"$HOME/serve.log\" &\n\
+         for i in $(seq 100); do grep -qs 'listening for POP3' \"$HOME/serve.log\" && break; sleep 0.2; done\n\
+         {lines}\
+         kill %1\nwait %1\n"
+    );
+    let script_path = tmp.path().join("quickstart.sh");
+    std::fs::write(&script_path, &script).unwrap();
+    let mut child = Command::new("unshare")
+        .args(["-n", "sh", "-c"])
+        .arg(r#"ip link set lo up && exec setpriv --reuid=65534 --regid=65534 --clear-groups bash "$0""#)
+        .arg(&script_path)
+        .current_dir(&home)
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bindir.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("run the quick start");
+    let _group = Group(child.id() as i32);
+    let out = read_all(child.stdout.take().unwrap());
+    let err = read_all(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // SAFETY: as in Group::drop.
+    unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    let log = std::fs::read_to_string(home.join("serve.log")).unwrap_or_default();
+    let report =
+        format!("script:\n{script}\nstdout:\n{stdout}\nstderr:\n{stderr}\nserve.log:\n{log}");
+    assert!(status.is_some_and(|s| s.success()), "{report}");
+    assert!(
+        log.contains("listening for SMTP on 127.0.0.1:2525"),
+        "{report}"
+    );
+    // pop-login's summary (stderr with --retr) and the message itself on stdout.
+    assert!(
+        stderr.contains("me has 1 visible message (0 hidden)"),
+        "{report}"
+    );
+    assert!(stdout.contains("\nHello"), "{report}");
+    assert!(
+        stdout.contains("To: <me@localhost>") || stdout.contains("To: me@localhost"),
+        "{report}"
+    );
+    assert!(
+        home.join(".local/share/mailtool/var/mail/me").is_file(),
+        "{report}"
+    );
+}
+
+/// Issue 12 (8): the install steps fit a stock Debian: `cargo install --locked` into the
+/// directory the systemd units start the binary from, man directories created before the
+/// copies, `/usr/sbin/sendmail` diverted when another MTA owns it; no dead DNSBL in examples.
+#[test]
+fn readme_install_steps_fit_the_units() {
+    let readme = readme();
+    let start = readme.find("\n## Install\n").expect("an Install section");
+    let section = &readme[start..];
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |e| e + 1)];
+    let install = section
+        .lines()
+        .find(|l| l.starts_with("cargo install"))
+        .expect("a cargo install line");
+    assert!(install.contains("--locked"), "{install}");
+    let words: Vec<&str> = install.split_whitespace().collect();
+    let prefix = words
+        .iter()
+        .position(|w| *w == "--root")
+        .map(|i| words[i + 1])
+        .expect("cargo install --root PREFIX");
+    let binary = format!("{prefix}/bin/mailtool");
+    for unit in ["mailtool.service", "mailtool-simple.service"] {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("contrib/systemd")
+                .join(unit),
+        )
+        .unwrap();
+        for l in text.lines().filter(|l| l.starts_with("ExecStart")) {
+            let exe = l
+                .split_once('=')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .next()
+                .unwrap();
+            assert_eq!(exe, binary, "{unit}: {l}");
+        }
+    }
+    let mkdir = section
+        .find("mkdir -p")
+        .expect("the man directories are created");
+    let copy = section.find("cp man/*.1").expect("man pages copied");
+    assert!(mkdir < copy);
+    let mkdir_line = section[mkdir..].lines().next().unwrap();
+    for dir in ["/usr/local/share/man/man1", "/usr/local/share/man/man5"] {
+        assert!(mkdir_line.contains(dir), "{mkdir_line}");
+    }
+    assert!(
+        section.contains("dpkg-divert --local --rename --add"),
+        "{section}"
+    );
+    assert!(!readme.contains("zone = \"relays.ordb.org\""));
+    // The exit-status list names every status the commands use.
+    let exits = &readme[readme.find("### Exit statuses").expect("exit statuses")..];
+    let exits = &exits[..exits[4..].find("\n#").unwrap_or(exits.len())];
+    for code in [
+        "64", "65", "66", "67", "69", "70", "71", "73", "74", "75", "78",
+    ] {
+        assert!(
+            exits.split_whitespace().any(|w| w == code),
+            "exit {code} missing:\n{exits}"
+        );
+    }
 }

@@ -73,10 +73,18 @@ mod tests {
     fn one_message_is_singular() {
         let (_d, cfg) = queue_n(1);
         let c = backlog(&cfg, SystemTime::now());
-        assert!(c.detail.starts_with("1 message, the oldest"), "{}", c.detail);
+        assert!(
+            c.detail.starts_with("1 message, the oldest"),
+            "{}",
+            c.detail
+        );
         let (_d, cfg) = queue_n(2);
         let c = backlog(&cfg, SystemTime::now());
-        assert!(c.detail.starts_with("2 messages, the oldest"), "{}", c.detail);
+        assert!(
+            c.detail.starts_with("2 messages, the oldest"),
+            "{}",
+            c.detail
+        );
         let (_d, cfg) = queue_n(0);
         assert_eq!(backlog(&cfg, SystemTime::now()).detail, "empty");
     }

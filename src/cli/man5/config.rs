@@ -492,14 +492,18 @@ pub fn page() -> Vec<u8> {
         }
     }
     p.section("EXAMPLES");
-    p.para("The seed's sendmail setup (its .mc file), as mailtool.toml:");
+    p.para(
+        "The seed's sendmail setup (its .mc file), as mailtool.toml. The seed's DNSBL, \
+relays.ordb.org, has been dead since 2006; use a list that is alive and whose terms of use fit \
+the host:",
+    );
     p.example(
         r#"hostname = "mail.example1.com"
 [smtp]
 greet_pause = "5000ms"
 max_message_size = 1000000
 ptr_check = "resolvable"
-dnsbl = [{ zone = "relays.ordb.org", message = "550 Email rejected due to sending server misconfiguration - see http://www.ordb.org/faq/#why_rejected" }]
+dnsbl = [{ zone = "zen.spamhaus.org" }]
 [tls]
 cert = "/etc/mail/tls/cert.pem"
 key  = "/etc/mail/tls/key.pem"
