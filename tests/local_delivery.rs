@@ -5,6 +5,8 @@
 //! python3 and mailx are installed by `.ci/run`. Without them a test is skipped when `CI` is
 //! unset and fails when it is set.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

@@ -19,7 +19,7 @@ pub struct LazyMap {
 enum State {
     Open(Box<AnyMap>),
     /// No file: an empty map. Looked for again at every lookup.
-    Missing(Instant),
+    Missing,
     /// The file exists but cannot be opened (permissions, corruption): every lookup fails,
     /// so access_db's `-T<TMPF>` answers 451 instead of silently skipping the rules.
     Broken(Instant, String),
@@ -28,7 +28,7 @@ enum State {
 fn open_state(path: &Path) -> State {
     match AnyMap::open(path) {
         Ok(m) => State::Open(Box::new(m)),
-        Err(_) if !path.exists() => State::Missing(Instant::now()),
+        Err(_) if !path.exists() => State::Missing,
         Err(e) => {
             tracing::error!("map {} cannot be read: {e}", path.display());
             State::Broken(Instant::now(), e.to_string())
@@ -66,7 +66,7 @@ impl LazyMap {
         let retry = match &*g {
             // One stat per lookup, as an open map does: a map built a moment ago (`mailtool
             // passwd` right before the mail to the new user) is used by the next lookup.
-            State::Missing(_) => self.path.exists(),
+            State::Missing => self.path.exists(),
             State::Broken(since, _) => since.elapsed() >= RECHECK,
             State::Open(_) => false,
         };
@@ -75,7 +75,7 @@ impl LazyMap {
         }
         match &*g {
             State::Open(m) => f(m).map(Some),
-            State::Missing(_) => Ok(None),
+            State::Missing => Ok(None),
             State::Broken(_, message) => Err(MapError::Io {
                 path: self.path.display().to_string(),
                 message: message.clone(),
