@@ -793,3 +793,86 @@ fn large_messages_are_sent_whole_and_top_stops_early() {
     assert_eq!(r.body(), crlf(M2));
     r.cmd("QUIT");
 }
+
+/// Issue 12 (11): tokio-rustls keeps encrypted bytes in its buffer when the socket would
+/// block, until the next write or a flush; an unflushed end of a RETR left fetchmail waiting
+/// for the rest of a 7 MB message. The MDA sleeps before reading so the socket fills up and
+/// the server's last write of each RETR meets a full socket.
+#[test]
+fn fetchmail_over_pop3s_gets_a_large_message_whole_every_time() {
+    let p = start("", "");
+    let mut big = String::from("From: big@example2.com\nSubject: seven megabytes\n\n");
+    let mut i = 0;
+    while big.len() < 7 * 1024 * 1024 {
+        if i % 5 == 0 {
+            big.push_str(&format!(".dotted line {i} padded with some text\n"));
+        } else {
+            big.push_str(&format!("line {i} {}\n", "y".repeat(60)));
+        }
+        i += 1;
+    }
+    big.push_str("THE LAST LINE\n");
+    p.write_mbox(&[&big]);
+    let body = &big[big.find("\n\n").unwrap() + 2..];
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("fetched");
+    let mda = work.path().join("slow-mda.sh");
+    fs::write(
+        &mda,
+        format!("#!/bin/sh\nsleep 0.2\ncat > '{}'\n", out.display()),
+    )
+    .unwrap();
+    let rc = work.path().join("fetchmailrc");
+    fs::write(
+        &rc,
+        format!(
+            "set no syslog\npoll 127.0.0.1 service {} protocol pop3 auth password\n  \
+             user \"{USER}\" there with password \"{PASSWORD}\" is root here\n  \
+             ssl no sslcertck keep fetchall\n  mda \"{}\"\n",
+            p.pop3s().port(),
+            mda.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&rc, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(&mda, fs::Permissions::from_mode(0o755)).unwrap();
+    let started = Instant::now();
+    for run in 0..50 {
+        let _ = fs::remove_file(&out);
+        let mut child = Command::new("fetchmail")
+            .arg("-f")
+            .arg(&rc)
+            .arg("--idfile")
+            .arg(work.path().join("ids"))
+            .args(["--nodetach", "--timeout", "10"])
+            .env("HOME", work.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("fetchmail");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let res = child.wait_with_output().unwrap();
+        let got = fs::read_to_string(&out).unwrap_or_default();
+        assert!(
+            res.status.success() && got.ends_with(body),
+            "run {run} after {:?}: fetchmail {:?}, {} of {} body bytes\n{}\n{}\nserver:\n{}",
+            started.elapsed(),
+            res.status,
+            got.len(),
+            body.len(),
+            text(&res.stdout),
+            text(&res.stderr),
+            p.srv.log()
+        );
+    }
+    // --keep: the message is still there for the next run, and for this check.
+    assert!(fs::read_to_string(p.mailbox()).unwrap().contains("THE LAST LINE"));
+}
