@@ -511,6 +511,9 @@ fn fetchmail_pulls_into_an_mbox_and_the_server_deletes_at_quit() {
         .arg(&rc)
         .arg("--idfile")
         .arg(work.path().join("ids"))
+        // As root fetchmail locks /var/run/fetchmail.pid: parallel tests would collide.
+        .arg("--pidfile")
+        .arg(work.path().join("fetchmail.pid"))
         .args(["--nodetach", "--timeout", "20"])
         .env("HOME", work.path())
         .output()
@@ -845,6 +848,8 @@ fn fetchmail_over_pop3s_gets_a_large_message_whole_every_time() {
             .arg(&rc)
             .arg("--idfile")
             .arg(work.path().join("ids"))
+            .arg("--pidfile")
+            .arg(work.path().join("fetchmail.pid"))
             .args(["--nodetach", "--timeout", "10"])
             .env("HOME", work.path())
             .stdout(std::process::Stdio::piped())
@@ -874,5 +879,58 @@ fn fetchmail_over_pop3s_gets_a_large_message_whole_every_time() {
         );
     }
     // --keep: the message is still there for the next run, and for this check.
-    assert!(fs::read_to_string(p.mailbox()).unwrap().contains("THE LAST LINE"));
+    assert!(
+        fs::read_to_string(p.mailbox())
+            .unwrap()
+            .contains("THE LAST LINE")
+    );
+}
+
+/// Issue 12 (10): Maildir messages are listed in delivery order, by the seconds, microseconds
+/// and counter of their names read as numbers: names written with unpadded microseconds
+/// (`M99` before `M100000` in one second) sort wrongly as text.
+#[test]
+fn maildir_messages_are_listed_in_delivery_order() {
+    let p = start(
+        "[paths]\nmailbox_format = \"maildir\"\n[queue]\ninterval = \"0s\"\n",
+        "",
+    );
+    let md = p.mailbox();
+    for sub in ["", "tmp", "new", "cur"] {
+        fs::create_dir_all(md.join(sub)).unwrap();
+        as_server_user(&md.join(sub));
+    }
+    let one_time = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let names = [
+        "1700000000.M99P7Q1.host,S=10",
+        "1700000000.M100000P7Q2.host,S=10",
+        "1700000000.M100000P7Q10.host,S=10",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        let f = md.join("new").join(n);
+        fs::write(&f, format!("Subject: md {i}\n\nbody {i}\n")).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(one_time)
+            .unwrap();
+        as_server_user(&f);
+    }
+    let (mut r, ok) = Raw::login(p.pop3(), "127.0.0.1");
+    assert!(ok.starts_with("+OK who has 3 visible messages"), "{ok}");
+    for i in 0..3 {
+        assert!(r.cmd(&format!("RETR {}", i + 1)).starts_with("+OK"));
+        let m = r.body();
+        assert!(
+            m.contains(&format!("Subject: md {i}\r\n")),
+            "RETR {}: {m}",
+            i + 1
+        );
+    }
+    r.cmd("UIDL");
+    let uidl = r.body();
+    let order: Vec<&str> = uidl.lines().filter_map(|l| l.split(' ').nth(1)).collect();
+    assert_eq!(order, names, "{uidl}");
+    assert!(r.cmd("QUIT").starts_with("+OK"));
 }

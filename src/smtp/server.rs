@@ -363,11 +363,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
         // Talked first, or hung up / failed during the pause: either way the session is over.
         return;
     }
-    if conn
-        .send(&session.greeting().to_bytes())
-        .await
-        .is_err()
-    {
+    if conn.send(&session.greeting().to_bytes()).await.is_err() {
         return;
     }
     let stats = run_session(&mut conn, &mut session, &mut lines, &mut buf, &shared, &cfg).await;
