@@ -640,3 +640,83 @@ fn mailx_and_cron_mail_reach_the_mailbox_even_with_the_daemon_down() {
     );
     s.stop();
 }
+
+/// Issue 12 (12): with `interval = "0s"` the daemon still runs the queue at start
+/// (mailtool.toml(5): "only at start, on SIGUSR1 and with mailtool queue run"): a message
+/// deferred before the restart is retried and the client spool is imported.
+#[test]
+fn interval_zero_still_runs_the_queue_at_start() {
+    // Nothing listens on far.test's MX at first: the message is deferred.
+    let port = free_port("127.0.0.2");
+    let dns = TestDns::start(&mx_records("127.0.0.2"));
+    let (nr, near) = near_server(&dns, port, "interval = \"0s\"");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "example@example1.com",
+        &["bob@far.test"],
+        "Subject: deferred before the restart\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+    let spool_dir = near.spool();
+    wait_for("a deferral", || {
+        let spool = Spool::attach(&spool_dir).ok()?;
+        spool
+            .list()
+            .ok()?
+            .into_iter()
+            .any(|m| m.envelope.tries > 0)
+            .then_some(())
+    });
+    near.stop();
+
+    // Daemon down: `sendmail` leaves its message in the client spool.
+    let out = common::run(
+        common::mailtool().arg("--root").arg(nr.path()).args([
+            "sendmail",
+            "-f",
+            "example@example1.com",
+            "example",
+        ]),
+        b"Subject: from the client spool\n\nhi\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = nr.path().join("var/spool/clientmqueue");
+    assert!(fs::read_dir(&client).unwrap().count() > 0);
+
+    // The MX comes up; the restarted daemon (no periodic runs) handles both at start.
+    let (_fr, far) = far_server(port);
+    let near = Server::start(
+        nr.path(),
+        &fs::read_to_string(nr.path().join("etc/mail/mailtool.toml")).unwrap(),
+    );
+    let far_spool = far.spool();
+    wait_for("the deferred message at far", || {
+        spool_ids(&far_spool)
+            .into_iter()
+            .any(|i| read_df(&far_spool, &i).contains("Subject: deferred before the restart"))
+            .then_some(())
+    });
+    let mbox = nr.path().join("var/mail/example");
+    wait_for("the client-spool message in the mbox", || {
+        fs::read_to_string(&mbox)
+            .ok()?
+            .contains("Subject: from the client spool")
+            .then_some(())
+    });
+    assert!(
+        near.log().contains("imported from the client spool"),
+        "{}",
+        near.log()
+    );
+    wait_for("near's queue to empty", || {
+        spool_ids(&spool_dir).is_empty().then_some(())
+    });
+    near.stop();
+    far.stop();
+}
