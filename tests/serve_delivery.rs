@@ -148,7 +148,10 @@ fn relays_to_the_mx_and_bounces_what_it_refuses() {
     });
     let log = near.log();
     assert!(
-        log.contains("to=<bob@far.test>") && log.contains("mailer=esmtp, relay=far.test"),
+        log.contains("to=<bob@far.test>")
+            && log.contains(&format!(
+                "mailer=esmtp, relay=mx.far.test[127.0.0.2]:{port}, "
+            )),
         "{log}"
     );
     assert!(log.contains("stat=Sent ("), "{log}");
@@ -717,6 +720,50 @@ fn interval_zero_still_runs_the_queue_at_start() {
     wait_for("near's queue to empty", || {
         spool_ids(&spool_dir).is_empty().then_some(())
     });
+    near.stop();
+    far.stop();
+}
+
+/// Issue 12 (24): with a smart host the delivery log's `relay=` names the smart host, as
+/// Postfix logs it (`host[ip]:port`), not the recipient's domain.
+#[test]
+fn the_log_names_the_smart_host_as_the_relay() {
+    let port = free_port("127.0.0.2");
+    let (_fr, far) = far_server(port);
+    // far.test's MX would be 127.0.0.9, where nothing listens: only the smart host works.
+    let dns = TestDns::start(&[
+        Rec::mx("far.test", 10, "mx.far.test"),
+        Rec::a("mx.far.test", "127.0.0.9"),
+        Rec::a("smart.test", "127.0.0.2"),
+    ]);
+    let (_nr, near) = near_server(&dns, port, &format!("smart_host = \"smart.test:{port}\""));
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "example@example1.com",
+        &["bob@far.test"],
+        "Subject: via the smart host\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+    let far_spool = far.spool();
+    wait_for("the message at the smart host", || {
+        spool_ids(&far_spool)
+            .into_iter()
+            .any(|i| read_df(&far_spool, &i).contains("Subject: via the smart host"))
+            .then_some(())
+    });
+    let want = format!("mailer=esmtp, relay=smart.test[127.0.0.2]:{port}, dsn=2.0.0, stat=Sent");
+    wait_for("the delivery log line", || {
+        near.log().contains(&want).then_some(())
+    });
+    let log = near.log();
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("to=<bob@far.test>"))
+            .all(|l| !l.contains("relay=far.test")),
+        "{log}"
+    );
     near.stop();
     far.stop();
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
-use crate::courier::remote::{Remote, RemoteJob, RemoteRcpt, RemoteSettings};
+use crate::courier::remote::{Relay, Remote, RemoteJob, RemoteRcpt, RemoteSettings};
 use crate::courier::{Outcome, local, program};
 use crate::dns::Dns;
 use crate::maps::aliases::{self, ExpandOptions};
@@ -264,7 +264,7 @@ impl Engine {
                     let out = self
                         .deliver_local(&cfg, &target, &env.sender, &rcpt, &data)
                         .await;
-                    self.log(id, &env, &[i], &target, std::slice::from_ref(&out));
+                    self.log(id, &env, &[i], &target, None, std::slice::from_ref(&out));
                     apply(&mut env, &[i], &[out]);
                 }
                 Job::Remote(domain, idx) => {
@@ -289,9 +289,10 @@ impl Engine {
                         ret: env.ret,
                         envid: env.envid.as_deref(),
                     };
-                    let outs = remote.deliver(&domain, &job).await;
-                    self.log(id, &env, &idx, &Target::Remote(domain.clone()), &outs);
-                    apply(&mut env, &idx, &outs);
+                    let d = remote.deliver(&domain, &job).await;
+                    let target = Target::Remote(domain.clone());
+                    self.log(id, &env, &idx, &target, d.relay.as_ref(), &d.outcomes);
+                    apply(&mut env, &idx, &d.outcomes);
                 }
             }
             if k + 1 < njobs {
@@ -603,7 +604,15 @@ impl Engine {
         }
     }
 
-    fn log(&self, id: &QueueId, env: &Envelope, idx: &[usize], target: &Target, outs: &[Outcome]) {
+    fn log(
+        &self,
+        id: &QueueId,
+        env: &Envelope,
+        idx: &[usize],
+        target: &Target,
+        relay: Option<&Relay>,
+        outs: &[Outcome],
+    ) {
         let delay = now_secs().saturating_sub(env.created);
         let delay = format!(
             "{:02}:{:02}:{:02}",
@@ -626,8 +635,10 @@ impl Engine {
                     Outcome::Failed(_) => Kind::Failure,
                 },
             );
-            let relay = match target {
-                Target::Remote(d) => format!(", relay={d}"),
+            // The server that answered, as Postfix logs it (`host[ip]:port`), or `none`.
+            let relay = match (target, relay) {
+                (Target::Remote(_), Some(x)) => format!(", relay={}", x.display()),
+                (Target::Remote(_), None) => ", relay=none".to_string(),
                 _ => String::new(),
             };
             tracing::info!(
