@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::dns::{Rec, TestDns};
+use common::postfix::{Postfix, PostfixOptions};
 use common::server::{Server, Smtp, add_user, free_port, seed_root, temp_root as root};
 use mailtool::queue::{RcptState, Spool};
 
@@ -766,4 +767,61 @@ fn the_log_names_the_smart_host_as_the_relay() {
     );
     near.stop();
     far.stop();
+}
+
+/// The per-recipient blocks of the DSNs in an mbox, read with Python's email package:
+/// `Final-Recipient | Action | Status | Remote-MTA | Diagnostic-Code` per line.
+fn dsn_fields(mbox: &Path) -> String {
+    python(
+        "import mailbox,sys\n\
+         for m in mailbox.mbox(sys.argv[1]):\n\
+         \tfor p in m.walk():\n\
+         \t\tif p.get_content_type() == 'message/delivery-status':\n\
+         \t\t\tfor b in p.get_payload()[1:]:\n\
+         \t\t\t\tprint(' | '.join(str(b[k]) for k in ('Final-Recipient', 'Action', 'Status', 'Remote-MTA', 'Diagnostic-Code')))\n",
+        mbox,
+    )
+}
+
+/// Issue 12 (17): a bounce after a remote server's refusal names that server in
+/// `Remote-MTA:` (RFC 3464 §2.3.5), as Postfix does. The refusal comes from a real Postfix
+/// (not an open relay: 554 5.7.1 Relay access denied).
+#[test]
+fn a_remote_refusal_bounces_with_the_remote_mta() {
+    let Some(pf) = Postfix::start(PostfixOptions {
+        open_relay: false,
+        tls: false,
+    }) else {
+        return;
+    };
+    let dns = TestDns::start(&[
+        Rec::mx("elsewhere.test", 10, "mx.elsewhere.test"),
+        Rec::a("mx.elsewhere.test", "127.0.0.1"),
+    ]);
+    let (nr, near) = near_server(&dns, pf.smtp.port(), "");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "example@example1.com",
+        &["x@elsewhere.test"],
+        "Subject: refused by postfix\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+    let mbox = nr.path().join("var/mail/example");
+    wait_for("the bounce in the sender's mbox", || {
+        fs::read_to_string(&mbox)
+            .ok()?
+            .contains("Subject: refused by postfix")
+            .then_some(())
+    });
+    let fields = dsn_fields(&mbox);
+    assert!(
+        fields.starts_with(
+            "RFC822; x@elsewhere.test | failed | 5.7.1 | dns; mx.elsewhere.test | SMTP; 554 5.7.1"
+        ),
+        "{fields}\n{}",
+        near.log()
+    );
+    near.stop();
 }

@@ -293,6 +293,9 @@ impl Engine {
                     let target = Target::Remote(domain.clone());
                     self.log(id, &env, &idx, &target, d.relay.as_ref(), &d.outcomes);
                     apply(&mut env, &idx, &d.outcomes);
+                    for &i in &idx {
+                        env.recipients[i].remote_mta = d.relay.as_ref().map(|x| x.host.clone());
+                    }
                 }
             }
             if k + 1 < njobs {

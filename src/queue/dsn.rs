@@ -160,6 +160,10 @@ pub fn build(
         }
         let _ = writeln!(m, "Action: {action}");
         let _ = writeln!(m, "Status: {}", status_of(e.diagnostic, kind));
+        // RFC 3464 §2.3.5: the server whose answer this is.
+        if let Some(mta) = &e.recipient.remote_mta {
+            let _ = writeln!(m, "Remote-MTA: dns; {mta}");
+        }
         if e.diagnostic
             .as_bytes()
             .first()
@@ -243,6 +247,8 @@ mod tests {
         let e = env();
         let mut r = e.recipients[0].clone();
         r.orcpt = Some("rfc822;bob@far.test".into());
+        r.target = Some("remote:bob@far.test".into());
+        r.remote_mta = Some("mx.far.test".into());
         let n = build(
             Kind::Failure,
             &e,
@@ -266,7 +272,7 @@ mod tests {
             "Original-Envelope-Id: QQ123\n",
             "Final-Recipient: RFC822; bob@far.test\n",
             "Original-Recipient: rfc822;bob@far.test\n",
-            "Action: failed\nStatus: 5.1.1\n",
+            "Action: failed\nStatus: 5.1.1\nRemote-MTA: dns; mx.far.test\n",
             "Diagnostic-Code: SMTP; 550 5.1.1 <bob@far.test>... User unknown\n",
             "Content-Type: message/rfc822\n\nSubject: hi\n\nbody\n",
             "from  [192.0.2.7]\n",
@@ -334,5 +340,6 @@ mod tests {
         assert!(t.contains("Action: delayed\nStatus: 4.0.0\n"));
         assert!(t.contains("text/rfc822-headers") && !t.contains("secret body"));
         assert_eq!(status_of("250 2.0.0 ok", Kind::Success), "2.0.0");
+        assert!(!t.contains("Remote-MTA:"), "{t}");
     }
 }
