@@ -825,3 +825,87 @@ fn a_remote_refusal_bounces_with_the_remote_mta() {
     );
     near.stop();
 }
+
+/// Issue 12 (13): NOTIFY=SUCCESS relayed to a next hop that offers DSN (a real Postfix) goes
+/// on with the recipient and we send no receipt of our own: Postfix sends it (RFC 3461
+/// §5.2.1). To a next hop without DSN (the same Postfix, DSN not offered) our receipt says
+/// `Action: relayed`.
+#[test]
+fn success_notices_are_left_to_a_dsn_next_hop_and_say_relayed_otherwise() {
+    for offers_dsn in [true, false] {
+        let Some(pf) = Postfix::start_with(
+            PostfixOptions {
+                open_relay: false,
+                tls: false,
+            },
+            if offers_dsn {
+                ""
+            } else {
+                "smtpd_discard_ehlo_keywords = dsn"
+            },
+        ) else {
+            return;
+        };
+        let dns = TestDns::start(&[
+            Rec::mx("postfix.test", 10, "mx.postfix.test"),
+            Rec::a("mx.postfix.test", "127.0.0.1"),
+        ]);
+        let (nr, near) = near_server(&dns, pf.smtp.port(), "");
+        let (mut c, _) = Smtp::open(near.smtp(), None);
+        c.cmd("EHLO client.test");
+        assert!(c.cmd("MAIL FROM:<example@example1.com>").starts_with("250"));
+        let r = c.cmd("RCPT TO:<sink@postfix.test> NOTIFY=SUCCESS");
+        assert!(r.starts_with("250"), "{r}");
+        let r = c.mail_body("Subject: receipt wanted\r\n\r\nx\r\n");
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+        c.cmd("QUIT");
+        wait_for("the relayed delivery", || {
+            near.log()
+                .lines()
+                .any(|l| l.contains("to=<sink@postfix.test>") && l.contains("stat=Sent"))
+                .then_some(())
+        });
+        let spool = near.spool();
+        wait_for("near's queue to empty", || {
+            spool_ids(&spool).is_empty().then_some(())
+        });
+        let mbox = nr.path().join("var/mail/example");
+        if offers_dsn {
+            // Postfix took NOTIFY=SUCCESS over and sends the receipt itself.
+            wait_for("Postfix's success notice", || {
+                pf.log_text()
+                    .contains("sender delivery status notification")
+                    .then_some(())
+            });
+            let log = near.log();
+            assert!(!log.contains("DSN: Success notice"), "{log}");
+            assert!(
+                !fs::read_to_string(&mbox)
+                    .unwrap_or_default()
+                    .contains("Return receipt"),
+                "{log}"
+            );
+        } else {
+            wait_for("our receipt in the sender's mbox", || {
+                fs::read_to_string(&mbox)
+                    .ok()?
+                    .contains("Subject: Return receipt")
+                    .then_some(())
+            });
+            let fields = dsn_fields(&mbox);
+            assert_eq!(
+                fields.trim(),
+                "RFC822; sink@postfix.test | relayed | 2.0.0 | dns; mx.postfix.test | None",
+                "{}",
+                near.log()
+            );
+            assert!(
+                !pf.log_text()
+                    .contains("sender delivery status notification"),
+                "{}",
+                pf.log_text()
+            );
+        }
+        near.stop();
+    }
+}

@@ -294,7 +294,13 @@ impl Engine {
                     self.log(id, &env, &idx, &target, d.relay.as_ref(), &d.outcomes);
                     apply(&mut env, &idx, &d.outcomes);
                     for &i in &idx {
-                        env.recipients[i].remote_mta = d.relay.as_ref().map(|x| x.host.clone());
+                        let r = &mut env.recipients[i];
+                        r.remote_mta = d.relay.as_ref().map(|x| x.host.clone());
+                        // RFC 3461 §5.2.1: NOTIFY went on to a next hop that offers DSN; the
+                        // success notice is its to send, not ours.
+                        if d.relay.as_ref().is_some_and(|x| x.dsn) && r.state == RcptState::Sent {
+                            r.notified = true;
+                        }
                     }
                 }
             }
