@@ -909,3 +909,103 @@ fn success_notices_are_left_to_a_dsn_next_hop_and_say_relayed_otherwise() {
         near.stop();
     }
 }
+
+/// Issue 12 (19): a mailbox of the other kind than `mailbox_format` (an mbox file left after
+/// switching to Maildir, or a Maildir under mbox) is a local configuration problem: the mail
+/// is deferred (4.3.5) with the fix in the log, never bounced, `mailtool doctor` reports it,
+/// and once the admin fixes it the retry delivers.
+#[test]
+fn a_mailbox_of_the_wrong_kind_defers_and_doctor_reports_it() {
+    for format in ["maildir", "mbox"] {
+        let drop = drop_dir();
+        let (r, s) = local_server(format, drop.path());
+        let mailbox = r.path().join("var/mail/example");
+        if format == "maildir" {
+            fs::write(
+                &mailbox,
+                "From old@x Sat Nov 28 10:00:00 2026\nSubject: old\n\nold\n",
+            )
+            .unwrap();
+        } else {
+            for sub in ["tmp", "new", "cur"] {
+                fs::create_dir_all(mailbox.join(sub)).unwrap();
+            }
+        }
+        let (mut c, _) = Smtp::open(s.smtp(), None);
+        c.cmd("EHLO client.test");
+        let r2 = c.mail(
+            "alice@far.test",
+            &["example@example1.com"],
+            "Subject: wrong kind\r\n\r\nx\r\n",
+        );
+        assert!(r2.starts_with("250 2.0.0"), "{r2}");
+        c.cmd("QUIT");
+        wait_for("the deferral", || {
+            s.log()
+                .lines()
+                .any(|l| l.contains("to=<example") && l.contains("dsn=4.3.5, stat=Deferred"))
+                .then_some(())
+        });
+        let log = s.log();
+        let other = if format == "maildir" {
+            "mbox"
+        } else {
+            "maildir"
+        };
+        assert!(
+            log.contains(&format!("set mailbox_format = \"{other}\"")),
+            "{log}"
+        );
+        assert!(!log.contains("DSN:") && !log.contains("stat=554"), "{log}");
+        assert_eq!(spool_ids(&s.spool()).len(), 1, "{log}");
+
+        let out = common::run(
+            common::mailtool()
+                .arg("--root")
+                .arg(r.path())
+                .args(["doctor", "--offline", "--json"]),
+            b"",
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let check = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "mailbox format")
+            .unwrap_or_else(|| panic!("{v:#}"))
+            .clone();
+        assert_eq!(check["status"], "fail", "{check:#}");
+        assert!(
+            check["detail"].as_str().unwrap().contains(": example ("),
+            "{check:#}"
+        );
+        assert!(
+            check["fix"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("set mailbox_format = \"{other}\"")),
+            "{check:#}"
+        );
+        assert_eq!(out.status.code(), Some(2));
+
+        // Fixed (here: the old mailbox moved away): the next retry delivers.
+        if format == "maildir" {
+            fs::remove_file(&mailbox).unwrap();
+        } else {
+            fs::remove_dir_all(&mailbox).unwrap();
+        }
+        wait_for("the delivery after the fix", || {
+            let found = if format == "maildir" {
+                fs::read_dir(mailbox.join("new")).ok()?.flatten().any(|e| {
+                    fs::read_to_string(e.path()).is_ok_and(|t| t.contains("Subject: wrong kind"))
+                })
+            } else {
+                fs::read_to_string(&mailbox)
+                    .ok()?
+                    .contains("Subject: wrong kind")
+            };
+            found.then_some(())
+        });
+        s.stop();
+    }
+}
