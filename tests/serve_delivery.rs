@@ -1009,3 +1009,60 @@ fn a_mailbox_of_the_wrong_kind_defers_and_doctor_reports_it() {
         s.stop();
     }
 }
+
+/// Issue 12 (16): recipients that resolve to one mailbox get one copy, as sendmail and Postfix
+/// deliver: three RCPTs over SMTP, and To/Cc/Bcc of `sendmail -t`; the mbox is read back with
+/// Python's mailbox module.
+#[test]
+fn recipients_resolving_to_one_mailbox_get_one_copy() {
+    let drop = drop_dir();
+    let (r, s) = local_server("mbox", drop.path());
+    let (mut c, _) = Smtp::open(s.smtp(), None);
+    c.cmd("EHLO client.test");
+    // All three are user `example`: by name, through the @example1.com catch-all, and at the
+    // host name.
+    let reply = c.mail(
+        "alice@far.test",
+        &[
+            "example@example1.com",
+            "anything@example1.com",
+            "example@mail.example1.com",
+        ],
+        "Subject: three rcpts\r\n\r\nonce\r\n",
+    );
+    assert!(reply.starts_with("250 "), "{reply}");
+    c.cmd("QUIT");
+    let out = common::run(
+        common::mailtool()
+            .arg("--root")
+            .arg(r.path())
+            .args(["sendmail", "-t", "-f", "alice@far.test"]),
+        b"To: example@example1.com\nCc: other@example1.com\nBcc: example\nSubject: sendmail -t\n\nonce\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mbox = r.path().join("var/mail/example");
+    let spool = s.spool();
+    wait_for("both messages delivered and an empty queue", || {
+        let t = fs::read_to_string(&mbox).ok()?;
+        (t.contains("Subject: three rcpts")
+            && t.contains("Subject: sendmail -t")
+            && spool_ids(&spool).is_empty())
+        .then_some(())
+    });
+    let got = python(
+        "import mailbox,sys\nprint(sorted(m['Subject'] for m in mailbox.mbox(sys.argv[1])))",
+        &mbox,
+    );
+    assert_eq!(got.trim(), "['sendmail -t', 'three rcpts']", "{}", s.log());
+    let log = s.log();
+    assert_eq!(
+        log.matches("duplicate of another recipient").count(),
+        4,
+        "{log}"
+    );
+    s.stop();
+}

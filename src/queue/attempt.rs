@@ -224,7 +224,7 @@ impl Engine {
         // delivers to the same set and skips those already done; a plain one-to-one route is
         // simply computed again after a crash, which saves a sync per message.
         let mut env = env;
-        if self.expand(&mut env) == Expanded::Lists {
+        if self.expand(id, &mut env) == Expanded::Lists {
             env = self.save(id, &env).await?;
         }
 
@@ -459,7 +459,7 @@ impl Engine {
     }
 
     /// Resolves every pending recipient that has no target yet.
-    fn expand(&self, env: &mut Envelope) -> Expanded {
+    fn expand(&self, id: &QueueId, env: &mut Envelope) -> Expanded {
         let mut changed = Expanded::Nothing;
         let mut out: Vec<Recipient> = Vec::with_capacity(env.recipients.len());
         let mut seen: HashSet<Target> = env
@@ -544,7 +544,18 @@ impl Engine {
             if single {
                 let t = children.pop().unwrap_or(Target::Local(String::new()));
                 let mut r = r;
-                seen.insert(t.clone());
+                if !seen.insert(t.clone()) {
+                    // Another recipient already goes there: one copy per mailbox, as sendmail
+                    // and Postfix deliver (recorded, so a restart does not deliver it either).
+                    changed = Expanded::Lists;
+                    let to = display(&t);
+                    tracing::info!(
+                        "{id}: to=<{}>: duplicate of another recipient ({to}), suppressed",
+                        r.address
+                    );
+                    r.state = RcptState::Sent;
+                    r.status = Some(format!("Sent (duplicate, delivered once to {to})"));
+                }
                 r.target = Some(t.encode());
                 out.push(r);
                 continue;
