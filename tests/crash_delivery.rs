@@ -238,7 +238,10 @@ fn a_large_batch_reaches_smtp_sink() {
     assert_eq!((ids.len(), distinct.len()), (BATCH, BATCH));
     let log = near.log();
     assert_eq!(
-        log.matches("relay=sink.test, dsn=2.0.0, stat=Sent").count(),
+        log.matches(&format!(
+            "relay=mx.sink.test[127.0.0.3]:{port}, dsn=2.0.0, stat=Sent"
+        ))
+        .count(),
         BATCH
     );
     near.stop();

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::dns::{Rec, TestDns};
+use common::postfix::{Postfix, PostfixOptions};
 use common::server::{Server, Smtp, add_user, free_port, seed_root, temp_root as root};
 use mailtool::queue::{RcptState, Spool};
 
@@ -148,7 +149,10 @@ fn relays_to_the_mx_and_bounces_what_it_refuses() {
     });
     let log = near.log();
     assert!(
-        log.contains("to=<bob@far.test>") && log.contains("mailer=esmtp, relay=far.test"),
+        log.contains("to=<bob@far.test>")
+            && log.contains(&format!(
+                "mailer=esmtp, relay=mx.far.test[127.0.0.2]:{port}, "
+            )),
         "{log}"
     );
     assert!(log.contains("stat=Sent ("), "{log}");
@@ -637,6 +641,428 @@ fn mailx_and_cron_mail_reach_the_mailbox_even_with_the_daemon_down() {
         s.log().contains("imported from the client spool"),
         "{}",
         s.log()
+    );
+    s.stop();
+}
+
+/// Issue 12 (12): with `interval = "0s"` the daemon still runs the queue at start
+/// (mailtool.toml(5): "only at start, on SIGUSR1 and with mailtool queue run"): a message
+/// deferred before the restart is retried and the client spool is imported.
+#[test]
+fn interval_zero_still_runs_the_queue_at_start() {
+    // Nothing listens on far.test's MX at first: the message is deferred.
+    let port = free_port("127.0.0.2");
+    let dns = TestDns::start(&mx_records("127.0.0.2"));
+    let (nr, near) = near_server(&dns, port, "interval = \"0s\"");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "example@example1.com",
+        &["bob@far.test"],
+        "Subject: deferred before the restart\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+    let spool_dir = near.spool();
+    wait_for("a deferral", || {
+        let spool = Spool::attach(&spool_dir).ok()?;
+        spool
+            .list()
+            .ok()?
+            .into_iter()
+            .any(|m| m.envelope.tries > 0)
+            .then_some(())
+    });
+    near.stop();
+
+    // Daemon down: `sendmail` leaves its message in the client spool.
+    let out = common::run(
+        common::mailtool().arg("--root").arg(nr.path()).args([
+            "sendmail",
+            "-f",
+            "example@example1.com",
+            "example",
+        ]),
+        b"Subject: from the client spool\n\nhi\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = nr.path().join("var/spool/clientmqueue");
+    assert!(fs::read_dir(&client).unwrap().count() > 0);
+
+    // The MX comes up; the restarted daemon (no periodic runs) handles both at start.
+    let (_fr, far) = far_server(port);
+    let near = Server::start(
+        nr.path(),
+        &fs::read_to_string(nr.path().join("etc/mail/mailtool.toml")).unwrap(),
+    );
+    let far_spool = far.spool();
+    wait_for("the deferred message at far", || {
+        spool_ids(&far_spool)
+            .into_iter()
+            .any(|i| read_df(&far_spool, &i).contains("Subject: deferred before the restart"))
+            .then_some(())
+    });
+    let mbox = nr.path().join("var/mail/example");
+    wait_for("the client-spool message in the mbox", || {
+        fs::read_to_string(&mbox)
+            .ok()?
+            .contains("Subject: from the client spool")
+            .then_some(())
+    });
+    assert!(
+        near.log().contains("imported from the client spool"),
+        "{}",
+        near.log()
+    );
+    wait_for("near's queue to empty", || {
+        spool_ids(&spool_dir).is_empty().then_some(())
+    });
+    near.stop();
+    far.stop();
+}
+
+/// Issue 12 (24): with a smart host the delivery log's `relay=` names the smart host, as
+/// Postfix logs it (`host[ip]:port`), not the recipient's domain.
+#[test]
+fn the_log_names_the_smart_host_as_the_relay() {
+    let port = free_port("127.0.0.2");
+    let (_fr, far) = far_server(port);
+    // far.test's MX would be 127.0.0.9, where nothing listens: only the smart host works.
+    let dns = TestDns::start(&[
+        Rec::mx("far.test", 10, "mx.far.test"),
+        Rec::a("mx.far.test", "127.0.0.9"),
+        Rec::a("smart.test", "127.0.0.2"),
+    ]);
+    let (_nr, near) = near_server(&dns, port, &format!("smart_host = \"smart.test:{port}\""));
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "example@example1.com",
+        &["bob@far.test"],
+        "Subject: via the smart host\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+    let far_spool = far.spool();
+    wait_for("the message at the smart host", || {
+        spool_ids(&far_spool)
+            .into_iter()
+            .any(|i| read_df(&far_spool, &i).contains("Subject: via the smart host"))
+            .then_some(())
+    });
+    let want = format!("mailer=esmtp, relay=smart.test[127.0.0.2]:{port}, dsn=2.0.0, stat=Sent");
+    wait_for("the delivery log line", || {
+        near.log().contains(&want).then_some(())
+    });
+    let log = near.log();
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("to=<bob@far.test>"))
+            .all(|l| !l.contains("relay=far.test")),
+        "{log}"
+    );
+    near.stop();
+    far.stop();
+}
+
+/// The per-recipient blocks of the DSNs in an mbox, read with Python's email package:
+/// `Final-Recipient | Action | Status | Remote-MTA | Diagnostic-Code` per line.
+fn dsn_fields(mbox: &Path) -> String {
+    python(
+        "import mailbox,sys\n\
+         for m in mailbox.mbox(sys.argv[1]):\n\
+         \tfor p in m.walk():\n\
+         \t\tif p.get_content_type() == 'message/delivery-status':\n\
+         \t\t\tfor b in p.get_payload()[1:]:\n\
+         \t\t\t\tprint(' | '.join(str(b[k]) for k in ('Final-Recipient', 'Action', 'Status', 'Remote-MTA', 'Diagnostic-Code')))\n",
+        mbox,
+    )
+}
+
+/// Issue 12 (17): a bounce after a remote server's refusal names that server in
+/// `Remote-MTA:` (RFC 3464 §2.3.5), as Postfix does. The refusal comes from a real Postfix
+/// (not an open relay: 554 5.7.1 Relay access denied).
+#[test]
+fn a_remote_refusal_bounces_with_the_remote_mta() {
+    let Some(pf) = Postfix::start(PostfixOptions {
+        open_relay: false,
+        tls: false,
+    }) else {
+        return;
+    };
+    let dns = TestDns::start(&[
+        Rec::mx("elsewhere.test", 10, "mx.elsewhere.test"),
+        Rec::a("mx.elsewhere.test", "127.0.0.1"),
+    ]);
+    let (nr, near) = near_server(&dns, pf.smtp.port(), "");
+    let (mut c, _) = Smtp::open(near.smtp(), None);
+    c.cmd("EHLO client.test");
+    let r = c.mail(
+        "example@example1.com",
+        &["x@elsewhere.test"],
+        "Subject: refused by postfix\r\n\r\nx\r\n",
+    );
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    c.cmd("QUIT");
+    let mbox = nr.path().join("var/mail/example");
+    wait_for("the bounce in the sender's mbox", || {
+        fs::read_to_string(&mbox)
+            .ok()?
+            .contains("Subject: refused by postfix")
+            .then_some(())
+    });
+    let fields = dsn_fields(&mbox);
+    assert!(
+        fields.starts_with(
+            "RFC822; x@elsewhere.test | failed | 5.7.1 | dns; mx.elsewhere.test | SMTP; 554 5.7.1"
+        ),
+        "{fields}\n{}",
+        near.log()
+    );
+    near.stop();
+}
+
+/// Issue 12 (13): NOTIFY=SUCCESS relayed to a next hop that offers DSN (a real Postfix) goes
+/// on with the recipient and we send no receipt of our own: Postfix sends it (RFC 3461
+/// §5.2.1). To a next hop without DSN (the same Postfix, DSN not offered) our receipt says
+/// `Action: relayed`.
+#[test]
+fn success_notices_are_left_to_a_dsn_next_hop_and_say_relayed_otherwise() {
+    for offers_dsn in [true, false] {
+        let Some(pf) = Postfix::start_with(
+            PostfixOptions {
+                open_relay: false,
+                tls: false,
+            },
+            if offers_dsn {
+                ""
+            } else {
+                "smtpd_discard_ehlo_keywords = dsn"
+            },
+        ) else {
+            return;
+        };
+        let dns = TestDns::start(&[
+            Rec::mx("postfix.test", 10, "mx.postfix.test"),
+            Rec::a("mx.postfix.test", "127.0.0.1"),
+        ]);
+        let (nr, near) = near_server(&dns, pf.smtp.port(), "");
+        let (mut c, _) = Smtp::open(near.smtp(), None);
+        c.cmd("EHLO client.test");
+        assert!(c.cmd("MAIL FROM:<example@example1.com>").starts_with("250"));
+        let r = c.cmd("RCPT TO:<sink@postfix.test> NOTIFY=SUCCESS");
+        assert!(r.starts_with("250"), "{r}");
+        let r = c.mail_body("Subject: receipt wanted\r\n\r\nx\r\n");
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+        c.cmd("QUIT");
+        wait_for("the relayed delivery", || {
+            near.log()
+                .lines()
+                .any(|l| l.contains("to=<sink@postfix.test>") && l.contains("stat=Sent"))
+                .then_some(())
+        });
+        let spool = near.spool();
+        wait_for("near's queue to empty", || {
+            spool_ids(&spool).is_empty().then_some(())
+        });
+        let mbox = nr.path().join("var/mail/example");
+        if offers_dsn {
+            // Postfix took NOTIFY=SUCCESS over and sends the receipt itself.
+            wait_for("Postfix's success notice", || {
+                pf.log_text()
+                    .contains("sender delivery status notification")
+                    .then_some(())
+            });
+            let log = near.log();
+            assert!(!log.contains("DSN: Success notice"), "{log}");
+            assert!(
+                !fs::read_to_string(&mbox)
+                    .unwrap_or_default()
+                    .contains("Return receipt"),
+                "{log}"
+            );
+        } else {
+            wait_for("our receipt in the sender's mbox", || {
+                fs::read_to_string(&mbox)
+                    .ok()?
+                    .contains("Subject: Return receipt")
+                    .then_some(())
+            });
+            let fields = dsn_fields(&mbox);
+            assert_eq!(
+                fields.trim(),
+                "RFC822; sink@postfix.test | relayed | 2.0.0 | dns; mx.postfix.test | None",
+                "{}",
+                near.log()
+            );
+            assert!(
+                !pf.log_text()
+                    .contains("sender delivery status notification"),
+                "{}",
+                pf.log_text()
+            );
+        }
+        near.stop();
+    }
+}
+
+/// Issue 12 (19): a mailbox of the other kind than `mailbox_format` (an mbox file left after
+/// switching to Maildir, or a Maildir under mbox) is a local configuration problem: the mail
+/// is deferred (4.3.5) with the fix in the log, never bounced, `mailtool doctor` reports it,
+/// and once the admin fixes it the retry delivers.
+#[test]
+fn a_mailbox_of_the_wrong_kind_defers_and_doctor_reports_it() {
+    for format in ["maildir", "mbox"] {
+        let drop = drop_dir();
+        let (r, s) = local_server(format, drop.path());
+        let mailbox = r.path().join("var/mail/example");
+        if format == "maildir" {
+            fs::write(
+                &mailbox,
+                "From old@x Sat Nov 28 10:00:00 2026\nSubject: old\n\nold\n",
+            )
+            .unwrap();
+        } else {
+            for sub in ["tmp", "new", "cur"] {
+                fs::create_dir_all(mailbox.join(sub)).unwrap();
+            }
+        }
+        let (mut c, _) = Smtp::open(s.smtp(), None);
+        c.cmd("EHLO client.test");
+        let r2 = c.mail(
+            "alice@far.test",
+            &["example@example1.com"],
+            "Subject: wrong kind\r\n\r\nx\r\n",
+        );
+        assert!(r2.starts_with("250 2.0.0"), "{r2}");
+        c.cmd("QUIT");
+        wait_for("the deferral", || {
+            s.log()
+                .lines()
+                .any(|l| l.contains("to=<example") && l.contains("dsn=4.3.5, stat=Deferred"))
+                .then_some(())
+        });
+        let log = s.log();
+        let other = if format == "maildir" {
+            "mbox"
+        } else {
+            "maildir"
+        };
+        assert!(
+            log.contains(&format!("set mailbox_format = \"{other}\"")),
+            "{log}"
+        );
+        assert!(!log.contains("DSN:") && !log.contains("stat=554"), "{log}");
+        assert_eq!(spool_ids(&s.spool()).len(), 1, "{log}");
+
+        let out = common::run(
+            common::mailtool()
+                .arg("--root")
+                .arg(r.path())
+                .args(["doctor", "--offline", "--json"]),
+            b"",
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let check = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "mailbox format")
+            .unwrap_or_else(|| panic!("{v:#}"))
+            .clone();
+        assert_eq!(check["status"], "fail", "{check:#}");
+        assert!(
+            check["detail"].as_str().unwrap().contains(": example ("),
+            "{check:#}"
+        );
+        assert!(
+            check["fix"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("set mailbox_format = \"{other}\"")),
+            "{check:#}"
+        );
+        assert_eq!(out.status.code(), Some(2));
+
+        // Fixed (here: the old mailbox moved away): the next retry delivers.
+        if format == "maildir" {
+            fs::remove_file(&mailbox).unwrap();
+        } else {
+            fs::remove_dir_all(&mailbox).unwrap();
+        }
+        wait_for("the delivery after the fix", || {
+            let found = if format == "maildir" {
+                fs::read_dir(mailbox.join("new")).ok()?.flatten().any(|e| {
+                    fs::read_to_string(e.path()).is_ok_and(|t| t.contains("Subject: wrong kind"))
+                })
+            } else {
+                fs::read_to_string(&mailbox)
+                    .ok()?
+                    .contains("Subject: wrong kind")
+            };
+            found.then_some(())
+        });
+        s.stop();
+    }
+}
+
+/// Issue 12 (16): recipients that resolve to one mailbox get one copy, as sendmail and Postfix
+/// deliver: three RCPTs over SMTP, and To/Cc/Bcc of `sendmail -t`; the mbox is read back with
+/// Python's mailbox module.
+#[test]
+fn recipients_resolving_to_one_mailbox_get_one_copy() {
+    let drop = drop_dir();
+    let (r, s) = local_server("mbox", drop.path());
+    let (mut c, _) = Smtp::open(s.smtp(), None);
+    c.cmd("EHLO client.test");
+    // All three are user `example`: by name, through the @example1.com catch-all, and at the
+    // host name.
+    let reply = c.mail(
+        "alice@far.test",
+        &[
+            "example@example1.com",
+            "anything@example1.com",
+            "example@mail.example1.com",
+        ],
+        "Subject: three rcpts\r\n\r\nonce\r\n",
+    );
+    assert!(reply.starts_with("250 "), "{reply}");
+    c.cmd("QUIT");
+    let out = common::run(
+        common::mailtool()
+            .arg("--root")
+            .arg(r.path())
+            .args(["sendmail", "-t", "-f", "alice@far.test"]),
+        b"To: example@example1.com\nCc: other@example1.com\nBcc: example\nSubject: sendmail -t\n\nonce\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mbox = r.path().join("var/mail/example");
+    let spool = s.spool();
+    wait_for("both messages delivered and an empty queue", || {
+        let t = fs::read_to_string(&mbox).ok()?;
+        (t.contains("Subject: three rcpts")
+            && t.contains("Subject: sendmail -t")
+            && spool_ids(&spool).is_empty())
+        .then_some(())
+    });
+    let got = python(
+        "import mailbox,sys\nprint(sorted(m['Subject'] for m in mailbox.mbox(sys.argv[1])))",
+        &mbox,
+    );
+    assert_eq!(got.trim(), "['sendmail -t', 'three rcpts']", "{}", s.log());
+    let log = s.log();
+    assert_eq!(
+        log.matches("duplicate of another recipient").count(),
+        4,
+        "{log}"
     );
     s.stop();
 }

@@ -562,6 +562,15 @@ fn accepted_mail_survives_kill_9_and_reload_works() {
     srv.kill9();
     let q = run(mailtool().arg("--root").arg(r.path()).arg("mailq"), b"");
     assert!(text(&q.stdout).contains(&qid), "{}", text(&q.stdout));
+    // Held, so that the start-up queue run leaves it in the spool for the checks below.
+    let h = run(
+        mailtool()
+            .arg("--root")
+            .arg(r.path())
+            .args(["queue", "hold", &qid]),
+        b"",
+    );
+    assert!(h.status.success(), "{}", text(&h.stderr));
     let srv = Server::start(r.path(), &cfg);
     let q = run(
         mailtool()

@@ -65,6 +65,7 @@ pub fn run(global: &GlobalOpts, a: &DoctorArgs) -> Result<i32, Fail> {
     }
     checks.extend(doctor::files::maps(&cfg, &global_args, a.fix));
     checks.extend(doctor::files::permissions(&cfg));
+    checks.push(doctor::files::mailbox_formats(&cfg));
     checks.push(doctor::tls::certificate(&cfg, SystemTime::now()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

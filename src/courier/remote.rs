@@ -71,10 +71,45 @@ const IDLE_KEEP: Duration = Duration::from_secs(5);
 /// Idle connections kept per server.
 const IDLE_MAX: usize = 4;
 
+/// The server that answered a job: the log's `relay=` and the DSN's `Remote-MTA:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// The name it was reached by (MX host or smart host).
+    pub host: String,
+    pub addr: SocketAddr,
+    /// It offered DSN, so NOTIFY and ORCPT went on with the recipients (RFC 3461 §5.2.1).
+    pub dsn: bool,
+}
+
+impl Relay {
+    /// `host[ip]:port`, as Postfix logs it.
+    pub fn display(&self) -> String {
+        format!("{}[{}]:{}", self.host, self.addr.ip(), self.addr.port())
+    }
+}
+
+/// What a remote job came to: one outcome per recipient, in order, and the server that gave
+/// them (none when no server was reached).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub outcomes: Vec<Outcome>,
+    pub relay: Option<Relay>,
+}
+
+impl Delivery {
+    fn unanswered(outcomes: Vec<Outcome>) -> Delivery {
+        Delivery {
+            outcomes,
+            relay: None,
+        }
+    }
+}
+
 /// The result of trying one server address.
 enum Try {
-    /// The transaction got as far as MAIL: these are the answers.
-    Done(Vec<Outcome>),
+    /// The transaction got as far as MAIL: these are the answers, and whether the server
+    /// offered DSN.
+    Done(Vec<Outcome>, bool),
     /// Nothing was decided there; this is why (for the deferral text if all fail).
     Next(String),
 }
@@ -125,12 +160,12 @@ impl Remote {
             .clone()
     }
 
-    /// Delivers `job` to `domain`; one outcome per recipient, in order.
-    pub async fn deliver(&self, domain: &str, job: &RemoteJob<'_>) -> Vec<Outcome> {
+    /// Delivers `job` to `domain`.
+    pub async fn deliver(&self, domain: &str, job: &RemoteJob<'_>) -> Delivery {
         let n = job.rcpts.len();
         let hosts: Vec<(String, u16)> = match self.destinations(domain).await {
             Ok(h) => h,
-            Err(o) => return all(n, o),
+            Err(o) => return Delivery::unanswered(all(n, o)),
         };
         let dest = self
             .settings
@@ -157,21 +192,31 @@ impl Remote {
             for ip in ips {
                 let addr = SocketAddr::new(ip, *port);
                 match self.try_server(host, addr, job, true).await {
-                    Try::Done(v) => return v,
+                    Try::Done(outcomes, dsn) => {
+                        let relay = Relay {
+                            host: host.clone(),
+                            addr,
+                            dsn,
+                        };
+                        return Delivery {
+                            outcomes,
+                            relay: Some(relay),
+                        };
+                    }
                     Try::Next(why) => last = why,
                 }
             }
         }
         // Every name is gone from the DNS: no retry will help (sendmail: "Host unknown").
         if unknown_hosts == hosts.len() && self.settings.smart_host.is_none() {
-            return all(
+            return Delivery::unanswered(all(
                 n,
                 Outcome::Failed(format!(
                     "550 5.1.2 Host unknown (Name server: {domain}: host not found)"
                 )),
-            );
+            ));
         }
-        all(n, Outcome::Deferred(last))
+        Delivery::unanswered(all(n, Outcome::Deferred(last)))
     }
 
     /// The servers to try, in order: the smart host, or the MX hosts, or the domain itself.
@@ -231,12 +276,15 @@ impl Remote {
         }
         if greets_as(&greeting, &s.hostname) {
             let _ = c.quit().await;
-            return Try::Done(all(
-                n,
-                Outcome::Failed(format!(
-                    "554 5.3.5 Local configuration error: mail for {host} loops back to me (MX problem?)"
-                )),
-            ));
+            return Try::Done(
+                all(
+                    n,
+                    Outcome::Failed(format!(
+                        "554 5.3.5 Local configuration error: mail for {host} loops back to me (MX problem?)"
+                    )),
+                ),
+                false,
+            );
         }
         if let Err(e) = hello(&mut c, &s.hostname).await {
             return Try::Next(e);
@@ -377,13 +425,26 @@ fn rcpt_command(c: &Client, r: &RemoteRcpt) -> String {
     cmd
 }
 
-/// MAIL, RCPT (pipelined when offered, RFC 2920), DATA. Once MAIL is answered the results
-/// are final for this attempt, whatever happens after.
+/// [`transaction_outcomes`], with whether the server offered DSN.
 async fn transaction(c: &mut Client, host: &str, job: &RemoteJob<'_>) -> Try {
+    let dsn = c.caps().is_some_and(|k| k.dsn);
+    match transaction_outcomes(c, host, job).await {
+        Ok(v) => Try::Done(v, dsn),
+        Err(why) => Try::Next(why),
+    }
+}
+
+/// MAIL, RCPT (pipelined when offered, RFC 2920), DATA. Once MAIL is answered the results
+/// are final for this attempt, whatever happens after; before that, `Err` says why not.
+async fn transaction_outcomes(
+    c: &mut Client,
+    host: &str,
+    job: &RemoteJob<'_>,
+) -> Result<Vec<Outcome>, String> {
     let n = job.rcpts.len();
     let lost = |e: &ClientError| Outcome::Deferred(deferral(host, e));
     if job.smtputf8 && !c.caps().is_some_and(|k| k.smtputf8) {
-        return Try::Done(all(
+        return Ok(all(
             n,
             Outcome::Failed(format!(
                 "553 5.6.7 {host} does not support SMTPUTF8 and the message needs it"
@@ -392,30 +453,30 @@ async fn transaction(c: &mut Client, host: &str, job: &RemoteJob<'_>) -> Try {
     }
     let mail = match c.command(&mail_command(c, job)).await {
         Ok(r) => r,
-        Err(e) => return Try::Next(deferral(host, &e)),
+        Err(e) => return Err(deferral(host, &e)),
     };
     if mail.code / 100 != 2 {
-        return Try::Done(all(n, classify(&mail)));
+        return Ok(all(n, classify(&mail)));
     }
     let pipelining = c.caps().is_some_and(|k| k.pipelining);
     let mut results: Vec<Outcome> = Vec::with_capacity(n);
     if pipelining {
         for r in &job.rcpts {
             if let Err(e) = c.send(&rcpt_command(c, r)).await {
-                return Try::Done(all(n, lost(&e)));
+                return Ok(all(n, lost(&e)));
             }
         }
         for _ in &job.rcpts {
             match c.read_reply().await {
                 Ok(r) => results.push(classify(&r)),
-                Err(e) => return Try::Done(all(n, lost(&e))),
+                Err(e) => return Ok(all(n, lost(&e))),
             }
         }
     } else {
         for r in &job.rcpts {
             match c.command(&rcpt_command(c, r)).await {
                 Ok(reply) => results.push(classify(&reply)),
-                Err(e) => return Try::Done(all(n, lost(&e))),
+                Err(e) => return Ok(all(n, lost(&e))),
             }
         }
     }
@@ -424,7 +485,7 @@ async fn transaction(c: &mut Client, host: &str, job: &RemoteJob<'_>) -> Try {
         .collect();
     if accepted.is_empty() {
         let _ = c.command("RSET").await;
-        return Try::Done(results);
+        return Ok(results);
     }
     let end = match c.data(job.data).await {
         Ok(r) => classify(&r),
@@ -438,5 +499,5 @@ async fn transaction(c: &mut Client, host: &str, job: &RemoteJob<'_>) -> Try {
             other => other.clone(),
         };
     }
-    Try::Done(results)
+    Ok(results)
 }

@@ -182,8 +182,9 @@ fn size_from_name(name: &str) -> Option<u64> {
         .and_then(|s| s.parse().ok())
 }
 
-/// `<secs>.M<usec>P<pid>Q<counter>.<host>,S=<size>`. The counter makes names from one process
-/// distinct within a microsecond.
+/// `<secs>.M<usec>P<pid>Q<counter>.<host>,S=<size>`, the microseconds zero-padded to six digits
+/// as Dovecot writes them (cr.yp.to/proto/maildir.html), so names of one second sort in
+/// delivery order. The counter makes names from one process distinct within a microsecond.
 fn unique_name(size: u64) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let now = SystemTime::now()
@@ -191,7 +192,7 @@ fn unique_name(size: u64) -> String {
         .unwrap_or_default();
     let q = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!(
-        "{}.M{}P{}Q{q}.{},S={size}",
+        "{}.M{:06}P{}Q{q}.{},S={size}",
         now.as_secs(),
         now.subsec_micros(),
         std::process::id(),
@@ -256,6 +257,10 @@ mod tests {
             name.contains(&format!("P{}Q", std::process::id())),
             "{name}"
         );
+        // secs.M + six digits of microseconds (Maildir spec, as Dovecot writes it).
+        let usec = name.split_once(".M").unwrap().1.split_once('P').unwrap().0;
+        assert_eq!(usec.len(), 6, "{name}");
+        assert!(usec.bytes().all(|b| b.is_ascii_digit()), "{name}");
         for sub in ["", "tmp", "new", "cur"] {
             let m = fs::metadata(md.join(sub)).unwrap();
             assert_eq!(m.permissions().mode() & 0o777, 0o700, "{sub}");

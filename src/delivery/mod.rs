@@ -118,6 +118,21 @@ pub enum LocalError {
         used: u64,
         size: u64,
     },
+    /// The mailbox is the other kind than `mailbox_format` says (an mbox file where a Maildir
+    /// should be, or a directory where an mbox should be): a local configuration problem that
+    /// the admin fixes, so the message waits instead of bouncing. Never written.
+    #[error(
+        "{}: {} where mailbox_format = \"{}\" expects {}: convert the mailbox, or set mailbox_format = \"{}\" (mailtool doctor lists them)",
+        path.display(),
+        found_kind(*format),
+        format_name(*format),
+        wanted_kind(*format),
+        format_name(other_format(*format))
+    )]
+    WrongFormat {
+        path: PathBuf,
+        format: MailboxFormat,
+    },
     /// The dotlock or fcntl lock could not be taken within the timeout.
     #[error("{}: timeout waiting for {what}", path.display())]
     LockTimeout { path: PathBuf, what: &'static str },
@@ -158,6 +173,7 @@ impl LocalError {
             | LocalError::Irregular { .. }
             | LocalError::Executable(_) => false,
             LocalError::QuotaExceeded { .. }
+            | LocalError::WrongFormat { .. }
             | LocalError::LockTimeout { .. }
             | LocalError::Io { .. } => true,
         }
@@ -173,6 +189,8 @@ impl LocalError {
             LocalError::TooLarge { .. } => "5.2.3",
             LocalError::Irregular { .. } | LocalError::Executable(_) => "5.2.0",
             LocalError::QuotaExceeded { .. } => "4.2.2",
+            // RFC 3463 X.3.5: system incorrectly configured.
+            LocalError::WrongFormat { .. } => "4.3.5",
             LocalError::LockTimeout { .. } => "4.2.0",
             LocalError::Io { .. } => match self.raw_os_error() {
                 Some(libc::ENOSPC) => "4.3.1",
@@ -188,6 +206,48 @@ impl LocalError {
             other => other.to_string(),
         };
         (code, text)
+    }
+}
+
+/// The `mailbox_format` value of `f`.
+pub fn format_name(f: MailboxFormat) -> &'static str {
+    match f {
+        MailboxFormat::Mbox => "mbox",
+        MailboxFormat::Maildir => "maildir",
+    }
+}
+
+fn other_format(f: MailboxFormat) -> MailboxFormat {
+    match f {
+        MailboxFormat::Mbox => MailboxFormat::Maildir,
+        MailboxFormat::Maildir => MailboxFormat::Mbox,
+    }
+}
+
+fn wanted_kind(f: MailboxFormat) -> &'static str {
+    match f {
+        MailboxFormat::Mbox => "an mbox file",
+        MailboxFormat::Maildir => "a Maildir directory",
+    }
+}
+
+fn found_kind(f: MailboxFormat) -> &'static str {
+    match f {
+        MailboxFormat::Mbox => "a directory (a Maildir?)",
+        MailboxFormat::Maildir => "a file (an mbox?)",
+    }
+}
+
+/// Whether the mailbox at `path` is the other kind than `format` wants: a regular file for
+/// Maildir, a directory for mbox. Symlinks and missing mailboxes are not (their own checks
+/// apply when delivering).
+pub fn wrong_format(path: &Path, format: MailboxFormat) -> bool {
+    let Ok(m) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    match format {
+        MailboxFormat::Maildir => m.file_type().is_file(),
+        MailboxFormat::Mbox => m.file_type().is_dir(),
     }
 }
 
@@ -214,6 +274,9 @@ pub fn deliver_to_user(
     opts: &LocalOptions,
 ) -> Result<Delivered, LocalError> {
     let path = mailbox_path(mailboxes, user)?;
+    if wrong_format(&path, format) {
+        return Err(LocalError::WrongFormat { path, format });
+    }
     match format {
         MailboxFormat::Mbox => mbox::deliver(&path, msg, opts),
         MailboxFormat::Maildir => maildir::deliver(&path, msg, opts),
@@ -327,5 +390,47 @@ mod tests {
         };
         assert!(quota.is_temporary());
         assert_eq!(quota.status(), ("4.2.2", "Mailbox full".to_string()));
+    }
+
+    #[test]
+    fn a_mailbox_of_the_other_kind_waits_and_is_left_alone() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("joe"),
+            b"From a@b Sat Nov 28 10:00:00 2026\n\nold\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(d.path().join("ann/new")).unwrap();
+        let msg = LocalMessage {
+            envelope_sender: "a@b",
+            arrival: SystemTime::now(),
+            data: b"Subject: x\n\nbody\n",
+            prepend: b"",
+        };
+        let opts = LocalOptions::default();
+        let e = deliver_to_user(d.path(), MailboxFormat::Maildir, "joe", &msg, &opts).unwrap_err();
+        assert!(e.is_temporary(), "{e}");
+        let (code, text) = e.status();
+        assert_eq!(code, "4.3.5");
+        assert!(
+            text.contains(
+                "a file (an mbox?) where mailbox_format = \"maildir\" expects a Maildir directory"
+            ) && text.contains("set mailbox_format = \"mbox\""),
+            "{text}"
+        );
+        assert_eq!(
+            std::fs::read(d.path().join("joe")).unwrap(),
+            b"From a@b Sat Nov 28 10:00:00 2026\n\nold\n"
+        );
+        let e = deliver_to_user(d.path(), MailboxFormat::Mbox, "ann", &msg, &opts).unwrap_err();
+        assert!(e.is_temporary(), "{e}");
+        assert_eq!(e.status().0, "4.3.5");
+        assert!(
+            e.to_string().contains("set mailbox_format = \"maildir\""),
+            "{e}"
+        );
+        assert!(!wrong_format(&d.path().join("nobody"), MailboxFormat::Mbox));
+        assert!(!wrong_format(&d.path().join("joe"), MailboxFormat::Mbox));
+        assert!(!wrong_format(&d.path().join("ann"), MailboxFormat::Maildir));
     }
 }

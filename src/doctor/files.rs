@@ -235,6 +235,53 @@ pub fn permissions(cfg: &Config) -> Vec<Check> {
     out
 }
 
+/// Every mailbox is of the kind `mailbox_format` says: mail for one that is not (an mbox
+/// file left after switching to Maildir, or the converse) is deferred until it is fixed.
+pub fn mailbox_formats(cfg: &Config) -> Check {
+    let name = "mailbox format";
+    let format = cfg.settings.paths.mailbox_format;
+    let boxes = cfg.path(&cfg.settings.paths.mailboxes);
+    let Ok(rd) = std::fs::read_dir(&boxes) else {
+        return Check::pass(name, format!("{} has no mailboxes yet", boxes.display()));
+    };
+    let mut wrong: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        // Dot files and dotlocks (`user.lock`) are not mailboxes.
+        .filter(|n| !n.starts_with('.') && !n.ends_with(".lock"))
+        .filter(|n| crate::delivery::wrong_format(&boxes.join(n), format))
+        .collect();
+    wrong.sort();
+    let want = crate::delivery::format_name(format);
+    if wrong.is_empty() {
+        return Check::pass(
+            name,
+            format!("every mailbox in {} is {want}", boxes.display()),
+        );
+    }
+    let (found, other, fix) = match format {
+        crate::config::MailboxFormat::Maildir => (
+            "mbox files",
+            "mbox",
+            "convert each to a Maildir (e.g. mb2md), then remove the file",
+        ),
+        crate::config::MailboxFormat::Mbox => (
+            "Maildir directories",
+            "maildir",
+            "convert each to an mbox, then remove the directory",
+        ),
+    };
+    Check::fail(
+        name,
+        format!(
+            "{found} in {} while mailbox_format = \"{want}\": {} (their mail is deferred)",
+            boxes.display(),
+            wrong.join(", ")
+        ),
+        format!("{fix}; or set mailbox_format = \"{other}\""),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

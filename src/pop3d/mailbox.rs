@@ -667,10 +667,33 @@ fn maildir_uid(name: &str) -> String {
     d[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where a Maildir message goes in delivery order: the seconds, microseconds (`M`) and
+/// per-process counter (`Q`) of its name, parsed as numbers so that old names with unpadded
+/// microseconds sort too (cr.yp.to/proto/maildir.html: `secs.MusecPpid…`). A name without
+/// leading seconds (not written by a Maildir MDA) goes by its mtime.
+fn maildir_order(name: &str, mtime: i64) -> (i64, u64, u64) {
+    let (secs, rest) = name.split_once('.').unwrap_or((name, ""));
+    let Ok(secs) = secs.parse::<i64>() else {
+        return (mtime, 0, 0);
+    };
+    let unique = rest.split(['.', ',', ':']).next().unwrap_or("");
+    let field = |tag: char| -> u64 {
+        unique
+            .find(tag)
+            .map(|i| &unique[i + 1..])
+            .map(|t| {
+                let end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+                t[..end].parse().unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    (secs, field('M'), field('Q'))
+}
+
 /// The messages in `new/` and `cur/`, oldest first. Sizes are counted once per file and
 /// remembered.
 fn list_maildir(dir: &Path, cache: &IndexCache) -> Result<Vec<Message>, DropError> {
-    let mut entries: Vec<(i64, String, &'static str)> = Vec::new();
+    let mut entries: Vec<((i64, u64, u64), String, &'static str)> = Vec::new();
     for sub in ["new", "cur"] {
         let rd = match fs::read_dir(dir.join(sub)) {
             Ok(rd) => rd,
@@ -686,7 +709,7 @@ fn list_maildir(dir: &Path, cache: &IndexCache) -> Result<Vec<Message>, DropErro
             if !meta.is_file() {
                 continue;
             }
-            entries.push((meta.mtime(), name, sub));
+            entries.push((maildir_order(&name, meta.mtime()), name, sub));
         }
     }
     entries.sort();
@@ -834,6 +857,30 @@ mod tests {
             Err(DropError::Changed(_))
         ));
         assert!(fs::read(&mb).unwrap().starts_with(b"From z@x"));
+    }
+
+    #[test]
+    fn maildir_order_parses_numbers() {
+        // Unpadded microseconds (written before issue 12): 99 µs comes before 100000 µs.
+        assert!(
+            maildir_order("1700000000.M99P7Q1.h", 0) < maildir_order("1700000000.M100000P7Q2.h", 0)
+        );
+        assert!(
+            maildir_order("1700000000.M000099P7Q1.h,S=3:2,S", 0)
+                < maildir_order("1700000000.M99P7Q2.h", 0)
+        );
+        assert!(
+            maildir_order("1700000001.M1P7Q1.h", 0) > maildir_order("1700000000.M999999P7Q1.h", 0)
+        );
+        assert_eq!(
+            maildir_order("1700000000.M5P7Q12.h", 0),
+            (1_700_000_000, 5, 12)
+        );
+        assert_eq!(maildir_order("odd-name", 42), (42, 0, 0));
+        assert_eq!(
+            maildir_order("1700000000.12345_1.h", 0),
+            (1_700_000_000, 0, 0)
+        );
     }
 
     #[test]

@@ -127,7 +127,7 @@ async fn handle(
         peer.ip(),
         if implicit_tls { " (POP3S)" } else { "" }
     );
-    if conn.write_all(&session.greeting()).await.is_err() {
+    if conn.send(&session.greeting()).await.is_err() {
         return;
     }
     let ctx = Ctx {
@@ -180,7 +180,7 @@ async fn run(
                 match step {
                     Step::Send(b) => out.extend_from_slice(&b),
                     Step::StartTls => {
-                        if conn.write_all(&out).await.is_err() {
+                        if conn.send(&out).await.is_err() {
                             return "write error";
                         }
                         out.clear();
@@ -244,31 +244,31 @@ async fn run(
                             None => session.signing_off(),
                         };
                         out.extend_from_slice(&reply);
-                        let _ = conn.write_all(&out).await;
+                        let _ = conn.send(&out).await;
                         return "QUIT";
                     }
                     Step::Close => {
-                        let _ = conn.write_all(&out).await;
+                        let _ = conn.send(&out).await;
                         return "QUIT";
                     }
                 }
             }
             if out.len() >= 256 * 1024 {
-                if conn.write_all(&out).await.is_err() {
+                if conn.send(&out).await.is_err() {
                     return "write error";
                 }
                 out.clear();
             }
         }
         if !out.is_empty() {
-            if conn.write_all(&out).await.is_err() {
+            if conn.send(&out).await.is_err() {
                 return "write error";
             }
             out.clear();
         }
         if *stop.borrow() {
             let _ = conn
-                .write_all(b"-ERR [SYS/TEMP] Server shutting down; no message was deleted.\r\n")
+                .send(b"-ERR [SYS/TEMP] Server shutting down; no message was deleted.\r\n")
                 .await;
             return "server shutdown";
         }
@@ -277,7 +277,7 @@ async fn run(
                 Ok(Ok(0)) | Ok(Err(_)) => return "connection closed",
                 Ok(Ok(n)) => lines.feed(&buf[..n]),
                 Err(_) => {
-                    let _ = conn.write_all(b"-ERR Autologout; idle for too long.\r\n").await;
+                    let _ = conn.send(b"-ERR Autologout; idle for too long.\r\n").await;
                     return "idle timeout";
                 }
             },
@@ -361,7 +361,7 @@ async fn retrieve(
         };
         enc.lines(&carry[..cut], out);
         carry.drain(..cut);
-        if conn.write_all(out).await.is_err() {
+        if conn.send(out).await.is_err() {
             return Err("write error");
         }
         out.clear();

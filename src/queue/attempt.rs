@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
-use crate::courier::remote::{Remote, RemoteJob, RemoteRcpt, RemoteSettings};
+use crate::courier::remote::{Relay, Remote, RemoteJob, RemoteRcpt, RemoteSettings};
 use crate::courier::{Outcome, local, program};
 use crate::dns::Dns;
 use crate::maps::aliases::{self, ExpandOptions};
@@ -224,7 +224,7 @@ impl Engine {
         // delivers to the same set and skips those already done; a plain one-to-one route is
         // simply computed again after a crash, which saves a sync per message.
         let mut env = env;
-        if self.expand(&mut env) == Expanded::Lists {
+        if self.expand(id, &mut env) == Expanded::Lists {
             env = self.save(id, &env).await?;
         }
 
@@ -264,7 +264,7 @@ impl Engine {
                     let out = self
                         .deliver_local(&cfg, &target, &env.sender, &rcpt, &data)
                         .await;
-                    self.log(id, &env, &[i], &target, std::slice::from_ref(&out));
+                    self.log(id, &env, &[i], &target, None, std::slice::from_ref(&out));
                     apply(&mut env, &[i], &[out]);
                 }
                 Job::Remote(domain, idx) => {
@@ -289,9 +289,19 @@ impl Engine {
                         ret: env.ret,
                         envid: env.envid.as_deref(),
                     };
-                    let outs = remote.deliver(&domain, &job).await;
-                    self.log(id, &env, &idx, &Target::Remote(domain.clone()), &outs);
-                    apply(&mut env, &idx, &outs);
+                    let d = remote.deliver(&domain, &job).await;
+                    let target = Target::Remote(domain.clone());
+                    self.log(id, &env, &idx, &target, d.relay.as_ref(), &d.outcomes);
+                    apply(&mut env, &idx, &d.outcomes);
+                    for &i in &idx {
+                        let r = &mut env.recipients[i];
+                        r.remote_mta = d.relay.as_ref().map(|x| x.host.clone());
+                        // RFC 3461 §5.2.1: NOTIFY went on to a next hop that offers DSN; the
+                        // success notice is its to send, not ours.
+                        if d.relay.as_ref().is_some_and(|x| x.dsn) && r.state == RcptState::Sent {
+                            r.notified = true;
+                        }
+                    }
                 }
             }
             if k + 1 < njobs {
@@ -449,7 +459,7 @@ impl Engine {
     }
 
     /// Resolves every pending recipient that has no target yet.
-    fn expand(&self, env: &mut Envelope) -> Expanded {
+    fn expand(&self, id: &QueueId, env: &mut Envelope) -> Expanded {
         let mut changed = Expanded::Nothing;
         let mut out: Vec<Recipient> = Vec::with_capacity(env.recipients.len());
         let mut seen: HashSet<Target> = env
@@ -534,7 +544,18 @@ impl Engine {
             if single {
                 let t = children.pop().unwrap_or(Target::Local(String::new()));
                 let mut r = r;
-                seen.insert(t.clone());
+                if !seen.insert(t.clone()) {
+                    // Another recipient already goes there: one copy per mailbox, as sendmail
+                    // and Postfix deliver (recorded, so a restart does not deliver it either).
+                    changed = Expanded::Lists;
+                    let to = display(&t);
+                    tracing::info!(
+                        "{id}: to=<{}>: duplicate of another recipient ({to}), suppressed",
+                        r.address
+                    );
+                    r.state = RcptState::Sent;
+                    r.status = Some(format!("Sent (duplicate, delivered once to {to})"));
+                }
                 r.target = Some(t.encode());
                 out.push(r);
                 continue;
@@ -603,7 +624,15 @@ impl Engine {
         }
     }
 
-    fn log(&self, id: &QueueId, env: &Envelope, idx: &[usize], target: &Target, outs: &[Outcome]) {
+    fn log(
+        &self,
+        id: &QueueId,
+        env: &Envelope,
+        idx: &[usize],
+        target: &Target,
+        relay: Option<&Relay>,
+        outs: &[Outcome],
+    ) {
         let delay = now_secs().saturating_sub(env.created);
         let delay = format!(
             "{:02}:{:02}:{:02}",
@@ -626,8 +655,10 @@ impl Engine {
                     Outcome::Failed(_) => Kind::Failure,
                 },
             );
-            let relay = match target {
-                Target::Remote(d) => format!(", relay={d}"),
+            // The server that answered, as Postfix logs it (`host[ip]:port`), or `none`.
+            let relay = match (target, relay) {
+                (Target::Remote(_), Some(x)) => format!(", relay={}", x.display()),
+                (Target::Remote(_), None) => ", relay=none".to_string(),
                 _ => String::new(),
             };
             tracing::info!(

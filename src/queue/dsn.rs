@@ -144,9 +144,16 @@ pub fn build(
     }
     let _ = writeln!(m, "Arrival-Date: {arrival}");
     for e in entries {
+        let relayed = e
+            .recipient
+            .target
+            .as_deref()
+            .is_some_and(|t| t.starts_with("remote:"));
         let action = match kind {
             Kind::Failure => "failed",
             Kind::Delay => "delayed",
+            // RFC 3461 §5.2.1: handed to a next hop without DSN, which will send no notice.
+            Kind::Success if relayed => "relayed",
             Kind::Success => "delivered",
         };
         let final_rcpt = e
@@ -160,6 +167,10 @@ pub fn build(
         }
         let _ = writeln!(m, "Action: {action}");
         let _ = writeln!(m, "Status: {}", status_of(e.diagnostic, kind));
+        // RFC 3464 §2.3.5: the server whose answer this is.
+        if let Some(mta) = &e.recipient.remote_mta {
+            let _ = writeln!(m, "Remote-MTA: dns; {mta}");
+        }
         if e.diagnostic
             .as_bytes()
             .first()
@@ -243,6 +254,8 @@ mod tests {
         let e = env();
         let mut r = e.recipients[0].clone();
         r.orcpt = Some("rfc822;bob@far.test".into());
+        r.target = Some("remote:bob@far.test".into());
+        r.remote_mta = Some("mx.far.test".into());
         let n = build(
             Kind::Failure,
             &e,
@@ -266,7 +279,7 @@ mod tests {
             "Original-Envelope-Id: QQ123\n",
             "Final-Recipient: RFC822; bob@far.test\n",
             "Original-Recipient: rfc822;bob@far.test\n",
-            "Action: failed\nStatus: 5.1.1\n",
+            "Action: failed\nStatus: 5.1.1\nRemote-MTA: dns; mx.far.test\n",
             "Diagnostic-Code: SMTP; 550 5.1.1 <bob@far.test>... User unknown\n",
             "Content-Type: message/rfc822\n\nSubject: hi\n\nbody\n",
             "from  [192.0.2.7]\n",
@@ -334,5 +347,44 @@ mod tests {
         assert!(t.contains("Action: delayed\nStatus: 4.0.0\n"));
         assert!(t.contains("text/rfc822-headers") && !t.contains("secret body"));
         assert_eq!(status_of("250 2.0.0 ok", Kind::Success), "2.0.0");
+        assert!(!t.contains("Remote-MTA:"), "{t}");
+    }
+
+    #[test]
+    fn success_notices_say_relayed_for_remote_recipients() {
+        let e = env();
+        let mut local = Recipient::new("bob@here.test");
+        local.target = Some("local:bob".into());
+        let mut remote = Recipient::new("bob@far.test");
+        remote.target = Some("remote:bob@far.test".into());
+        remote.remote_mta = Some("mx.far.test".into());
+        let n = build(
+            Kind::Success,
+            &e,
+            &[
+                Entry {
+                    recipient: &local,
+                    diagnostic: "Sent (mailbox, 10 bytes)",
+                },
+                Entry {
+                    recipient: &remote,
+                    diagnostic: "Sent (2.0.0 Ok: queued as X) [mx.far.test]",
+                },
+            ],
+            b"Subject: hi\n\nbody\n",
+            "h",
+            SystemTime::now(),
+            Duration::ZERO,
+        )
+        .unwrap();
+        let t = String::from_utf8(n.data).unwrap();
+        assert!(
+            t.contains("RFC822; bob@here.test\nAction: delivered\nStatus: 2.0.0\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("RFC822; bob@far.test\nAction: relayed\nStatus: 2.0.0\nRemote-MTA: dns; mx.far.test\n"),
+            "{t}"
+        );
     }
 }

@@ -88,15 +88,18 @@ impl Runner {
         });
         let task = tokio::spawn(async move {
             let interval = state.engine.config().settings.queue.interval.0;
-            // "0s": no periodic runs at all (not even at start): runs only when asked.
+            // "0s": no periodic runs, but still the start-up run (mailtool.toml(5): "only at
+            // start, on SIGUSR1 and with mailtool queue run"), which imports the client
+            // spool and retries what was deferred before the restart.
             let periodic = !interval.is_zero();
+            // (A zero period would panic; the timer is not polled then anyway.)
             let mut full = tokio::time::interval(if periodic {
                 interval
             } else {
                 Duration::from_secs(86_400)
             });
             if !periodic {
-                full.tick().await;
+                run_all(&state, &intake, true).await;
             }
             let mut due = tokio::time::interval(DUE_SCAN);
             due.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -111,7 +114,7 @@ impl Runner {
                         None => break,
                     },
                     // The first tick fires at once: the start-up run.
-                    _ = full.tick() => run_all(&state, &intake, true).await,
+                    _ = full.tick(), if periodic => run_all(&state, &intake, true).await,
                     _ = due.tick() => run_due(&state),
                 }
             }

@@ -241,6 +241,9 @@ pub struct Recipient {
     /// The DSN for this recipient's final state has been queued (or was not wanted), so a
     /// restart does not send it again.
     pub notified: bool,
+    /// The server that gave the last remote answer for this recipient (the DSN's
+    /// `Remote-MTA:`, RFC 3464 §2.3.5), by the name it was reached by.
+    pub remote_mta: Option<String>,
 }
 
 impl Recipient {
@@ -432,6 +435,9 @@ impl Envelope {
             if r.notified {
                 s.push_str(";DSN=sent");
             }
+            if let Some(m) = &r.remote_mta {
+                let _ = write!(s, ";MTA={}", xtext_encode(&one_line(m)));
+            }
             let _ = writeln!(s, ":<{}>", r.address);
         }
         for x in &self.extra_records {
@@ -592,6 +598,7 @@ fn parse_rcpt(rest: &str) -> Result<Recipient, String> {
             "TARGET" => r.target = Some(xtext_decode(v).ok_or("bad TARGET xtext")?),
             "PARENT" => r.parent = Some(xtext_decode(v).ok_or("bad PARENT xtext")?),
             "DSN" => r.notified = v == "sent",
+            "MTA" => r.remote_mta = Some(xtext_decode(v).ok_or("bad MTA xtext")?),
             _ => {}
         }
     }
@@ -1511,6 +1518,7 @@ mod tests {
                     target: Some("prog:/usr/bin/x; y".into()),
                     parent: Some("list@example.org".into()),
                     notified: false,
+                    remote_mta: Some("mx.example.org".into()),
                 },
                 Recipient {
                     address: "b@example.org".into(),
@@ -1587,7 +1595,7 @@ mod tests {
             MDeferred: Connection refused by mx.example.org.\nFwh\n$rESMTPSA\n$sclient.example.com\n\
             ${client_addr}192.0.2.1\n${client_name}client.example.com\n$_client [192.0.2.1]\n\
             ${daemon_flags}\nS<sender@example.com>\nZQQ314159\nrHDRS\nA<>\nCSMTPUTF8 XFOO\n\
-            RSF;STATE=pending;ORCPT=rfc822+3Ba+2B2Bx@example.org;STATUS=Deferred+3A+20451+204.3.0+20try+3B+20later+3A+20now;TARGET=prog+3A/usr/bin/x+3B+20y;PARENT=list@example.org:<a@example.org>\n\
+            RSF;STATE=pending;ORCPT=rfc822+3Ba+2B2Bx@example.org;STATUS=Deferred+3A+20451+204.3.0+20try+3B+20later+3A+20now;TARGET=prog+3A/usr/bin/x+3B+20y;PARENT=list@example.org;MTA=mx.example.org:<a@example.org>\n\
             RN;STATE=sent:<b@example.org>\n\
             R;STATE=failed;DSN=sent:<weird:name@example.org>\nXsomething new\n.\n";
         assert_eq!(text, expected);

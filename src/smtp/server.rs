@@ -75,6 +75,14 @@ impl Conn {
             _ => false,
         }
     }
+
+    /// Writes `bytes` and flushes. tokio-rustls may keep encrypted bytes in its buffer after
+    /// `write_all` returns (when the socket would block) until `poll_flush`, so a reply that
+    /// is not flushed can stall a session (a POP3S RETR stopped partway, issue 12).
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_all(bytes).await?;
+        self.flush().await
+    }
 }
 
 fn closed() -> std::io::Error {
@@ -349,17 +357,13 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
                 "rejecting commands from {} due to pre-greeting traffic",
                 client.hello_text()
             );
-            let _ = conn.write_all(&session.pregreet_reply().to_bytes()).await;
+            let _ = conn.send(&session.pregreet_reply().to_bytes()).await;
             let _ = conn.shutdown().await;
         }
         // Talked first, or hung up / failed during the pause: either way the session is over.
         return;
     }
-    if conn
-        .write_all(&session.greeting().to_bytes())
-        .await
-        .is_err()
-    {
+    if conn.send(&session.greeting().to_bytes()).await.is_err() {
         return;
     }
     let stats = run_session(&mut conn, &mut session, &mut lines, &mut buf, &shared, &cfg).await;
@@ -459,13 +463,13 @@ async fn run_session(
             {
                 Flow::Continue => {}
                 Flow::Close => {
-                    let _ = conn.write_all(&out).await;
+                    let _ = conn.send(&out).await;
                     return (commands, messages);
                 }
             }
         }
         if !out.is_empty() {
-            if conn.write_all(&out).await.is_err() {
+            if conn.send(&out).await.is_err() {
                 return (commands, messages);
             }
             out.clear();
@@ -479,7 +483,7 @@ async fn run_session(
             if stopping && session.is_idle() {
                 let host = cfg.hostname();
                 let _ = conn
-                    .write_all(
+                    .send(
                         format!("421 4.3.2 {host} Service shutting down; closing connection\r\n")
                             .as_bytes(),
                     )
@@ -502,7 +506,7 @@ async fn run_session(
             Err(_) => {
                 let host = &cfg.hostname();
                 let _ = conn
-                    .write_all(format!("421 4.4.2 {host} Error: timeout exceeded\r\n").as_bytes())
+                    .send(format!("421 4.4.2 {host} Error: timeout exceeded\r\n").as_bytes())
                     .await;
                 return (commands, messages);
             }
@@ -528,7 +532,7 @@ async fn do_steps(
             Step::Send(r) => out.extend_from_slice(&r.to_bytes()),
             Step::Close => return Flow::Close,
             Step::StartTls => {
-                if conn.write_all(out).await.is_err() {
+                if conn.send(out).await.is_err() {
                     return Flow::Close;
                 }
                 out.clear();
@@ -566,7 +570,7 @@ async fn do_steps(
                 queue.extend(session.auth_result(ok));
             }
             Step::ReadData => {
-                if conn.write_all(out).await.is_err() {
+                if conn.send(out).await.is_err() {
                     return Flow::Close;
                 }
                 out.clear();
@@ -589,7 +593,7 @@ async fn do_steps(
                         Err(_) => {
                             let host = cfg.hostname();
                             let _ = conn
-                                .write_all(
+                                .send(
                                     format!("421 4.4.2 {host} Error: timeout exceeded\r\n")
                                         .as_bytes(),
                                 )

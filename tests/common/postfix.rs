@@ -47,6 +47,11 @@ pub fn available() -> bool {
 impl Postfix {
     /// Starts an instance; `None` (skip) when Postfix can't run here, but only outside CI.
     pub fn start(opts: PostfixOptions) -> Option<Postfix> {
+        Postfix::start_with(opts, "")
+    }
+
+    /// [`Postfix::start`] with more `main.cf` lines (say `smtpd_discard_ehlo_keywords = dsn`).
+    pub fn start_with(opts: PostfixOptions, extra_main_cf: &str) -> Option<Postfix> {
         if !available() {
             super::skip::skip("Postfix is not installed or we are not root");
             return None;
@@ -119,7 +124,8 @@ biff = no
 smtpd_error_sleep_time = 0s
 smtpd_soft_error_limit = 1000
 smtpd_hard_error_limit = 1000
-{tls_conf}",
+{tls_conf}{extra_main_cf}
+",
                 queue = queue.display(),
                 data = data.display(),
                 log = log.display(),

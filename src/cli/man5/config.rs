@@ -92,7 +92,10 @@ pub const TABLES: &[Table] = &[
             k(
                 "mailbox_format",
                 "`\"mbox\"` (appended under a dotlock and an fcntl lock, `From` lines in bodies quoted as `>From`) or \
-                 `\"maildir\"` (*mailboxes*`/`*user*`/{cur,new,tmp}`).",
+                 `\"maildir\"` (*mailboxes*`/`*user*`/{cur,new,tmp}`). A mailbox of the other \
+                 kind (an mbox file left after switching to Maildir, or the converse) is never \
+                 written: its mail is deferred (4.3.5) until it is converted, and `mailtool \
+                 doctor` lists it.",
             ),
         ],
     },
