@@ -710,7 +710,7 @@ start_dovecot() {
     if [ "$name" = dovecot-perf ]; then
         # doc.dovecot.org, "Login processes": high-performance mode, one login process per
         # CPU, each serving many connections. And an auth cache, as mailtool always has one
-        # (src/pop3d/auth.rs: verified logins are trusted for an hour without the hash).
+        # (src/pop3/auth.rs: verified logins are trusted for an hour without the hash).
         mode="  service_count = 0
   process_min_avail = $(nproc)"
         cache="auth_cache_size = 10M"

@@ -9,8 +9,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
-use mailtool::delivery::LocalMessage;
-use mailtool::delivery::encode::{mbox_entry, mbox_entry_len, write_maildir_message};
+use mailtool::mailbox::LocalMessage;
+use mailtool::mailbox::encode::{mbox_entry, mbox_entry_len, write_maildir_message};
 
 /// CRLF → LF per line and a final newline, the way readers see each part (reference version).
 fn lines_of(text: &[u8]) -> Vec<Vec<u8>> {

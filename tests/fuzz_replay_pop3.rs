@@ -1,6 +1,6 @@
 //! Stable replay of the `pop3_response` fuzz target: every file of
 //! `fuzz/corpus/pop3_response/` goes through the same invariants as the fuzzer
-//! (`mailtool::pop3::response::fuzz_invariants`), then a bounded, deterministic mutation loop
+//! (`mailtool::pop3::client::response::fuzz_invariants`), then a bounded, deterministic mutation loop
 //! (xorshift) perturbs the corpus with the bytes that matter to POP3 framing: CR, LF, `.`,
 //! space, brackets, `<`, `>`, `@`, `+` and `-`. Known answers for a few corpus files make sure
 //! the parser really parses them (an invariant check alone would pass a parser that rejects
@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use mailtool::pop3::response::{
+use mailtool::pop3::client::response::{
     Indicator, apop_timestamp, fuzz_invariants, parse_multiline, parse_qpopper_summary,
     parse_scan_listing, parse_status_line,
 };

@@ -7,9 +7,9 @@
 mod common;
 
 use common::fuzz::{corpus, replay};
-use mailtool::pop3d::mailbox::scan_mbox;
-use mailtool::pop3d::session::{Listed, Session, SessionConfig, Step};
-use mailtool::pop3d::{mailbox, session};
+use mailtool::pop3::maildrop::scan_mbox;
+use mailtool::pop3::session::{Listed, Session, SessionConfig, Step};
+use mailtool::pop3::{maildrop, session};
 
 /// Bytes that matter to POP3 command framing and to mbox message boundaries.
 const INTERESTING: &[u8] = b"\r\n. :<>@+-[]=*0123456789FromSTLSUSERPASSQUIT\0";
@@ -32,7 +32,7 @@ fn mbox_corpus_and_mutations_keep_the_invariants() {
         INTERESTING,
         3000,
         16384,
-        mailbox::fuzz_invariants,
+        maildrop::fuzz_invariants,
     );
 }
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use mailtool::config::MailboxFormat;
-use mailtool::delivery::{
+use mailtool::mailbox::{
     LocalError, LocalMessage, LocalOptions, MboxLock, deliver_to_user, maildir, mbox,
 };
 

@@ -1,4 +1,4 @@
-//! cargo-fuzz target for `mailtool::delivery::encode` (the mbox and Maildir encodings).
+//! cargo-fuzz target for `mailtool::mailbox::encode` (the mbox and Maildir encodings).
 //!
 //! Input layout (same as `fuzz/corpus/mbox_encode/*` and `tests/fuzz_replay_mbox.rs`): an
 //! 8-byte header `[flags, offset, prepend_len, sender_len, t0, t1, t2, t3]`, then the sender
@@ -14,8 +14,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mailtool::delivery::LocalMessage;
-use mailtool::delivery::encode::{mbox_entry, mbox_entry_len, write_maildir_message};
+use mailtool::mailbox::LocalMessage;
+use mailtool::mailbox::encode::{mbox_entry, mbox_entry_len, write_maildir_message};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// CRLF → LF per line and a final newline, the way readers see each part (reference version).

@@ -1,5 +1,5 @@
 //! cargo-fuzz target for `pop3::response`, the parser of what a POP3 server sends to
-//! `pop-login`. The invariants live in `mailtool::pop3::response::fuzz_invariants` so that
+//! `pop-login`. The invariants live in `mailtool::pop3::client::response::fuzz_invariants` so that
 //! `tests/fuzz_replay_pop3.rs` checks exactly the same things on stable:
 //!
 //! * nothing panics;
@@ -13,5 +13,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    mailtool::pop3::response::fuzz_invariants(data);
+    mailtool::pop3::client::response::fuzz_invariants(data);
 });

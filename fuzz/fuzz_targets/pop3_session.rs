@@ -1,5 +1,5 @@
-//! cargo-fuzz target for the POP3 server's state machine (`pop3d::session`) and its message
-//! encoding. The invariants live in `mailtool::pop3d::session::fuzz_invariants`, so that
+//! cargo-fuzz target for the POP3 server's state machine (`pop3::session`) and its message
+//! encoding. The invariants live in `mailtool::pop3::session::fuzz_invariants`, so that
 //! `tests/fuzz_replay_pop3d.rs` checks the same things on stable:
 //!
 //! * no command sequence panics, in any state, with or without TLS and plaintext logins;
@@ -12,5 +12,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    mailtool::pop3d::session::fuzz_invariants(data);
+    mailtool::pop3::session::fuzz_invariants(data);
 });

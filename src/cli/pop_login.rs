@@ -12,8 +12,10 @@ use comfy_table::Table;
 
 use super::{Fail, GlobalOpts, stdout_error};
 use crate::duration::Span;
-use crate::pop3::client::{Direction, Secret, Transcript};
-use crate::pop3::login_check::{self, AuthMethod, CheckOptions, FailureKind, Report, TlsMode};
+use crate::pop3::client::conn::{Direction, Secret, Transcript};
+use crate::pop3::client::login_check::{
+    self, AuthMethod, CheckOptions, FailureKind, Report, TlsMode,
+};
 use crate::tls::Verify;
 
 /// Logged in (and every requested listing worked).

@@ -1,6 +1,6 @@
 //! `mailtool relaycheck`: the arguments, the host list, running hosts concurrently and
 //! printing their results in the order given. The probes and verdicts live in
-//! [`crate::relay`].
+//! [`crate::relaycheck`].
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -12,9 +12,9 @@ use clap::Args;
 
 use super::client_args::{StartTls, TlsArgs, stderr_transcript};
 use super::{Fail, stdout_error};
-use crate::relay::battery::{DEFAULT_DOMAIN, DEFAULT_FROM, DEFAULT_TO};
-use crate::relay::report::{self, EXIT_NO_RELAY, EXIT_OPEN_RELAY, EXIT_UNTESTED};
-use crate::relay::runner::{self, ClassicVerdict, Options, Target, TlsMode};
+use crate::relaycheck::battery::{DEFAULT_DOMAIN, DEFAULT_FROM, DEFAULT_TO};
+use crate::relaycheck::report::{self, EXIT_NO_RELAY, EXIT_OPEN_RELAY, EXIT_UNTESTED};
+use crate::relaycheck::runner::{self, ClassicVerdict, Options, Target, TlsMode};
 use crate::smtp::client::split_host_port;
 use crate::sysexits::{EX_NOINPUT, EX_USAGE};
 

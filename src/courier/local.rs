@@ -1,4 +1,4 @@
-//! Local couriers: a user's mailbox (mbox or Maildir, [`crate::delivery`]) and `/file`
+//! Local couriers: a user's mailbox (mbox or Maildir, [`crate::mailbox`]) and `/file`
 //! alias targets (mbox append under the same locks). The file work runs on a blocking thread.
 
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::Outcome;
 use crate::config::{Config, MailboxFormat};
-use crate::delivery::{self, LocalError, LocalMessage, LocalOptions};
+use crate::mailbox::{self, LocalError, LocalMessage, LocalOptions};
 
 /// What local delivery needs from the configuration.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ fn return_path(sender: &str) -> Vec<u8> {
     format!("Return-Path: <{sender}>\n").into_bytes()
 }
 
-fn outcome(r: Result<delivery::Delivered, LocalError>, what: &str) -> Outcome {
+fn outcome(r: Result<mailbox::Delivered, LocalError>, what: &str) -> Outcome {
     match r {
         Ok(d) => Outcome::Sent(format!("Sent ({what}, {} bytes)", d.bytes)),
         Err(e) => {
@@ -64,7 +64,7 @@ async fn write(
     sender: String,
     data: Vec<u8>,
     what: &'static str,
-    f: impl FnOnce(&LocalMessage<'_>) -> Result<delivery::Delivered, LocalError> + Send + 'static,
+    f: impl FnOnce(&LocalMessage<'_>) -> Result<mailbox::Delivered, LocalError> + Send + 'static,
 ) -> Outcome {
     blocking(move || {
         let prepend = return_path(&sender);
@@ -82,7 +82,7 @@ async fn write(
 /// Delivers to `user`'s mailbox.
 pub async fn mailbox(opts: Options, user: String, sender: String, data: Vec<u8>) -> Outcome {
     write(sender, data, "mailbox", move |msg| {
-        delivery::deliver_to_user(&opts.mailboxes, opts.format, &user, msg, &opts.limits)
+        mailbox::deliver_to_user(&opts.mailboxes, opts.format, &user, msg, &opts.limits)
     })
     .await
 }
@@ -90,7 +90,7 @@ pub async fn mailbox(opts: Options, user: String, sender: String, data: Vec<u8>)
 /// Appends to a file named by an alias (`/var/log/mail-archive`).
 pub async fn file(opts: Options, path: PathBuf, sender: String, data: Vec<u8>) -> Outcome {
     write(sender, data, "file", move |msg| {
-        delivery::file::deliver(&path, msg, &opts.limits)
+        mailbox::file::deliver(&path, msg, &opts.limits)
     })
     .await
 }

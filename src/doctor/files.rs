@@ -249,10 +249,10 @@ pub fn mailbox_formats(cfg: &Config) -> Check {
         .filter_map(|e| e.file_name().into_string().ok())
         // Dot files and dotlocks (`user.lock`) are not mailboxes.
         .filter(|n| !n.starts_with('.') && !n.ends_with(".lock"))
-        .filter(|n| crate::delivery::wrong_format(&boxes.join(n), format))
+        .filter(|n| crate::mailbox::wrong_format(&boxes.join(n), format))
         .collect();
     wrong.sort();
-    let want = crate::delivery::format_name(format);
+    let want = crate::mailbox::format_name(format);
     if wrong.is_empty() {
         return Check::pass(
             name,

@@ -1,14 +1,18 @@
-//! POP3 (RFC 1939, 2449, 2595, 5034).
+//! POP3, both sides (RFC 1939, 2449, 2595, 5034), as `smtp` holds both of SMTP's.
 //!
-//! The client side, used by `mailtool pop-login`:
+//! The server inside `serve` (replaces qpopper; POP-before-SMTP replaces poprelayd):
 //!
-//! * [`response`]: pure parsing of what a server sends (status lines, multi-line bodies with
-//!   dot-unstuffing, listings, APOP timestamps, Qpopper's login summary). Fuzzed.
-//! * [`client`]: one connection: plain, STLS or implicit TLS, timeouts on every step, commands
-//!   and a transcript in which secrets are masked.
-//! * [`login_check`]: the whole check `pop-login` runs (connect, secure, authenticate, report,
-//!   QUIT) and the policy that keeps passwords off unencrypted non-loopback connections.
+//! * [`session`]: the protocol state machine, pure. Fuzzed.
+//! * [`maildrop`]: the maildrop: session lock, mbox snapshot and UPDATE, Maildir, UIDs. The mbox
+//!   indexer is fuzzed.
+//! * [`auth`]: password and APOP checks against the users map, failure throttling, the
+//!   verified-login cache.
+//! * [`server`]: sockets, TLS, timeouts; writes the popip entry on each login.
+//!
+//! The client, used by `mailtool pop-login`: [`client`].
 
+pub mod auth;
 pub mod client;
-pub mod login_check;
-pub mod response;
+pub mod maildrop;
+pub mod server;
+pub mod session;

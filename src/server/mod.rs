@@ -337,7 +337,7 @@ async fn async_main(
     let mut usr1 =
         signal(SignalKind::user_defined1()).map_err(|e| ServeError::Runtime(e.to_string()))?;
     let stop_rx = shared.stop.subscribe();
-    let pop3 = Arc::new(crate::pop3d::server::Pop3State::default());
+    let pop3 = Arc::new(crate::pop3::server::Pop3State::default());
     let mut tasks = Vec::new();
     for b in bound {
         let l = tokio::net::TcpListener::from_std(b.listener)
@@ -352,7 +352,7 @@ async fn async_main(
             Service::Smtp(kind) => {
                 tokio::spawn(server::serve(l, kind, shared.clone(), stop_rx.clone()))
             }
-            Service::Pop3(implicit) => tokio::spawn(crate::pop3d::server::serve(
+            Service::Pop3(implicit) => tokio::spawn(crate::pop3::server::serve(
                 l,
                 implicit,
                 shared.clone(),

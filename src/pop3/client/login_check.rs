@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use super::client::{
+use super::conn::{
     Client, MASK, Pop3Error, Secret, Transcript, apop_digest, ok_or_refused, sasl_plain,
 };
 use super::response::{self, Indicator, Listing, Summary, UniqueId};

@@ -651,7 +651,7 @@ pub fn fuzz_invariants(data: &[u8]) {
     let mut out = Vec::new();
     encode_message(data, None, &mut out);
     out.extend_from_slice(b".\r\n");
-    let mut dec = crate::pop3::response::BodyDecoder::new(out.len() + 16);
+    let mut dec = crate::pop3::client::response::BodyDecoder::new(out.len() + 16);
     dec.feed(&out).expect("decodes");
     assert!(dec.is_done());
     let body = dec.into_body();

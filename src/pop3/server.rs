@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::auth::{Guard, loggable};
-use super::mailbox::{DropError, IndexCache, Maildrop};
+use super::maildrop::{DropError, IndexCache, Maildrop};
 use super::session::{
     Credential, MAX_LINE, MessageEncoder, Session, SessionConfig, Step, encode_message,
 };

@@ -32,7 +32,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::config::MailboxFormat;
-use crate::delivery::{LocalError, MboxLock, mailbox_path};
+use crate::mailbox::{LocalError, MboxLock, mailbox_path};
 
 use super::session::Listed;
 
