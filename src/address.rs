@@ -466,48 +466,7 @@ impl Domain {
 // xtext (RFC 3461 §4)
 // ---------------------------------------------------------------------------------------------
 
-/// Decode RFC 3461 xtext: `xchar` is `!`..`~` except `+` and `=`; `+HH` is a hex-escaped
-/// octet. Lower-case hex is accepted (sendmail's xtextok does too, RFC says upper). Returns
-/// `None` on bad syntax or if the decoded octets are not UTF-8.
-pub fn xtext_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'+' {
-            let hi = hex_val(*b.get(i + 1)?)?;
-            let lo = hex_val(*b.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else if (33..=126).contains(&c) && c != b'=' {
-            out.push(c);
-            i += 1;
-        } else {
-            return None;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Encode as RFC 3461 xtext (upper-case hex, as the RFC requires).
-pub fn xtext_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &c in s.as_bytes() {
-        if (33..=126).contains(&c) && c != b'+' && c != b'=' {
-            out.push(char::from(c));
-        } else {
-            out.push_str(&format!("+{c:02X}"));
-        }
-    }
-    out
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    char::from(c)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
-}
+pub use crate::wire::xtext::{decode as xtext_decode, encode as xtext_encode};
 
 // ---------------------------------------------------------------------------------------------
 // Entry points
@@ -1935,24 +1894,6 @@ mod tests {
         );
         // Address errors are reported before parameter errors, as sendmail does.
         assert_eq!(mail_err("<a b> SIZE=x"), AddrError::Whitespace);
-    }
-
-    // RFC 3461 §4: xtext encode/decode.
-    #[test]
-    fn xtext() {
-        assert_eq!(xtext_decode("a+2Bb+3Dc").as_deref(), Some("a+b=c"));
-        assert_eq!(xtext_decode("+2b").as_deref(), Some("+"));
-        assert_eq!(xtext_decode("").as_deref(), Some(""));
-        assert_eq!(xtext_decode("a b"), None);
-        assert_eq!(xtext_decode("a=b"), None);
-        assert_eq!(xtext_decode("a+"), None);
-        assert_eq!(xtext_decode("a+G0"), None);
-        assert_eq!(xtext_decode("+C3+A9").as_deref(), Some("\u{e9}"));
-        assert_eq!(xtext_decode("+C3"), None, "not UTF-8");
-        assert_eq!(xtext_encode("a+b=c d\u{e9}"), "a+2Bb+3Dc+20d+C3+A9");
-        for s in ["", "plain", "+=+=", "\u{1}\u{7f} ~!", "\u{1f600}"] {
-            assert_eq!(xtext_decode(&xtext_encode(s)).as_deref(), Some(s));
-        }
     }
 
     // RFC 5321 §4.1.1.2: optional spaces between `FROM:` and `<` (sendmail skips them).

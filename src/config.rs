@@ -598,10 +598,7 @@ pub fn default_user_root() -> PathBuf {
     home.join(".local/share/mailtool")
 }
 
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+pub use crate::sys::is_root;
 
 #[cfg(test)]
 mod tests {

@@ -57,6 +57,16 @@ impl Span {
     }
 }
 
+/// A command line's timeout (`--timeout 30s`): a span of more than zero. The clap parser of
+/// every client tool.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match Span::parse(s) {
+        Ok(span) if !span.is_zero() => Ok(span.0),
+        Ok(_) => Err("the timeout must be more than zero".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Words for a notice, as sendmail writes them: `4 hours`, `5 days`, `90 minutes`.
 pub fn describe(d: Duration) -> String {
     let secs = d.as_secs();

@@ -1,7 +1,6 @@
 //! Log output through `tracing`: one line per event, sendmail/Postfix style fields
 //! (`qid: from=<a>, size=N, nrcpts=N, relay=host [ip]`). The target comes from `[log]`.
 
-use std::ffi::CString;
 use std::io::{self, Write};
 use std::sync::Once;
 
@@ -25,10 +24,7 @@ impl Write for SyslogWriter {
             } else {
                 libc::LOG_INFO
             };
-            if let Ok(c) = CString::new(line.replace('\0', " ")) {
-                // SAFETY: "%s" with a valid NUL-terminated string.
-                unsafe { libc::syslog(libc::LOG_MAIL | level, c"%s".as_ptr(), c.as_ptr()) };
-            }
+            crate::sys::host::syslog(level, &line.replace('\0', " "));
         }
         Ok(buf.len())
     }
@@ -69,15 +65,7 @@ pub fn init(settings: &Settings, program: &'static str) {
                 .with_writer(io::stderr)
                 .try_init(),
             LogTarget::Syslog => {
-                // SAFETY: openlog keeps the pointer; `program` is 'static.
-                let ident = CString::new(program).unwrap_or_default();
-                unsafe {
-                    libc::openlog(
-                        Box::leak(ident.into_boxed_c_str()).as_ptr(),
-                        libc::LOG_PID,
-                        libc::LOG_MAIL,
-                    )
-                };
+                crate::sys::host::open_syslog(program);
                 builder
                     .without_time()
                     .with_ansi(false)

@@ -243,12 +243,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
 
 /// Tools that write to a pipe (`makemap -u | head`) should die quietly when it closes, as C
 /// programs do; Rust ignores SIGPIPE by default. The server never calls this.
-fn restore_sigpipe() {
-    // SAFETY: setting a signal disposition to its default has no memory-safety preconditions.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
+use crate::sys::process::default_sigpipe as restore_sigpipe;
 
 /// A failed command: the exit status and the one line to print on stderr.
 #[derive(Debug)]
@@ -294,11 +289,7 @@ pub(crate) fn give_to_server_group(global: &GlobalOpts, path: &std::path::Path) 
     let Ok(id) = crate::server::privileges::lookup("root", &group) else {
         return;
     };
-    use std::os::unix::ffi::OsStrExt;
-    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
-        // SAFETY: chown of a file we just created; -1 keeps the owner.
-        unsafe { libc::chown(c.as_ptr(), u32::MAX, id.gid) };
-    }
+    let _ = std::os::unix::fs::chown(path, None, Some(id.gid));
 }
 
 /// Writes to stdout, turning a closed pipe or full disk into an I/O error exit.

@@ -11,7 +11,6 @@ use clap::{Args, ValueEnum};
 use comfy_table::Table;
 
 use super::{Fail, GlobalOpts, stdout_error};
-use crate::duration::Span;
 use crate::pop3::client::conn::{Direction, Secret, Transcript};
 use crate::pop3::client::login_check::{
     self, AuthMethod, CheckOptions, FailureKind, Report, TlsMode,
@@ -108,44 +107,9 @@ pub struct PopLoginArgs {
     pub json: bool,
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    match Span::parse(s) {
-        Ok(span) if !span.is_zero() => Ok(span.0),
-        Ok(_) => Err("the timeout must be more than zero".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
+use crate::duration::parse_timeout;
 
-/// Splits `HOST[:PORT]`: `[v6]:port` and a bare IPv6 address (more than one colon) work too.
-pub fn parse_server(s: &str, default_port: u16) -> Result<(String, u16), String> {
-    let bad_port = |p: &str| format!("{s}: invalid port {p:?}");
-    let port = |p: &str| match p.parse::<u16>() {
-        Ok(0) | Err(_) => Err(bad_port(p)),
-        Ok(n) => Ok(n),
-    };
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("{s}: missing ']'"))?;
-        match after {
-            "" => (host, default_port),
-            a => match a.strip_prefix(':') {
-                Some(p) => (host, port(p)?),
-                None => return Err(format!("{s}: unexpected {a:?} after ']'")),
-            },
-        }
-    } else if s.matches(':').count() > 1 {
-        (s, default_port)
-    } else if let Some((h, p)) = s.split_once(':') {
-        (h, port(p)?)
-    } else {
-        (s, default_port)
-    };
-    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{s}: invalid host name"));
-    }
-    Ok((host.to_string(), port))
-}
+pub use crate::smtp::client::split_host_port as parse_server;
 
 /// Where the password comes from, in order: the file, the environment, the terminal.
 fn password(a: &PopLoginArgs, host: &str) -> Result<Secret, Fail> {

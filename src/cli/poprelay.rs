@@ -136,11 +136,7 @@ fn give_to_server(cfg: &Config, db: &Path) {
     let Ok(id) = crate::server::privileges::lookup(&cfg.settings.user, &cfg.settings.group) else {
         return;
     };
-    use std::os::unix::ffi::OsStrExt;
-    if let Ok(c) = std::ffi::CString::new(db.as_os_str().as_bytes()) {
-        // SAFETY: chown of the map file this command just created.
-        unsafe { libc::chown(c.as_ptr(), id.uid, id.gid) };
-    }
+    let _ = std::os::unix::fs::chown(db, Some(id.uid), Some(id.gid));
 }
 
 /// `3m12s`, `1h5m`, `2d3h`: the two largest units, as an age reads at a glance.

@@ -87,8 +87,7 @@ pub fn run(global: &GlobalOpts, a: &QueueArgs) -> Result<i32, Fail> {
 /// Root becomes the daemon's user first: a qf rewritten by root would be unreadable to the
 /// daemon afterwards, and deliveries must not run as root.
 fn become_queue_owner(cfg: &Config) -> Result<(), Fail> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if crate::sys::is_root() {
         let id = crate::server::privileges::lookup(&cfg.settings.user, &cfg.settings.group)
             .map_err(|e| Fail::new(EX_NOUSER, format!("queue: {e}")))?;
         crate::server::privileges::drop_to(&id)
@@ -140,21 +139,6 @@ fn each(
     Ok(code)
 }
 
-/// The daemon's pid if it is running (signal 0 reaches it or is refused).
-fn daemon_pid(pid_file: &std::path::Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(pid_file)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    if pid <= 0 {
-        return None;
-    }
-    // SAFETY: signal 0 only checks for existence and permission.
-    let r = unsafe { libc::kill(pid, 0) };
-    (r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)).then_some(pid)
-}
-
 /// `queue run` and `sendmail -q`: ask the daemon, or deliver here.
 pub fn run_queue(
     global: &GlobalOpts,
@@ -166,14 +150,12 @@ pub fn run_queue(
     let pid_file = pid_file.unwrap_or_else(|| cfg.path("/run/mailtool.pid"));
     if !direct
         && filter.is_empty()
-        && let Some(pid) = daemon_pid(&pid_file)
+        && let Some(pid) = crate::sys::process::running_pid(&pid_file)
     {
-        // SAFETY: plain kill(2) on a pid we read; the worst case is EPERM/ESRCH, handled.
-        if unsafe { libc::kill(pid, libc::SIGUSR1) } == 0 {
+        let Err(e) = crate::sys::process::signal(pid, libc::SIGUSR1) else {
             println!("queue run requested from the daemon (pid {pid})");
             return Ok(EX_OK);
-        }
-        let e = std::io::Error::last_os_error();
+        };
         return Err(Fail::new(
             EX_NOPERM,
             format!(

@@ -82,13 +82,7 @@ pub struct RelaycheckArgs {
     pub verbose: bool,
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    match crate::duration::Span::parse(s) {
-        Ok(span) if !span.is_zero() => Ok(span.0),
-        Ok(_) => Err("the timeout must be more than 0".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
+use crate::duration::parse_timeout;
 
 fn usage(message: impl std::fmt::Display) -> Fail {
     Fail::new(EX_USAGE, format!("mailtool relaycheck: {message}"))

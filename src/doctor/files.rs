@@ -110,8 +110,7 @@ pub fn server_identity(cfg: &Config) -> Result<(u32, u32, String), String> {
             .map(|id| (id.uid, id.gid, id.user))
             .map_err(|e| e.to_string())
     } else {
-        // SAFETY: getuid/getgid have no preconditions.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = crate::sys::process::real_ids();
         Ok((uid, gid, crate::server::privileges::current_user()))
     }
 }

@@ -70,15 +70,8 @@ pub fn asctime(when: SystemTime, utc_offset: i32) -> String {
 pub fn local_utc_offset(when: SystemTime) -> i32 {
     let t = when
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as libc::time_t);
-    // SAFETY: localtime_r writes only into `tm`, which lives on our stack.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return 0;
-        }
-        i32::try_from(tm.tm_gmtoff).unwrap_or(0)
-    }
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    i32::try_from(crate::sys::time::local_utc_offset(t)).unwrap_or(0)
 }
 
 /// Writes `text` line by line with CRLF turned into LF; with `quote`, lines that begin with

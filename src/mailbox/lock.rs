@@ -12,7 +12,6 @@
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -198,59 +197,24 @@ fn is_stale(lock: &Path, mbox: &Path) -> bool {
     old && !fcntl_locked_by_anyone(mbox)
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const SETLK: libc::c_int = libc::F_OFD_SETLK;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const GETLK: libc::c_int = libc::F_OFD_GETLK;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const SETLK: libc::c_int = libc::F_SETLK;
-
-fn whole_file_lock(kind: libc::c_int) -> libc::flock {
-    // SAFETY: flock is plain old data; all-zero is a valid value (l_pid must be 0 for OFD).
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = kind as _;
-    fl.l_whence = libc::SEEK_SET as _;
-    fl
-}
-
 /// Whether some process (or, with OFD locks, some other descriptor of ours) holds an fcntl
-/// lock on `mbox`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// lock on `mbox` (always `false` without OFD locks: [`crate::sys::lock::write_locked`]).
 fn fcntl_locked_by_anyone(mbox: &Path) -> bool {
-    let Ok(f) = OpenOptions::new()
+    OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(mbox)
-    else {
-        return false;
-    };
-    let mut fl = whole_file_lock(libc::F_WRLCK);
-    // SAFETY: fcntl F_OFD_GETLK on an open fd with a valid flock struct.
-    let rc = unsafe { libc::fcntl(f.as_raw_fd(), GETLK, &mut fl) };
-    rc == 0 && libc::c_int::from(fl.l_type) != libc::F_UNLCK
-}
-
-/// Without OFD locks, probing would mean opening and closing the mbox, which drops every
-/// classic fcntl lock this process holds on it; age alone decides.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn fcntl_locked_by_anyone(_mbox: &Path) -> bool {
-    false
+        .is_ok_and(|f| crate::sys::lock::write_locked(&f))
 }
 
 /// Takes the fcntl write lock on the whole file, retrying until `deadline`.
 fn fcntl_lock(file: &File, path: &Path, deadline: Instant) -> Result<(), LocalError> {
     let mut pause = Duration::from_millis(5);
     loop {
-        let fl = whole_file_lock(libc::F_WRLCK);
-        // SAFETY: fcntl on an open fd with a valid flock struct.
-        let rc = unsafe { libc::fcntl(file.as_raw_fd(), SETLK, &fl) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::EACCES) | Some(libc::EINTR) => {}
-            _ => return Err(LocalError::io("fcntl lock", path, e)),
+        match crate::sys::lock::try_write_lock(file) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => return Err(LocalError::io("fcntl lock", path, e)),
         }
         pause = wait(pause, deadline).ok_or_else(|| LocalError::LockTimeout {
             path: path.to_path_buf(),
@@ -334,11 +298,11 @@ fn open_mailbox(path: &Path, create: Option<Create>) -> Result<Option<File>, Loc
     if meta.nlink() != 1 {
         return irregular("linked file");
     }
-    if let Some((uid, _)) = create.and_then(|c| c.owner) {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 && meta.uid() != uid {
-            return irregular("wrong ownership");
-        }
+    if let Some((uid, _)) = create.and_then(|c| c.owner)
+        && crate::sys::is_root()
+        && meta.uid() != uid
+    {
+        return irregular("wrong ownership");
     }
     Ok(Some(file))
 }

@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -112,17 +111,7 @@ fn separator(file: &File, len: u64) -> io::Result<&'static [u8]> {
 }
 
 /// O_APPEND for the write, so even a writer that ignores the locks cannot be overwritten.
-fn set_append(file: &File) -> io::Result<()> {
-    let fd = file.as_raw_fd();
-    // SAFETY: F_GETFL/F_SETFL on an open descriptor.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_APPEND) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
+use crate::sys::fs::set_append;
 
 #[cfg(test)]
 mod tests {
@@ -303,7 +292,7 @@ mod tests {
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
         // Root ignores permission bits, so the read-only case only runs as a normal user.
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !crate::sys::is_root() {
             let ro = dir.path().join("ro");
             fs::create_dir(&ro).unwrap();
             fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
@@ -326,7 +315,7 @@ mod tests {
         deliver(&mbox, &msg(b"S: x\n\nb\n"), &as_daemon).unwrap();
         let meta = fs::metadata(&mbox).unwrap();
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
+        if crate::sys::is_root() {
             assert_eq!((meta.uid(), meta.gid()), (1, 1));
             // Someone else's file at the user's mailbox path is not written to.
             let other = LocalOptions {
@@ -348,7 +337,7 @@ mod tests {
         } else {
             // Not root: no chown, the file is ours.
             // SAFETY: geteuid has no preconditions.
-            assert_eq!(meta.uid(), unsafe { libc::geteuid() });
+            assert_eq!(meta.uid(), crate::sys::process::euid());
         }
     }
 

@@ -23,7 +23,6 @@ pub mod lock;
 pub mod maildir;
 pub mod mbox;
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -300,9 +299,7 @@ pub(crate) fn check_max_size(
 
 /// fsync a directory so a new entry in it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), LocalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| LocalError::io("fsync", dir, e))
+    crate::sys::fs::sync_dir(dir).map_err(|e| LocalError::io("fsync", dir, e))
 }
 
 /// Gives a new file or directory to `owner` when running as root (a no-op otherwise: only root
@@ -311,8 +308,7 @@ pub(crate) fn chown_new(path: &Path, owner: Option<(u32, u32)>) -> Result<(), Lo
     let Some((uid, gid)) = owner else {
         return Ok(());
     };
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !crate::sys::is_root() {
         return Ok(());
     }
     std::os::unix::fs::lchown(path, Some(uid), Some(gid))

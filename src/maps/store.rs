@@ -358,9 +358,8 @@ fn write_meta(conn: &Connection, meta: &Meta) -> rusqlite::Result<()> {
 
 /// fsync the directory that holds `path`, so the rename itself is durable.
 pub fn sync_dir(path: &Path) {
-    if let Ok(d) = File::open(parent_dir(path)) {
-        let _ = d.sync_all();
-    }
+    // Best effort: the map is already in place, and a reader sees it either way.
+    let _ = crate::sys::fs::sync_dir(&parent_dir(path));
 }
 
 /// Creates an empty map at `db` unless one exists; returns whether it did. The map is built

@@ -23,7 +23,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -166,15 +165,11 @@ fn session_lock(mailboxes: &Path, mailbox: &Path) -> Result<SessionLock, DropErr
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(|e| DropError::io("open session lock", &path, e))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Err(DropError::InUse(mailbox.display().to_string()));
-        }
-        return Err(DropError::io("lock", &path, e));
+    match crate::sys::lock::try_flock_exclusive(&file) {
+        Ok(true) => Ok(SessionLock { _file: file }),
+        Ok(false) => Err(DropError::InUse(mailbox.display().to_string())),
+        Err(e) => Err(DropError::io("lock", &path, e)),
     }
-    Ok(SessionLock { _file: file })
 }
 
 /// An open maildrop, held from login to the end of the session.
@@ -613,8 +608,7 @@ fn rewrite_mbox(
     };
     // Same owner and mode as before; the owner only when permitted (not root: best effort).
     let _ = out.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777));
-    // SAFETY: fchown on our own descriptor.
-    unsafe { libc::fchown(out.as_raw_fd(), meta.uid(), meta.gid()) };
+    let _ = std::os::unix::fs::fchown(&out, Some(meta.uid()), Some(meta.gid()));
     if let Err(e) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
         return Err(DropError::io("rename", path, e));

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::config::Config;
 use crate::courier::remote::{Relay, Remote, RemoteJob, RemoteRcpt, RemoteSettings};
@@ -112,12 +112,7 @@ pub struct Engine {
     dns: Dns,
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
+use crate::sys::unix_now as now_secs;
 
 fn remote_for(cfg: &Config, dns: Dns) -> Result<Remote, crate::tls::TlsError> {
     let q = &cfg.settings.queue;

@@ -35,7 +35,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -174,20 +173,13 @@ fn sync_entries(dir: &Path, file: &File) -> Result<(), ClientSpoolError> {
     if let Ok(d) = File::open(dir) {
         return d.sync_all().map_err(|e| io_err("fsync", dir, e));
     }
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: syncfs on a valid fd owned by `file`.
-        if unsafe { libc::syncfs(file.as_raw_fd()) } == 0 {
-            return Ok(());
+    match crate::sys::fs::syncfs(file) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+            crate::sys::fs::sync_all_filesystems();
+            Ok(())
         }
-        Err(io_err("syncfs", dir, io::Error::last_os_error()))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = file;
-        // SAFETY: sync has no preconditions.
-        unsafe { libc::sync() };
-        Ok(())
+        Err(e) => Err(io_err("syncfs", dir, e)),
     }
 }
 
@@ -242,7 +234,7 @@ pub fn import(
             // (it never reported success, so its message was never accepted).
             "df" | "tf" if !has(&format!("qf{id}")) => {
                 let path = client_spool.join(name);
-                if !writer_alive(&id) && older_than(&path, STALE_AFTER) {
+                if !id.writer_alive() && older_than(&path, STALE_AFTER) {
                     if fs::remove_file(&path).is_ok() {
                         report.removed.push(name.clone());
                     }
@@ -372,11 +364,7 @@ fn sanitized(env: &Envelope, uid: u32) -> Envelope {
     out
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::sys::unix_now;
 
 fn older_than(path: &Path, age: Duration) -> bool {
     fs::symlink_metadata(path)
@@ -384,18 +372,6 @@ fn older_than(path: &Path, age: Duration) -> bool {
         .ok()
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|e| e > age)
-}
-
-/// True if the id's process still exists (its files may be in flight).
-fn writer_alive(id: &QueueId) -> bool {
-    match id.pid() {
-        Some(pid) if pid != 0 && pid <= i32::MAX as u32 => {
-            // SAFETY: kill with signal 0 only checks for existence/permission.
-            let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-            rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -494,6 +470,33 @@ mod tests {
         assert!(skipped.contains(&format!("qf{hard}").as_str()), "{r:?}");
         assert!(drop_dir.join(format!("df{live}")).exists());
         assert!(spool.list().unwrap().is_empty());
+    }
+
+    /// A stale leftover named with our own pid was written by an earlier process with the same
+    /// pid (pid 1 in a restarted container) and is removed; one of another live process stays.
+    #[test]
+    fn stale_leftovers_of_our_pid_are_removed_and_a_live_writers_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let drop_dir = tmp.path().join("client");
+        prepare_dir(&drop_dir, None).unwrap();
+        let spool = Spool::open(&tmp.path().join("mqueue")).unwrap();
+        let old = SystemTime::now() - STALE_AFTER - Duration::from_secs(60);
+        let ours = QueueId::compose(unix_now() as i64, 1, std::process::id());
+        let init = QueueId::compose(unix_now() as i64, 2, 1);
+        for id in [&ours, &init] {
+            let p = drop_dir.join(format!("df{id}"));
+            fs::write(&p, b"partial").unwrap();
+            File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        assert!(crate::sys::process::alive(1));
+        let r = import(&drop_dir, &spool, "h").unwrap();
+        assert_eq!(r.removed, vec![format!("df{ours}")], "{r:?}");
+        assert!(drop_dir.join(format!("df{init}")).exists());
     }
 
     #[test]

@@ -30,7 +30,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The id alphabet. Only the first 60 characters are ever used (every field is < 60).
 pub const ID_CHARS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -131,6 +130,14 @@ impl QueueId {
         }
         tail.parse().ok()
     }
+
+    /// Whether the process that made this id may still be writing its files: it is alive and
+    /// it is not us. Our own pid in a leftover means a previous process with the same pid (a
+    /// container's pid 1 after a restart), whose files nobody will finish.
+    pub fn writer_alive(&self) -> bool {
+        self.pid()
+            .is_some_and(|pid| pid != std::process::id() && crate::sys::process::alive(pid))
+    }
 }
 
 impl fmt::Display for QueueId {
@@ -171,10 +178,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 static ALLOC: Mutex<(i64, u32, u32)> = Mutex::new((i64::MIN, 0, 0));
 
 fn unix_now() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(_) => 0,
-    }
+    i64::try_from(crate::sys::unix_now()).unwrap_or(i64::MAX)
 }
 static OFFSET: OnceLock<u32> = OnceLock::new();
 

@@ -245,18 +245,7 @@ fn unix_secs(t: SystemTime) -> i64 {
 }
 
 /// Offset of local time from UTC at `t`, in seconds.
-fn local_offset(t: i64) -> i64 {
-    let tt = t as libc::time_t;
-    // SAFETY: tm is plain old data; localtime_r writes into it and returns NULL on failure.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&tt, &mut tm).is_null() {
-            0
-        } else {
-            tm.tm_gmtoff as i64
-        }
-    }
-}
+use crate::sys::time::local_utc_offset as local_offset;
 
 /// `ctime(3)` without the trailing newline: `Thu Jun 15 16:59:00 2006`.
 fn ctime(t: i64, tz: TimeZone) -> String {

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -146,12 +146,7 @@ impl Runner {
     }
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
+use crate::sys::unix_now as now_secs;
 
 /// Starts attempts for every queued message: all of them (`force`), or only those whose
 /// backoff has expired. The directory scan runs on a blocking thread.

@@ -6,12 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -31,18 +29,7 @@ const WK_RECIP_FACT: i64 = 30_000;
 /// sendmail's default WkTimeFact: priority added per delivery attempt.
 const WK_TIME_FACT: i64 = 90_000;
 
-/// strerror text of an I/O error (same as `crate::util::io_message`).
-fn io_message(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            // SAFETY: strerror returns a pointer to a NUL-terminated string that stays valid at
-            // least until the next strerror call; we copy it at once.
-            let s = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
-            s.to_string_lossy().into_owned()
-        }
-        None => e.to_string(),
-    }
-}
+use crate::sys::io_message;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -638,34 +625,12 @@ fn push_macro(s: &mut String, name: &str, value: &str) -> Result<(), SpoolError>
 }
 
 /// xtext (RFC 3461) plus `:` and `;`, so encoded values never contain the R-record separators.
+/// The qf file's xtext: `:` and `;` separate fields, so they are escaped too.
 fn xtext_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if (33..=126).contains(&b) && !b"+=:;".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "+{b:02X}");
-        }
-    }
-    out
+    crate::wire::xtext::encode_also(s, b":;")
 }
 
-fn xtext_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'+' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
+use crate::wire::xtext::decode_lenient as xtext_decode;
 
 // ---------------------------------------------------------------------------------------------
 // Spool
@@ -800,28 +765,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use crate::sys::unix_now as now_unix;
 
 /// True if the file name is `<prefix><valid id>`.
 fn id_of(name: &str, prefix: &str) -> Option<QueueId> {
     QueueId::parse(name.strip_prefix(prefix)?).ok()
-}
-
-/// True if the id names a live process other than us (its files may be in flight).
-fn writer_alive(id: &QueueId) -> bool {
-    match id.pid() {
-        Some(pid) if pid != 0 && pid != std::process::id() && pid <= i32::MAX as u32 => {
-            // SAFETY: kill with signal 0 only checks for existence/permission.
-            let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-            rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-        }
-        _ => false,
-    }
 }
 
 fn create_excl(path: &Path) -> io::Result<File> {
@@ -864,13 +812,10 @@ impl Spool {
             .mode(0o600)
             .open(&lock_path)
             .map_err(|e| SpoolError::io("open", &lock_path, e))?;
-        // SAFETY: flock on a valid fd owned by lock_file.
-        if unsafe { libc::flock(lock_file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                return Err(SpoolError::Locked(dir.to_path_buf()));
-            }
-            return Err(SpoolError::io("flock", &lock_path, e));
+        match crate::sys::lock::try_flock_exclusive(&lock_file) {
+            Ok(true) => {}
+            Ok(false) => return Err(SpoolError::Locked(dir.to_path_buf())),
+            Err(e) => return Err(SpoolError::io("flock", &lock_path, e)),
         }
         let mut spool = Spool::new(dir, Some(lock_file), options)?;
         spool.recovery = spool.recover()?;
@@ -957,7 +902,7 @@ impl Spool {
         // 1. tf files: never acknowledged.
         for name in &names {
             if let Some(id) = id_of(name, "tf") {
-                if writer_alive(&id) {
+                if id.writer_alive() {
                     in_flight.insert(id);
                 } else {
                     remove(name, "temporary control file", &mut report);
@@ -1013,7 +958,7 @@ impl Spool {
             if let Some(id) = id_of(name, "df")
                 && !live_qf.contains(&id)
                 && !in_flight.contains(&id)
-                && !writer_alive(&id)
+                && !id.writer_alive()
             {
                 remove(name, "data file without control file", &mut report);
             }
@@ -1105,18 +1050,15 @@ impl Spool {
     }
 
     fn sync_batch(&self, written: &[(u64, Written)]) -> Result<(), SpoolError> {
-        #[cfg(target_os = "linux")]
         if self.options.sync == SyncMode::Syncfs && !self.syncfs_unsupported.load(Ordering::Relaxed)
         {
-            // SAFETY: syncfs on a valid directory fd owned by self.dir_file.
-            if unsafe { libc::syncfs(self.dir_file.as_raw_fd()) } == 0 {
-                return Ok(());
+            match crate::sys::fs::syncfs(&self.dir_file) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                    self.syncfs_unsupported.store(true, Ordering::Relaxed);
+                }
+                Err(e) => return Err(SpoolError::io("syncfs", &self.dir, e)),
             }
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ENOSYS) {
-                return Err(SpoolError::io("syncfs", &self.dir, e));
-            }
-            self.syncfs_unsupported.store(true, Ordering::Relaxed);
         }
         // fsync the files from a few threads so the file system can merge the flushes.
         let fsync_all = |chunk: &[(u64, Written)]| -> Result<(), SpoolError> {
@@ -1312,7 +1254,7 @@ impl Spool {
             }
             Err(e) => return Err(SpoolError::io("open", &path, e)),
         };
-        match lock_ops::try_lock(&file) {
+        match crate::sys::lock::try_write_lock(&file) {
             Ok(true) => Ok(Some(MessageLock {
                 id: id.clone(),
                 _file: file,
@@ -1325,7 +1267,7 @@ impl Spool {
     /// True if some process holds the message lock.
     pub fn is_locked(&self, id: &QueueId) -> bool {
         File::open(self.data_path(id))
-            .map(|f| lock_ops::is_locked(&f))
+            .map(|f| crate::sys::lock::write_locked(&f))
             .unwrap_or(false)
     }
 
@@ -1422,75 +1364,6 @@ impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
         lock(&self.spool.busy).remove(&self.id);
         self.spool.busy_cv.notify_all();
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod lock_ops {
-    //! Open-file-description locks: per open file like flock, but testable with F_OFD_GETLK
-    //! without taking them (so mailq's probe never makes a delivery attempt fail).
-    use std::fs::File;
-    use std::io;
-    use std::os::fd::AsRawFd;
-
-    fn whole_file(kind: libc::c_short) -> libc::flock {
-        // SAFETY: flock is plain old data; all-zero is a valid value.
-        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-        fl.l_type = kind;
-        fl.l_whence = libc::SEEK_SET as libc::c_short;
-        fl
-    }
-
-    pub fn try_lock(f: &File) -> io::Result<bool> {
-        let fl = whole_file(libc::F_WRLCK as libc::c_short);
-        // SAFETY: valid fd and a valid flock struct.
-        if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == 0 {
-            return Ok(true);
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
-            _ => Err(e),
-        }
-    }
-
-    pub fn is_locked(f: &File) -> bool {
-        let mut fl = whole_file(libc::F_WRLCK as libc::c_short);
-        // SAFETY: valid fd and a valid flock struct, written by the kernel.
-        let rc = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
-        rc == 0 && fl.l_type != libc::F_UNLCK as libc::c_short
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod lock_ops {
-    use std::fs::File;
-    use std::io;
-    use std::os::fd::AsRawFd;
-
-    pub fn try_lock(f: &File) -> io::Result<bool> {
-        // SAFETY: flock on a valid fd.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(true);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            Ok(false)
-        } else {
-            Err(e)
-        }
-    }
-
-    pub fn is_locked(f: &File) -> bool {
-        // SAFETY: flock on a valid fd; a shared lock we get is released at once.
-        unsafe {
-            if libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) == 0 {
-                libc::flock(f.as_raw_fd(), libc::LOCK_UN);
-                false
-            } else {
-                true
-            }
-        }
     }
 }
 

@@ -2,7 +2,6 @@
 //! (`adduser --system --group mailtool`), and the checks that the account can write where mail
 //! goes: a server that accepts mail it cannot deliver is worse than one that does not start.
 
-use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,19 +32,11 @@ pub enum AccountError {
 }
 
 fn user_exists(name: &str) -> bool {
-    let Ok(c) = CString::new(name) else {
-        return false;
-    };
-    // SAFETY: getpwnam returns static storage or null; only the null check is used.
-    unsafe { !libc::getpwnam(c.as_ptr()).is_null() }
+    crate::sys::account::user_by_name(name).is_some()
 }
 
 fn group_exists(name: &str) -> bool {
-    let Ok(c) = CString::new(name) else {
-        return false;
-    };
-    // SAFETY: getgrnam returns static storage or null; only the null check is used.
-    unsafe { !libc::getgrnam(c.as_ptr()).is_null() }
+    crate::sys::account::group_by_name(name).is_some()
 }
 
 fn run(args: &[&str], dry_run: bool) -> Result<(), AccountError> {
@@ -121,21 +112,11 @@ pub fn ensure(
 
 /// Whether `user` is in `group` (as its primary group, or by the group database).
 fn is_member(user: &str, group: &str) -> bool {
-    let (Ok(u), Ok(g)) = (CString::new(user), CString::new(group)) else {
-        return false;
-    };
-    // SAFETY: getpwnam/getgrnam return static storage or null; the numbers are copied at once.
-    let (primary, wanted) = unsafe {
-        let p = libc::getpwnam(u.as_ptr());
-        let gr = libc::getgrnam(g.as_ptr());
-        if p.is_null() || gr.is_null() {
-            return false;
-        }
-        ((*p).pw_gid, (*gr).gr_gid)
-    };
-    primary == wanted
-        || privileges::lookup(user, &privileges::group_name(primary))
-            .is_ok_and(|id| id.groups.contains(&wanted))
+    let sys =
+        crate::sys::account::user_by_name(user).zip(crate::sys::account::group_by_name(group));
+    sys.is_some_and(|((_, primary), wanted)| {
+        primary == wanted || crate::sys::account::group_list(user, primary).contains(&wanted)
+    })
 }
 
 /// The group through which the server may write `dir`: the directory's group when it is

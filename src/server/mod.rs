@@ -146,21 +146,13 @@ fn prepare_dirs(cfg: &Config) -> Result<Vec<PathBuf>, ServeError> {
 /// group-writable) with the server's group, so local delivery can create mailboxes after the
 /// privilege drop. An existing one is left alone: doctor reports it if it is unusable.
 fn share_mailboxes(path: &Path, id: &privileges::Identity) {
-    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
-        // SAFETY: plain chown on a directory we created a moment ago.
-        unsafe { libc::chown(c.as_ptr(), 0, id.gid) };
-    }
+    let _ = std::os::unix::fs::chown(path, Some(0), Some(id.gid));
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o2775));
 }
 
 fn chown_tree(path: &Path, id: &privileges::Identity) {
-    use std::os::unix::ffi::OsStrExt;
-    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
-        // SAFETY: plain chown on a path we created or own.
-        unsafe { libc::chown(c.as_ptr(), id.uid, id.gid) };
-    }
+    let _ = std::os::unix::fs::chown(path, Some(id.uid), Some(id.gid));
 }
 
 /// The configured user and group; as root on a fresh machine, the default `mailtool` account is
@@ -180,20 +172,7 @@ fn run_time_identity(cfg: &Config, mailboxes: &Path) -> Result<privileges::Ident
     }
 }
 
-/// Thousands of idle SMTP connections need thousands of descriptors: take the hard limit.
-fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit on a local struct.
-    unsafe {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
-            r.rlim_cur = r.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
-    }
-}
+use crate::sys::process::raise_fd_limit;
 
 /// Runs the server until SIGTERM/SIGINT. Returns after in-flight sessions finished (or the
 /// grace period ran out).

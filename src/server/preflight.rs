@@ -69,12 +69,8 @@ pub fn tls(cfg: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
 }
 
 /// The pid in the server's pid file when that process is alive: its ports are in use by us.
-fn running_server(cfg: &Config) -> Option<i32> {
-    let text = std::fs::read_to_string(cfg.path("/run/mailtool.pid")).ok()?;
-    let pid: i32 = text.trim().parse().ok()?;
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    let alive = pid > 0 && unsafe { libc::kill(pid, 0) == 0 };
-    alive.then_some(pid)
+fn running_server(cfg: &Config) -> Option<u32> {
+    crate::sys::process::running_pid(&cfg.path("/run/mailtool.pid"))
 }
 
 /// Everything `serve` checks before it binds, plus a trial bind of every listener.

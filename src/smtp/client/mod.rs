@@ -451,29 +451,36 @@ impl Client {
     }
 }
 
-/// Splits `HOST[:PORT]`, `[IPv6]:PORT`, or a bare IPv6 address.
+/// Splits `HOST[:PORT]`, `[IPv6]:PORT`, or a bare IPv6 address (more than one colon). Port 0
+/// and host names with white space or control characters are refused: nothing can be reached
+/// there. Every client tool, and the smart host, parse servers with this.
 pub fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> {
-    let bad_port = |p: &str| format!("{s}: bad port {p:?}");
-    if let Some(rest) = s.strip_prefix('[') {
-        let Some((host, after)) = rest.split_once(']') else {
-            return Err(format!("{s}: missing ']'"));
-        };
-        return match after.strip_prefix(':') {
-            None if after.is_empty() => Ok((host.to_string(), default_port)),
-            Some(p) => Ok((host.to_string(), p.parse().map_err(|_| bad_port(p))?)),
-            None => Err(format!("{s}: unexpected text after ']'")),
-        };
+    let port = |p: &str| match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("{s}: bad port {p:?}")),
+        Ok(n) => Ok(n),
+    };
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{s}: missing ']'"))?;
+        match after {
+            "" => (host, default_port),
+            a => match a.strip_prefix(':') {
+                Some(p) => (host, port(p)?),
+                None => return Err(format!("{s}: unexpected {a:?} after ']'")),
+            },
+        }
+    } else if s.matches(':').count() > 1 {
+        (s, default_port)
+    } else if let Some((h, p)) = s.split_once(':') {
+        (h, port(p)?)
+    } else {
+        (s, default_port)
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{s}: invalid host name"));
     }
-    if s.matches(':').count() > 1 {
-        // A bare IPv6 address has no port.
-        return Ok((s.to_string(), default_port));
-    }
-    match s.split_once(':') {
-        Some((h, p)) if !h.is_empty() => Ok((h.to_string(), p.parse().map_err(|_| bad_port(p))?)),
-        Some(_) => Err(format!("{s}: missing host")),
-        None if s.is_empty() => Err("empty host".into()),
-        None => Ok((s.to_string(), default_port)),
-    }
+    Ok((host.to_string(), port))
 }
 
 /// Resolves a host name or address with the system resolver (for the command-line tools;
@@ -506,6 +513,10 @@ mod tests {
         assert!(split_host_port("mx:x", 25).is_err());
         assert!(split_host_port(":25", 25).is_err());
         assert!(split_host_port("", 25).is_err());
+        assert!(split_host_port("mx:0", 25).is_err());
+        assert!(split_host_port("[::1]:0", 25).is_err());
+        assert!(split_host_port("m x:25", 25).is_err());
+        assert!(split_host_port("[::1]x", 25).is_err());
     }
 
     /// A scripted server on loopback: what the client sends, and what it reads back.

@@ -1,0 +1,108 @@
+//! Processes: pids, signals, the effective user, resource limits.
+
+use std::io;
+
+/// Whether process `pid` exists (kill(pid, 0); EPERM means it exists as someone else's).
+pub fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The pid written in `pid_file` when that process is alive (a running daemon).
+pub fn running_pid(pid_file: &std::path::Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    alive(pid).then_some(pid)
+}
+
+/// Sends `signal` to process `pid`.
+pub fn signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: kill has no memory preconditions.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The effective uid.
+pub fn euid() -> libc::uid_t {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The real uid and gid.
+pub fn real_ids() -> (libc::uid_t, libc::gid_t) {
+    // SAFETY: getuid/getgid have no preconditions and cannot fail.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+/// Whether the process runs as root.
+pub fn is_root() -> bool {
+    euid() == 0
+}
+
+/// Raises the soft limit of open files to the hard limit (thousands of idle connections need
+/// thousands of descriptors).
+pub fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+/// Restores SIGPIPE's default action (Rust ignores it), so a tool writing into a closed pipe
+/// (`makemap -u | head`) dies quietly as C programs do.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL has no memory preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids() {
+        assert!(alive(std::process::id()));
+        assert!(!alive(0));
+        assert!(!alive(u32::MAX));
+        // pid_max is at most 2^22 on Linux.
+        assert!(!alive(1 << 23));
+        assert!(signal(std::process::id(), 0).is_ok());
+        assert!(signal(0, 0).is_err());
+        assert_eq!(is_root(), euid() == 0);
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("pid");
+        assert_eq!(running_pid(&f), None);
+        std::fs::write(&f, format!("{}\n", std::process::id())).unwrap();
+        assert_eq!(running_pid(&f), Some(std::process::id()));
+        std::fs::write(&f, "0\n").unwrap();
+        assert_eq!(running_pid(&f), None);
+        std::fs::write(&f, "junk").unwrap();
+        assert_eq!(running_pid(&f), None);
+    }
+}
