@@ -53,17 +53,7 @@ pub fn run(global: &GlobalOpts, a: &DoctorArgs) -> Result<i32, Fail> {
             return report(&checks, a.json);
         }
     };
-    // The children doctor runs (makemap, newaliases) must see the same root and config.
-    let mut global_args = Vec::new();
-    if let Some(r) = &global.root {
-        global_args.push("--root".to_string());
-        global_args.push(r.display().to_string());
-    }
-    if let Some(c) = &global.config {
-        global_args.push("--config".to_string());
-        global_args.push(c.display().to_string());
-    }
-    checks.extend(doctor::files::maps(&cfg, &global_args, a.fix));
+    checks.extend(doctor::files::maps(&cfg, a.fix));
     checks.extend(doctor::files::permissions(&cfg));
     checks.push(doctor::files::mailbox_formats(&cfg));
     checks.push(doctor::tls::certificate(&cfg, SystemTime::now()));

@@ -277,19 +277,13 @@ impl From<crate::config::ConfigError> for Fail {
     }
 }
 
-/// When run as root, gives a freshly built map to the server's group (mode 0640 stays), so the
-/// server, which drops root, can read it; sendmail's makemap does the same with TrustedUser.
+/// When run as root, gives a freshly built map to the server's group
+/// ([`crate::maps::rebuild::give_to_server_group`]).
 pub(crate) fn give_to_server_group(global: &GlobalOpts, path: &std::path::Path) {
-    if !crate::config::is_root() {
-        return;
-    }
     let group = crate::config::Config::load(&global.locate())
         .map(|c| c.settings.group)
         .unwrap_or_else(|_| "mailtool".into());
-    let Ok(id) = crate::server::privileges::lookup("root", &group) else {
-        return;
-    };
-    let _ = std::os::unix::fs::chown(path, None, Some(id.gid));
+    crate::maps::rebuild::give_to_server_group(&group, path);
 }
 
 /// Writes to stdout, turning a closed pipe or full disk into an I/O error exit.

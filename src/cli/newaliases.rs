@@ -1,8 +1,7 @@
 //! `newaliases` (sendmail -bi) and `praliases`: build and print the aliases database
 //! (SENDMAIL-SPEC §2).
 
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -10,10 +9,9 @@ use clap::Args;
 use super::{Fail, GlobalOpts, stdout_error};
 use crate::config::Config;
 use crate::maps::open::AnyMap;
-use crate::maps::source::aliases::{self, Severity};
-use crate::maps::store::{self, Builder, Meta};
+use crate::maps::rebuild::{self, AliasesError};
+use crate::maps::store;
 use crate::sysexits::*;
-use crate::util::io_message;
 
 #[derive(Debug, Clone, Args)]
 #[command(
@@ -51,7 +49,7 @@ pub struct PraliasesArgs {
     pub names: Vec<String>,
 }
 
-/// The aliases source the config names, and the class-w test for `name@domain` entries.
+/// The aliases source the config names, and class w for `name@domain` entries.
 fn source_and_class(
     global: &GlobalOpts,
     file: Option<&PathBuf>,
@@ -61,14 +59,7 @@ fn source_and_class(
         Some(f) => f.clone(),
         None => cfg.map_path(&cfg.settings.maps.aliases),
     };
-    let mut local = vec!["localhost".to_string(), cfg.hostname().to_ascii_lowercase()];
-    let lhn = cfg.map_path(&cfg.settings.maps.local_host_names);
-    if let Ok(text) = std::fs::read_to_string(&lhn) {
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            local.extend(line.split_whitespace().map(|w| w.to_ascii_lowercase()));
-        }
-    }
-    Ok((source, local))
+    Ok((source, rebuild::local_names(&cfg)))
 }
 
 pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
@@ -81,8 +72,8 @@ pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
 }
 
 /// Builds `db` from the aliases file `source` (newaliases, and `migrate` when the database
-/// goes to another directory); `local` is class w, for `name@domain` entries. `stats` prints
-/// sendmail's statistics line (not when stdout carries JSON).
+/// goes to another directory) and prints what sendmail prints; `local` is class w. `stats`
+/// prints sendmail's statistics line (not when stdout carries JSON).
 pub(crate) fn build(
     global: &GlobalOpts,
     source: &Path,
@@ -92,98 +83,31 @@ pub(crate) fn build(
     stats: bool,
 ) -> Result<i32, Fail> {
     let shown = source.display().to_string();
-    let mut file = File::open(source).map_err(|e| {
-        Fail::new(
-            EX_NOINPUT,
-            format!("newaliases: cannot open {shown}: {}", io_message(&e)),
-        )
+    let built = rebuild::build_aliases(source, db, local).map_err(|e| {
+        let code = match &e {
+            AliasesError::Open { .. } | AliasesError::Read { .. } => EX_NOINPUT,
+            AliasesError::Locked { .. } => EX_TEMPFAIL,
+            AliasesError::Write { .. } => EX_CANTCREAT,
+        };
+        match e {
+            AliasesError::Locked { .. } => Fail::new(code, e.to_string()),
+            _ => Fail::new(code, format!("newaliases: {e}")),
+        }
     })?;
-    // sendmail takes a non-blocking exclusive lock on the source while it rebuilds.
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(Fail::new(
-                EX_TEMPFAIL,
-                format!("Alias file {shown} is locked (maybe being rebuilt)"),
-            ));
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            eprintln!("warning: cannot lock {shown}: {}", io_message(&e));
-        }
-    }
-    let mut text = Vec::new();
-    file.read_to_end(&mut text).map_err(|e| {
-        Fail::new(
-            EX_NOINPUT,
-            format!("newaliases: cannot read {shown}: {}", io_message(&e)),
-        )
-    })?;
-    let is_local = |d: &str| local.iter().any(|l| l.eq_ignore_ascii_case(d));
-    let parsed = aliases::parse(&text, aliases::ParseOptions::default(), &is_local);
-
-    // A later duplicate overwrites the earlier one, with a warning; both count in the stats.
-    let mut latest: hashbrown::HashMap<&[u8], usize> = hashbrown::HashMap::new();
-    let mut diags: Vec<(u32, Severity, String)> = parsed
-        .diagnostics
-        .iter()
-        .map(|d| (d.line, d.severity, d.text.clone()))
-        .collect();
-    for (i, e) in parsed.entries.iter().enumerate() {
-        if latest.insert(&e.key, i).is_some() {
-            let k = String::from_utf8_lossy(&e.key);
-            diags.push((
-                e.line,
-                Severity::Warning,
-                format!("{k}... Warning: duplicate alias name {k}"),
-            ));
-        }
-    }
-    diags.sort_by_key(|d| d.0);
-    let errors = diags.iter().any(|d| d.1 == Severity::Error);
     {
         let mut err = io::stderr().lock();
-        for (line, _, text) in &diags {
+        if let Some(w) = &built.lock_warning {
+            let _ = writeln!(err, "warning: {w}");
+        }
+        for (line, _, text) in &built.diagnostics {
             let _ = writeln!(err, "{shown}: line {line}: {text}");
         }
     }
-
-    let mut rows: Vec<(&[u8], &[u8])> = latest
-        .values()
-        .map(|&i| {
-            (
-                parsed.entries[i].key.as_slice(),
-                parsed.entries[i].value.as_slice(),
-            )
-        })
-        .collect();
-    // The `@` -> `@` marker tells readers (sendmail's AliasWait) the database is complete.
-    rows.push((b"@", b"@"));
-    rows.sort_unstable();
-    let write = || -> Result<(), store::StoreError> {
-        let mut b = Builder::create(
-            db,
-            Meta {
-                kind: "hash".into(),
-                nul: false,
-            },
-        )?;
-        for (k, v) in &rows {
-            b.push(k, v)?;
-        }
-        b.commit()
-    };
-    write().map_err(|e| {
-        Fail::new(
-            EX_CANTCREAT,
-            format!("newaliases: cannot write {}: {}", db.display(), e.reason()),
-        )
-    })?;
-    drop(file);
     super::give_to_server_group(global, db);
 
     let mut out = io::stdout().lock();
     if verbose {
-        for (k, v) in rows.iter().filter(|r| r.0 != b"@") {
+        for (k, v) in &built.rows {
             writeln!(
                 out,
                 "{}:{}",
@@ -194,7 +118,7 @@ pub(crate) fn build(
         }
     }
     if stats {
-        let s = aliases::stats(&parsed.entries);
+        let s = &built.stats;
         writeln!(
             out,
             "{shown}: {} aliases, longest {} bytes, {} bytes total",
@@ -202,7 +126,11 @@ pub(crate) fn build(
         )
         .map_err(stdout_error)?;
     }
-    Ok(if errors { EX_SOFTWARE } else { EX_OK })
+    Ok(if built.has_errors() {
+        EX_SOFTWARE
+    } else {
+        EX_OK
+    })
 }
 
 pub fn praliases(global: &GlobalOpts, a: &PraliasesArgs) -> Result<i32, Fail> {

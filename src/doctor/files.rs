@@ -1,9 +1,10 @@
 //! Files: maps against their text sources (the seed's `make -C /etc/mail`), and whether the
 //! server's user can use the spool, the mailboxes and the maps.
 
+use crate::maps::rebuild;
+use crate::maps::source::makemap::ParseOptions;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::Check;
 use crate::config::Config;
@@ -25,45 +26,59 @@ fn mtime(p: &Path) -> Option<i64> {
     std::fs::metadata(p).ok().map(|m| m.mtime())
 }
 
+/// How one map is rebuilt by `--fix`.
+enum Rebuild {
+    Makemap(ParseOptions),
+    Aliases,
+}
+
 /// Every map is at least as new as its source; with `fix`, stale and missing ones are rebuilt
-/// by this same binary (makemap / newaliases), as `make -C /etc/mail` did.
-pub fn maps(cfg: &Config, global_args: &[String], fix: bool) -> Vec<Check> {
+/// the way makemap and newaliases build them, as `make -C /etc/mail` did.
+pub fn maps(cfg: &Config, fix: bool) -> Vec<Check> {
     let mut out = Vec::new();
-    let mut all: Vec<(String, PathBuf, PathBuf, Vec<String>)> = sources(cfg)
+    let mut all: Vec<(String, PathBuf, PathBuf, Rebuild)> = sources(cfg)
         .into_iter()
         .map(|(name, src, flags)| {
-            let mut args = global_args.to_vec();
-            args.push("makemap".into());
-            args.extend(flags.iter().map(|f| f.to_string()));
-            args.push("hash".into());
-            args.push(src.display().to_string());
-            (format!("map {name}"), src.clone(), db_path(&src), args)
+            let opts = ParseOptions {
+                allow_empty: flags.contains(&"-e"),
+                ..ParseOptions::default()
+            };
+            let db = db_path(&src);
+            (format!("map {name}"), src, db, Rebuild::Makemap(opts))
         })
         .collect();
     let aliases = cfg.map_path(&cfg.settings.maps.aliases);
-    let mut args = global_args.to_vec();
-    args.push("newaliases".into());
     all.push((
         "map aliases".into(),
         aliases.clone(),
         db_path(&aliases),
-        args,
+        Rebuild::Aliases,
     ));
-    for (name, src, db, args) in all {
+    for (name, src, db, how) in all {
         let shown_src = src.display().to_string();
         let rebuild = || -> Result<(), String> {
-            let input = std::fs::File::open(&src).map_err(|e| crate::util::io_message(&e))?;
-            let exe = std::env::current_exe().map_err(|e| crate::util::io_message(&e))?;
-            let out = Command::new(exe)
-                .args(&args)
-                .stdin(input)
-                .output()
-                .map_err(|e| crate::util::io_message(&e))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+            match &how {
+                Rebuild::Makemap(opts) => {
+                    let outcome =
+                        rebuild::build_from_file(&src, *opts).map_err(|e| e.to_string())?;
+                    if let Some(d) = outcome.diagnostics.first() {
+                        return Err(format!("{shown_src}: line {}: {}", d.line, d.text));
+                    }
+                }
+                Rebuild::Aliases => {
+                    let built = rebuild::build_aliases(&src, &db, &rebuild::local_names(cfg))
+                        .map_err(|e| e.to_string())?;
+                    if let Some(d) = built
+                        .diagnostics
+                        .iter()
+                        .find(|d| d.1 == crate::maps::source::aliases::Severity::Error)
+                    {
+                        return Err(format!("{shown_src}: line {}: {}", d.0, d.2));
+                    }
+                }
             }
+            rebuild::give_to_server_group(&cfg.settings.group, &db);
+            Ok(())
         };
         let cmd = if name == "map aliases" {
             "mailtool newaliases".to_string()

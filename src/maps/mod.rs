@@ -12,6 +12,7 @@ pub mod build;
 pub mod class;
 pub mod lazy;
 pub mod open;
+pub mod rebuild;
 pub mod source;
 pub mod store;
 pub mod virtuser;
