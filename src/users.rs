@@ -30,15 +30,68 @@ pub fn verify_hash(stored: &str, password: &[u8]) -> bool {
     false
 }
 
+/// A users-map value, the one place its format is read and written: `HASH [apop=SECRET]
+/// [other words…]`. Logins read the hash; `apop=` holds the APOP secret; any other word is
+/// kept as it is when a password changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub hash: String,
+    pub apop: Option<String>,
+    pub other: Vec<String>,
+}
+
+impl Entry {
+    pub fn parse(value: &str) -> Entry {
+        let mut words = value.split_whitespace();
+        let hash = words.next().unwrap_or("").to_string();
+        let mut apop = None;
+        let mut other = Vec::new();
+        for w in words {
+            match w.strip_prefix("apop=") {
+                Some(s) if apop.is_none() && !s.is_empty() => apop = Some(s.to_string()),
+                Some(_) => {}
+                None => other.push(w.to_string()),
+            }
+        }
+        Entry { hash, apop, other }
+    }
+
+    /// The value to store.
+    pub fn to_value(&self) -> String {
+        let mut v = self.hash.clone();
+        for w in &self.other {
+            v.push(' ');
+            v.push_str(w);
+        }
+        if let Some(s) = &self.apop {
+            v.push_str(" apop=");
+            v.push_str(s);
+        }
+        v
+    }
+
+    /// The hash scheme, by its prefix.
+    pub fn scheme(&self) -> &'static str {
+        let h = self.hash.as_str();
+        if h.starts_with("$argon2id$") {
+            "argon2id"
+        } else if h.starts_with("$argon2i$") {
+            "argon2i"
+        } else if h.starts_with("$argon2d$") {
+            "argon2d"
+        } else if h.starts_with("$6$") {
+            "sha512-crypt"
+        } else {
+            "other"
+        }
+    }
+}
+
 /// The APOP shared secret stored after the hash as `apop=SECRET` (`mailtool passwd --apop`).
 /// APOP (RFC 1939 §7) needs the secret itself on the server, so only users given one can use
 /// it; everyone else logs in with a password that is stored only as a hash.
-pub fn apop_secret(value: &str) -> Option<&str> {
-    value
-        .split_whitespace()
-        .skip(1)
-        .find_map(|f| f.strip_prefix("apop="))
-        .filter(|s| !s.is_empty())
+pub fn apop_secret(value: &str) -> Option<String> {
+    Entry::parse(value).apop
 }
 
 /// A hash that never matches, verified for unknown users so that a failed login takes the
@@ -60,7 +113,7 @@ pub fn authenticate(users: &dyn Map, user: &str, password: &[u8]) -> Result<bool
 /// time whether or not the user exists.
 pub fn check_stored(value: Option<&str>, password: &[u8]) -> bool {
     match value {
-        Some(v) => verify_hash(v.split_whitespace().next().unwrap_or(""), password),
+        Some(v) => verify_hash(&Entry::parse(v).hash, password),
         None => {
             let _ = verify_hash(DUMMY, password);
             false
@@ -72,6 +125,22 @@ pub fn check_stored(value: Option<&str>, password: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::maps::MemMap;
+
+    #[test]
+    fn entries_round_trip() {
+        let e = Entry::parse("$6$s$h note=x apop=sekrit other");
+        assert_eq!(e.hash, "$6$s$h");
+        assert_eq!(e.apop.as_deref(), Some("sekrit"));
+        assert_eq!(e.other, ["note=x", "other"]);
+        assert_eq!(e.scheme(), "sha512-crypt");
+        assert_eq!(e.to_value(), "$6$s$h note=x other apop=sekrit");
+        assert_eq!(Entry::parse(&e.to_value()), e);
+        let bare = Entry::parse("$argon2id$v=19$x");
+        assert_eq!((bare.apop, bare.other.len()), (None, 0));
+        assert_eq!(Entry::parse("h apop=").apop, None);
+        assert_eq!(Entry::parse("").scheme(), "other");
+        assert_eq!(apop_secret("h apop=a apop=b").as_deref(), Some("a"));
+    }
 
     #[test]
     fn argon2_round_trip() {

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::maps::open::AnyMap;
 use crate::maps::store::{self, DupPolicy, Meta, StoreError, Updater};
 use crate::sysexits::*;
-use crate::users::hash_password;
+use crate::users::{Entry, hash_password};
 
 #[derive(Debug, Clone, Args)]
 #[command(
@@ -81,7 +81,7 @@ pub fn run(global: &GlobalOpts, a: &PasswdArgs) -> Result<i32, Fail> {
                     "mailtool passwd: an APOP secret must be UTF-8 without white space",
                 )
             })?;
-        Some(format!("apop={secret}"))
+        Some(secret)
     } else {
         None
     };
@@ -92,26 +92,13 @@ pub fn run(global: &GlobalOpts, a: &PasswdArgs) -> Result<i32, Fail> {
         super::give_to_server_group(global, &db);
     }
     let mut up = open_updater(&db)?;
-    // Whatever follows the hash in the value is kept: logins only read its first word.
-    let rest = up
+    // Whatever else the old value holds is kept: logins only read the hash.
+    let other = up
         .get(user.as_bytes())
         .map_err(|e| store_fail(&db, &e))?
-        .map(|old| {
-            let old = String::from_utf8_lossy(&old).into_owned();
-            old.split_whitespace()
-                .skip(1)
-                .filter(|f| !f.starts_with("apop="))
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
-    let mut value = hash;
-    for extra in [rest.filter(|r: &String| !r.is_empty()), apop]
-        .into_iter()
-        .flatten()
-    {
-        value.push(' ');
-        value.push_str(&extra);
-    }
+        .map(|old| Entry::parse(&String::from_utf8_lossy(&old)).other)
+        .unwrap_or_default();
+    let value = Entry { hash, apop, other }.to_value();
     up.add(user.as_bytes(), value.as_bytes(), DupPolicy::Replace)
         .and_then(|_| up.commit())
         .map_err(|e| store_fail(&db, &e))?;
@@ -241,18 +228,7 @@ fn delete(db: &Path, user: &str) -> Result<i32, Fail> {
 
 /// The hash scheme of a stored value, by its prefix.
 pub fn scheme(value: &str) -> &'static str {
-    let hash = value.split_whitespace().next().unwrap_or("");
-    if hash.starts_with("$argon2id$") {
-        "argon2id"
-    } else if hash.starts_with("$argon2i$") {
-        "argon2i"
-    } else if hash.starts_with("$argon2d$") {
-        "argon2d"
-    } else if hash.starts_with("$6$") {
-        "sha512-crypt"
-    } else {
-        "other"
-    }
+    Entry::parse(value).scheme()
 }
 
 #[derive(serde::Serialize)]
