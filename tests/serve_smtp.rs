@@ -884,3 +884,46 @@ fn first_start_without_config_just_works() {
             .is_dir()
     );
 }
+
+/// Reads one reply line as raw bytes (no UTF-8 decoding), CRLF included.
+fn raw_reply(c: &mut Smtp) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") && line.len() < 2048 {
+        match c.stream.read(&mut b) {
+            Ok(1) => line.push(b[0]),
+            _ => break,
+        }
+    }
+    line
+}
+
+#[test]
+fn non_ascii_address_without_smtputf8_is_echoed_in_rfc6533_form() {
+    // Issue 12 #14: the echo was Rust's Debug escape (`j\u{f6}rg`). Without SMTPUTF8 the reply
+    // must stay ASCII (RFC 6531 §3.7.4.1), so the address is shown as RFC 6533 §3 writes it.
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "", ""));
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    c.cmd("EHLO client.test");
+    c.send("MAIL FROM:<j\u{f6}rg@example1.com>\r\n".as_bytes());
+    let got = raw_reply(&mut c);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "553 5.6.7 <j\\x{F6}rg@example1.com>... Non-ASCII addresses not permitted for that sender\r\n"
+    );
+    assert!(got.is_ascii());
+    assert_eq!(
+        c.cmd("MAIL FROM:<sender@outside.test>"),
+        "250 2.1.0 <sender@outside.test>... Sender ok"
+    );
+    c.send("RCPT TO:<\u{5f20}\u{4e09}@example1.com>\r\n".as_bytes());
+    let got = raw_reply(&mut c);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "553 5.6.7 <\\x{5F20}\\x{4E09}@example1.com>... Non-ASCII addresses not permitted for that recipient\r\n"
+    );
+    c.cmd("QUIT");
+    drop(srv);
+}

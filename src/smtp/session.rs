@@ -233,7 +233,7 @@ impl Session {
             && !matches!(cmd, Command::StartTls)
             && (!pipelining || is_group_ending(&cmd))
         {
-            tracing::warn!(client = %self.client.hello_text(), "SMTP protocol synchronization error (input pipelined after {:?})", verb(&cmd));
+            tracing::warn!(client = %self.client.hello_text(), "SMTP protocol synchronization error (input pipelined after {})", verb(&cmd));
             return vec![Step::Send(Reply::sync_error()), Step::Close];
         }
         if let Some(null) = self.null_reply.clone() {
@@ -610,8 +610,11 @@ impl Session {
             }
             Some(false) => {
                 // One stable line per failure: contrib/fail2ban matches it.
+                // The user name is client text: RFC 6533 form, `"` escaped too, so the quoted
+                // field cannot be closed early.
                 tracing::warn!(
-                    "SMTP AUTH failure for user {user:?} from {}",
+                    "SMTP AUTH failure for user \"{}\" from {}",
+                    address::echo_text(&user).replace('"', "\\x{22}"),
                     self.client.hello_text()
                 );
                 self.bad(Reply::new(535, "5.7.0 authentication failed"))

@@ -453,7 +453,7 @@ impl Client {
 
 /// Splits `HOST[:PORT]`, `[IPv6]:PORT`, or a bare IPv6 address.
 pub fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> {
-    let bad_port = |p: &str| format!("{s}: bad port {p:?}");
+    let bad_port = |p: &str| format!("{s}: bad port \"{}\"", crate::address::echo_text(p));
     if let Some(rest) = s.strip_prefix('[') {
         let Some((host, after)) = rest.split_once(']') else {
             return Err(format!("{s}: missing ']'"));
