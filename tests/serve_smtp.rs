@@ -927,3 +927,65 @@ fn non_ascii_address_without_smtputf8_is_echoed_in_rfc6533_form() {
     c.cmd("QUIT");
     drop(srv);
 }
+
+#[test]
+fn received_says_utf8smtp_when_the_transaction_used_smtputf8() {
+    // Issue 12 #21: RFC 6531 §3.7.3 registers UTF8SMTP/UTF8SMTPA (and …S, …SA) as the
+    // Received: `with` value for a transaction that used SMTPUTF8; plain ones keep ESMTP.
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "", ""));
+    let received = |qid: &str| {
+        let df = fs::read_to_string(srv.spool().join(format!("df{qid}"))).unwrap();
+        // The Received: header's second line: `by HOST (mailtool) with PROTO id QID`.
+        df.split("\n\t").nth(1).unwrap_or("").to_string()
+    };
+    let qid = |reply: &str| {
+        assert!(reply.starts_with("250 2.0.0 "), "{reply}");
+        reply.split_whitespace().nth(2).unwrap().to_string()
+    };
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    assert!(c.cmd("EHLO x.test").contains("250-SMTPUTF8"));
+    // An SMTPUTF8 transaction with a UTF-8 sender and a UTF-8 header.
+    c.send("MAIL FROM:<j\u{f6}rg@b.test> SMTPUTF8\r\n".as_bytes());
+    assert!(c.reply().starts_with("250 2.1.0"));
+    assert!(c.cmd("RCPT TO:<x@example1.com>").starts_with("250"));
+    let utf8 = qid(&c.mail_body("Subject: gr\u{fc}\u{df}e\r\n\r\nhi\r\n"));
+    // The same session, without SMTPUTF8: ESMTP again.
+    let plain = qid(&c.mail(
+        "a@b.test",
+        &["x@example1.com"],
+        "Subject: plain\r\n\r\nhi\r\n",
+    ));
+    c.cmd("QUIT");
+    assert!(
+        received(&utf8).starts_with("by mail.example1.com (mailtool) with UTF8SMTP id "),
+        "{}",
+        received(&utf8)
+    );
+    assert!(
+        received(&plain).starts_with("by mail.example1.com (mailtool) with ESMTP id "),
+        "{}",
+        received(&plain)
+    );
+    // Authenticated (loopback may AUTH without TLS by default): UTF8SMTPA.
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.1"));
+    c.cmd("EHLO x.test");
+    assert_eq!(
+        c.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="),
+        "235 2.0.0 OK Authenticated"
+    );
+    assert!(
+        c.cmd("MAIL FROM:<who@example1.com> SMTPUTF8")
+            .starts_with("250")
+    );
+    assert!(c.cmd("RCPT TO:<x@example1.com>").starts_with("250"));
+    let auth = qid(&c.mail_body("Subject: a\r\n\r\nhi\r\n"));
+    c.cmd("QUIT");
+    assert!(
+        received(&auth).starts_with("by mail.example1.com (mailtool) with UTF8SMTPA id "),
+        "{}",
+        received(&auth)
+    );
+    srv.stop();
+}
