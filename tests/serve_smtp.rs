@@ -989,3 +989,67 @@ fn received_says_utf8smtp_when_the_transaction_used_smtputf8() {
     );
     srv.stop();
 }
+
+#[test]
+fn sighup_switches_the_dns_servers() {
+    // Issue 12 #20: `[dns] servers` is not among what is read only at start (the listeners
+    // and the user), so SIGHUP must rebuild the resolver, for the server and the queue.
+    let ptr = "120.0.0.127.in-addr.arpa PTR";
+    let old = TestDns::start(&[
+        Rec::ptr("127.0.0.120", "c120.old.test"),
+        Rec::a("c120.old.test", "127.0.0.120"),
+    ]);
+    let new = TestDns::start(&[
+        Rec::ptr("127.0.0.120", "c120.new.test"),
+        Rec::a("c120.new.test", "127.0.0.120"),
+    ]);
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&old, "", ""));
+    let received = |marker: &str| {
+        let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.120"));
+        c.cmd("EHLO x.test");
+        let reply = c.mail(
+            "a@b.test",
+            &["x@example1.com"],
+            &format!("Subject: {marker}\r\n\r\nhi\r\n"),
+        );
+        c.cmd("QUIT");
+        let qid = reply.split_whitespace().nth(2).unwrap().to_string();
+        let df = fs::read_to_string(srv.spool().join(format!("df{qid}"))).unwrap();
+        df.lines().next().unwrap_or("").to_string()
+    };
+    let first = received("before");
+    assert!(first.contains("c120.old.test"), "{first}");
+    let asked_old = old.queries().iter().filter(|q| *q == ptr).count();
+    assert!(asked_old > 0, "{:?}", old.queries());
+    assert!(new.queries().is_empty(), "{:?}", new.queries());
+
+    let toml = r.path().join("etc/mail/mailtool.toml");
+    let text = fs::read_to_string(&toml).unwrap();
+    fs::write(
+        &toml,
+        text.replace(&old.config_servers(), &new.config_servers()),
+    )
+    .unwrap();
+    srv.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !srv.log().contains("reloaded") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(srv.log().contains("reloaded"), "{}", srv.log());
+
+    let second = received("after");
+    assert!(second.contains("c120.new.test"), "{second}");
+    assert!(
+        new.queries().iter().any(|q| q == ptr),
+        "{:?}",
+        new.queries()
+    );
+    assert_eq!(
+        old.queries().iter().filter(|q| *q == ptr).count(),
+        asked_old,
+        "the old server was asked again: {:?}",
+        old.queries()
+    );
+    srv.stop();
+}
