@@ -140,7 +140,7 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s s -l server -d 'Server to send to [default: the MX of the recipients\' domain]' -r
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s p -l port -d 'Port when --server gives none, and for MX delivery [default: 25, or 465 with --tls]' -r
-complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s f -l from -d 'Envelope sender and From: (\'\' for the null sender)' -r
+complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s f -l from -d 'Envelope sender and From: (\'\' for the null sender, with From: MAILER-DAEMON@HELO)' -r
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s t -l to -d 'Recipient (repeatable)' -r
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -l subject -d 'Subject [default: test DATE]' -r
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s H -l header -d 'An extra header \'Name: value\' (repeatable; From/To/Subject/Date/Message-ID replace ours)' -r

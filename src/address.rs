@@ -176,7 +176,7 @@ pub enum AddrError {
     Unbalanced(char),
     /// A character that may not appear where it does (e.g. `,` or `;` in a local part, `\`
     /// outside quotes, a nested `<`).
-    #[error("Invalid character '{}' in address", .0.escape_default())]
+    #[error("Invalid character '{}' in address", echo_text(&.0.to_string()))]
     IllegalChar(char),
     /// Any control character (C0, DEL, C1), including NUL, CR, LF and TAB.
     #[error("Invalid control character in address")]
@@ -1080,13 +1080,31 @@ fn sanitize(s: &str) -> String {
             out.push_str("...");
             break;
         }
-        if c.is_ascii_graphic() || c == ' ' {
-            out.push(c);
-        } else {
-            out.extend(c.escape_default());
-        }
+        push_echo_char(&mut out, c);
     }
     out
+}
+
+/// Client text as it may appear in a reply or a log line: printable ASCII as the client sent
+/// it, anything else (non-ASCII, controls) as RFC 6533 §3's embedded-unicode-char `\x{F6}`,
+/// never Rust's `\u{f6}`. Idempotent (`\` is kept), so echoes sanitised twice stay the same.
+/// Not shortened.
+pub fn echo_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        push_echo_char(&mut out, c);
+    }
+    out
+}
+
+fn push_echo_char(out: &mut String, c: char) {
+    if c.is_ascii_graphic() || c == ' ' {
+        out.push(c);
+    } else {
+        // RFC 6533 §3: HEXPOINT is 2 to 6 upper-case hex digits without superfluous zeros.
+        use std::fmt::Write;
+        let _ = write!(out, "\\x{{{:02X}}}", u32::from(c));
+    }
 }
 
 #[cfg(test)]
@@ -1865,11 +1883,11 @@ mod tests {
             ),
             (
                 "<a@b> X=\u{1}",
-                "501 5.5.2 Syntax error in parameters scanning \"X=\\u{1}\"",
+                "501 5.5.2 Syntax error in parameters scanning \"X=\\x{01}\"",
             ),
             (
                 "<a@b> X=\u{e9}",
-                "501 5.5.2 Syntax error in parameters scanning \"X=\\u{e9}\"",
+                "501 5.5.2 Syntax error in parameters scanning \"X=\\x{E9}\"",
             ),
         ];
         for (arg, want) in cases {
@@ -1906,7 +1924,7 @@ mod tests {
         assert_eq!(address_echo("a@b SIZE=1"), "a@b");
         assert_eq!(address_echo("<a@b"), "<a@b");
         assert_eq!(address_echo("a@b> SIZE=1"), "a@b>");
-        assert_eq!(address_echo("<a\r\n@b>"), "<a\\r\\n@b>");
+        assert_eq!(address_echo("<a\r\n@b>"), "<a\\x{0D}\\x{0A}@b>");
     }
 
     // Fuzz invariant (fuzz/fuzz_targets/smtp_address.rs): to_string() re-parses to the same Path.

@@ -19,6 +19,7 @@
 //! (`servers` empty) hickory's default hosts-file handling applies.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -141,9 +142,15 @@ pub enum Mx {
 }
 
 /// The resolver handle. Cheap to clone; needs a tokio runtime to run
-/// lookups (building it does not).
+/// lookups (building it does not). Clones share one resolver, which
+/// [`Dns::reload`] replaces for all of them (SIGHUP).
 #[derive(Clone)]
 pub struct Dns {
+    current: Arc<RwLock<Arc<Resolver>>>,
+}
+
+/// One built resolver and the settings it was built from.
+struct Resolver {
     resolver: TokioResolver,
     timeout: Duration,
     /// The configured servers (empty: /etc/resolv.conf).
@@ -153,17 +160,39 @@ pub struct Dns {
 impl std::fmt::Debug for Dns {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dns")
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.current().timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl Dns {
+    /// Builds a resolver as [`Dns::new`] does and puts it in place of the old one for every
+    /// clone of this handle; lookups already running finish on the old one. On error the
+    /// old resolver stays.
+    pub fn reload(&self, servers: &[SocketAddr], timeout: Duration) -> Result<(), DnsError> {
+        let fresh = Dns::build(servers, timeout)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<Resolver> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Builds a resolver querying `servers` (UDP, TCP on truncation), or the
     /// servers of `/etc/resolv.conf` when `servers` is empty. `timeout` is
     /// the per-query timeout (`[dns] timeout`); each query is tried
     /// [`ATTEMPTS`] times at most.
     pub fn new(servers: &[SocketAddr], timeout: Duration) -> Result<Dns, DnsError> {
+        Ok(Dns {
+            current: Arc::new(RwLock::new(Arc::new(Dns::build(servers, timeout)?))),
+        })
+    }
+
+    fn build(servers: &[SocketAddr], timeout: Duration) -> Result<Resolver, DnsError> {
         let provider = TokioRuntimeProvider::default();
         let mut builder = if servers.is_empty() {
             TokioResolver::builder(provider).map_err(|e| DnsError::SystemConfig(e.to_string()))?
@@ -199,7 +228,7 @@ impl Dns {
         let resolver = builder
             .build()
             .map_err(|e| DnsError::Build(e.to_string()))?;
-        Ok(Dns {
+        Ok(Resolver {
             resolver,
             timeout,
             servers: servers.to_vec(),
@@ -208,7 +237,7 @@ impl Dns {
 
     /// The configured per-query timeout.
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.current().timeout
     }
 
     /// One raw lookup with an overall time bound.
@@ -218,8 +247,9 @@ impl Dns {
             // A name that cannot exist in the DNS.
             None => return Resolve::NotFound,
         };
-        let bound = self.timeout * ATTEMPTS as u32 + Duration::from_millis(500);
-        match tokio::time::timeout(bound, self.resolver.lookup(name, rtype)).await {
+        let cur = self.current();
+        let bound = cur.timeout * ATTEMPTS as u32 + Duration::from_millis(500);
+        match tokio::time::timeout(bound, cur.resolver.lookup(name, rtype)).await {
             Err(_) => Resolve::TempFail(format!("{rtype} lookup timed out")),
             Ok(Ok(lookup)) => Resolve::Found(lookup),
             Ok(Err(e)) => classify(&e),
@@ -229,7 +259,7 @@ impl Dns {
     /// PTR names of `ip` (lower case, no trailing dot, in server order).
     pub async fn ptr(&self, ip: IpAddr) -> Resolve<Vec<String>> {
         let ip = canonical_ip(ip);
-        if ip.is_loopback() && !self.servers.is_empty() {
+        if ip.is_loopback() && !self.current().servers.is_empty() {
             // hickory answers every 127/8 PTR with "localhost" itself (RFC 6761), without
             // asking; with explicit servers (tests use 127.0.0.x as separate hosts) ask them.
             return self.raw_ptr(ip).await;
@@ -254,9 +284,10 @@ impl Dns {
         let Ok(bytes) = msg.to_vec() else {
             return Resolve::TempFail("encode".into());
         };
+        let cur = self.current();
         let mut last = String::from("no server answered");
         for _ in 0..ATTEMPTS {
-            for server in &self.servers {
+            for server in &cur.servers {
                 let bind: SocketAddr = if server.is_ipv4() {
                     "0.0.0.0:0"
                 } else {
@@ -271,7 +302,7 @@ impl Dns {
                     continue;
                 }
                 let mut buf = vec![0u8; 4096];
-                match tokio::time::timeout(self.timeout, sock.recv_from(&mut buf)).await {
+                match tokio::time::timeout(cur.timeout, sock.recv_from(&mut buf)).await {
                     Ok(Ok((n, _))) => {
                         let Ok(reply) = Message::from_vec(&buf[..n]) else {
                             continue;

@@ -445,3 +445,45 @@ fn usage_errors() {
         "sendmail: No recipient addresses found in header\n"
     );
 }
+
+#[test]
+fn bs_accepts_a_whole_session_written_ahead() {
+    // Issue 12 #15: a pipe writes the whole session at once, as sendmail -bs allows; the
+    // relay must not trip the daemon's synchronization check (RFC 2920 §3), and the exit
+    // status must say whether it worked.
+    let dns = TestDns::start(&[]);
+    let r = root();
+    let port = free_port();
+    let srv = Server::start(r.path(), &config(port, &dns));
+    let session = b"HELO me\nMAIL FROM:<s@example1.com>\nRCPT TO:<bs@example1.com>\nDATA\n\
+Subject: bs-ahead\n\nline one\n..dot\n.\nQUIT\n";
+    let out = sendmail(r.path(), &["-bs"], session);
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{o}");
+    assert!(!o.contains("synchronization"), "{o}");
+    assert!(o.contains("354 "), "{o}");
+    assert!(o.contains("250 2.0.0 "), "{o}");
+    assert!(o.trim_end().ends_with("closing connection"), "{o}");
+    let (m, data) = find(r.path(), "Subject: bs-ahead");
+    assert_eq!(rcpts(&m), vec!["bs@example1.com"]);
+    // Dot-stuffing undone by the daemon, not by the relay.
+    assert!(
+        data.contains("\n.dot\n") || data.contains("\r\n.dot\r\n"),
+        "{data}"
+    );
+
+    // A refused recipient and the DATA after it: non-zero, nothing queued.
+    let session = b"EHLO me\r\nMAIL FROM:<s@example1.com>\r\nRCPT TO:<x@example2.com>\r\n\
+DATA\r\nSubject: bs-refused\r\n\r\nx\r\n.\r\nQUIT\r\n";
+    let out = sendmail(r.path(), &["-bs"], session);
+    let o = text(&out.stdout);
+    assert!(o.contains("550 5.0.0 <x@example2.com>"), "{o}");
+    // 5.0.0 is a policy refusal: EX_UNAVAILABLE, as `sendmail` without -bs.
+    assert_eq!(out.status.code(), Some(69), "{o}");
+    assert!(
+        spool_messages(r.path())
+            .iter()
+            .all(|(_, d)| !d.contains("bs-refused"))
+    );
+    srv.stop();
+}

@@ -433,12 +433,21 @@ fn python(script: &str, arg: &Path) -> String {
 /// A local server (the seed's setup) delivering into mailboxes of `format`, with aliases for
 /// a program and a file under `drop` (world-writable: the server runs as nobody).
 fn local_server(format: &str, drop: &Path) -> (tempfile::TempDir, Server) {
+    local_server_with(format, drop, "")
+}
+
+/// [`local_server`] with `extra_aliases` lines added to the seed's aliases.
+fn local_server_with(
+    format: &str,
+    drop: &Path,
+    extra_aliases: &str,
+) -> (tempfile::TempDir, Server) {
     let r = root();
     seed_root(r.path());
     let aliases = r.path().join("etc/mail/aliases");
     let mut text = fs::read_to_string(&aliases).unwrap();
     text.push_str(&format!(
-        "archive: \"|/bin/cat >> {0}/prog.txt\", {0}/file.mbox, example\n",
+        "archive: \"|/bin/cat >> {0}/prog.txt\", {0}/file.mbox, example\n{extra_aliases}",
         drop.display()
     ));
     fs::write(&aliases, text).unwrap();
@@ -1065,4 +1074,84 @@ fn recipients_resolving_to_one_mailbox_get_one_copy() {
         "{log}"
     );
     s.stop();
+}
+
+/// `sendmail -bv ADDR` against `root`'s config: (exit code, stdout).
+fn verify(root: &Path, addr: &str) -> (i32, String) {
+    let out = common::run(
+        common::mailtool()
+            .arg("--root")
+            .arg(root)
+            .args(["sendmail", "-bv", addr]),
+        b"",
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn root_and_postmaster_route_alike_in_bv_rcpt_and_delivery() {
+    // Issue 12 #22: -bv said `root... User unknown` and RCPT refused root, yet mail to
+    // <Postmaster> (alias root) went into a new var/mail/root. The seed's aliases have
+    // `postmaster: root` and no line for root; both cases are checked.
+    for root_alias in [Some("root: example\n"), None] {
+        let drop = drop_dir();
+        let (r, s) = local_server_with("maildir", drop.path(), root_alias.unwrap_or(""));
+        let case = format!("root alias {root_alias:?}");
+        let (code_pm, bv_pm) = verify(r.path(), "postmaster");
+        let (code_root, bv_root) = verify(r.path(), "root");
+        let (mut c, _) = Smtp::open(s.smtp(), None);
+        c.cmd("EHLO client.test");
+        c.cmd("MAIL FROM:<example@example1.com>");
+        let rcpt_root = c.cmd("RCPT TO:<root@mail.example1.com>");
+        c.cmd("RSET");
+        // RFC 5321 §4.5.1: postmaster is accepted in any case.
+        let reply = c.mail(
+            "example@example1.com",
+            &["Postmaster"],
+            "Subject: for the postmaster\r\n\r\nhi\r\n",
+        );
+        assert!(reply.starts_with("250 2.0.0"), "{case}: {reply}");
+        c.cmd("QUIT");
+        let new = r.path().join("var/mail/example/new");
+        // Either the message (aliased) or its bounce (not) reaches example's Maildir.
+        let got = wait_for(&format!("{case}: a message for example"), || {
+            let e = fs::read_dir(&new).ok()?.flatten().next()?;
+            fs::read_to_string(e.path()).ok()
+        });
+        wait_for("an empty queue", || {
+            spool_ids(&s.spool()).is_empty().then_some(())
+        });
+        assert!(
+            !r.path().join("var/mail/root").exists(),
+            "{case}: a mailbox for root"
+        );
+        if root_alias.is_some() {
+            assert_eq!(code_pm, 0, "{case}: {bv_pm}");
+            assert_eq!(
+                bv_pm,
+                "example... deliverable: mailer local, user example\n"
+            );
+            assert_eq!((code_root, bv_root.as_str()), (0, bv_pm.as_str()));
+            assert!(rcpt_root.starts_with("250 2.1.5"), "{case}: {rcpt_root}");
+            assert!(got.contains("Subject: for the postmaster"), "{case}: {got}");
+        } else {
+            assert_eq!(code_pm, 67, "{case}: {bv_pm}");
+            assert_eq!(bv_pm, "root... User unknown\n");
+            assert_eq!(
+                (code_root, bv_root.as_str()),
+                (67, "root... User unknown\n")
+            );
+            assert!(rcpt_root.starts_with("550 5.1.1"), "{case}: {rcpt_root}");
+            // Delivery agrees: the message bounces as User unknown.
+            assert!(got.contains("User unknown"), "{case}: {got}");
+            assert!(
+                !got.starts_with("Subject: for the postmaster"),
+                "{case}: {got}"
+            );
+        }
+        s.stop();
+    }
 }

@@ -892,3 +892,172 @@ fn first_start_without_config_just_works() {
             .is_dir()
     );
 }
+
+/// Reads one reply line as raw bytes (no UTF-8 decoding), CRLF included.
+fn raw_reply(c: &mut Smtp) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") && line.len() < 2048 {
+        match c.stream.read(&mut b) {
+            Ok(1) => line.push(b[0]),
+            _ => break,
+        }
+    }
+    line
+}
+
+#[test]
+fn non_ascii_address_without_smtputf8_is_echoed_in_rfc6533_form() {
+    // Issue 12 #14: the echo was Rust's Debug escape (`j\u{f6}rg`). Without SMTPUTF8 the reply
+    // must stay ASCII (RFC 6531 §3.7.4.1), so the address is shown as RFC 6533 §3 writes it.
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "", ""));
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    c.cmd("EHLO client.test");
+    c.send("MAIL FROM:<j\u{f6}rg@example1.com>\r\n".as_bytes());
+    let got = raw_reply(&mut c);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "553 5.6.7 <j\\x{F6}rg@example1.com>... Non-ASCII addresses not permitted for that sender\r\n"
+    );
+    assert!(got.is_ascii());
+    assert_eq!(
+        c.cmd("MAIL FROM:<sender@outside.test>"),
+        "250 2.1.0 <sender@outside.test>... Sender ok"
+    );
+    c.send("RCPT TO:<\u{5f20}\u{4e09}@example1.com>\r\n".as_bytes());
+    let got = raw_reply(&mut c);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "553 5.6.7 <\\x{5F20}\\x{4E09}@example1.com>... Non-ASCII addresses not permitted for that recipient\r\n"
+    );
+    c.cmd("QUIT");
+    drop(srv);
+}
+
+#[test]
+fn received_says_utf8smtp_when_the_transaction_used_smtputf8() {
+    // Issue 12 #21: RFC 6531 §3.7.3 registers UTF8SMTP/UTF8SMTPA (and …S, …SA) as the
+    // Received: `with` value for a transaction that used SMTPUTF8; plain ones keep ESMTP.
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "", ""));
+    let received = |qid: &str| {
+        let df = fs::read_to_string(srv.spool().join(format!("df{qid}"))).unwrap();
+        // The Received: header's second line: `by HOST (mailtool) with PROTO id QID`.
+        df.split("\n\t").nth(1).unwrap_or("").to_string()
+    };
+    let qid = |reply: &str| {
+        assert!(reply.starts_with("250 2.0.0 "), "{reply}");
+        reply.split_whitespace().nth(2).unwrap().to_string()
+    };
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    assert!(c.cmd("EHLO x.test").contains("250-SMTPUTF8"));
+    // An SMTPUTF8 transaction with a UTF-8 sender and a UTF-8 header.
+    c.send("MAIL FROM:<j\u{f6}rg@b.test> SMTPUTF8\r\n".as_bytes());
+    assert!(c.reply().starts_with("250 2.1.0"));
+    assert!(c.cmd("RCPT TO:<x@example1.com>").starts_with("250"));
+    let utf8 = qid(&c.mail_body("Subject: gr\u{fc}\u{df}e\r\n\r\nhi\r\n"));
+    // The same session, without SMTPUTF8: ESMTP again.
+    let plain = qid(&c.mail(
+        "a@b.test",
+        &["x@example1.com"],
+        "Subject: plain\r\n\r\nhi\r\n",
+    ));
+    c.cmd("QUIT");
+    assert!(
+        received(&utf8).starts_with("by mail.example1.com (mailtool) with UTF8SMTP id "),
+        "{}",
+        received(&utf8)
+    );
+    assert!(
+        received(&plain).starts_with("by mail.example1.com (mailtool) with ESMTP id "),
+        "{}",
+        received(&plain)
+    );
+    // Authenticated (loopback may AUTH without TLS by default): UTF8SMTPA.
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.1"));
+    c.cmd("EHLO x.test");
+    assert_eq!(
+        c.cmd("AUTH PLAIN AHdobwBzM2NyZXQ="),
+        "235 2.0.0 OK Authenticated"
+    );
+    assert!(
+        c.cmd("MAIL FROM:<who@example1.com> SMTPUTF8")
+            .starts_with("250")
+    );
+    assert!(c.cmd("RCPT TO:<x@example1.com>").starts_with("250"));
+    let auth = qid(&c.mail_body("Subject: a\r\n\r\nhi\r\n"));
+    c.cmd("QUIT");
+    assert!(
+        received(&auth).starts_with("by mail.example1.com (mailtool) with UTF8SMTPA id "),
+        "{}",
+        received(&auth)
+    );
+    srv.stop();
+}
+
+#[test]
+fn sighup_switches_the_dns_servers() {
+    // Issue 12 #20: `[dns] servers` is not among what is read only at start (the listeners
+    // and the user), so SIGHUP must rebuild the resolver, for the server and the queue.
+    let ptr = "120.0.0.127.in-addr.arpa PTR";
+    let old = TestDns::start(&[
+        Rec::ptr("127.0.0.120", "c120.old.test"),
+        Rec::a("c120.old.test", "127.0.0.120"),
+    ]);
+    let new = TestDns::start(&[
+        Rec::ptr("127.0.0.120", "c120.new.test"),
+        Rec::a("c120.new.test", "127.0.0.120"),
+    ]);
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&old, "", ""));
+    let received = |marker: &str| {
+        let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.120"));
+        c.cmd("EHLO x.test");
+        let reply = c.mail(
+            "a@b.test",
+            &["x@example1.com"],
+            &format!("Subject: {marker}\r\n\r\nhi\r\n"),
+        );
+        c.cmd("QUIT");
+        let qid = reply.split_whitespace().nth(2).unwrap().to_string();
+        let df = fs::read_to_string(srv.spool().join(format!("df{qid}"))).unwrap();
+        df.lines().next().unwrap_or("").to_string()
+    };
+    let first = received("before");
+    assert!(first.contains("c120.old.test"), "{first}");
+    let asked_old = old.queries().iter().filter(|q| *q == ptr).count();
+    assert!(asked_old > 0, "{:?}", old.queries());
+    assert!(new.queries().is_empty(), "{:?}", new.queries());
+
+    let toml = r.path().join("etc/mail/mailtool.toml");
+    let text = fs::read_to_string(&toml).unwrap();
+    fs::write(
+        &toml,
+        text.replace(&old.config_servers(), &new.config_servers()),
+    )
+    .unwrap();
+    srv.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !srv.log().contains("reloaded") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(srv.log().contains("reloaded"), "{}", srv.log());
+
+    let second = received("after");
+    assert!(second.contains("c120.new.test"), "{second}");
+    assert!(
+        new.queries().iter().any(|q| q == ptr),
+        "{:?}",
+        new.queries()
+    );
+    assert_eq!(
+        old.queries().iter().filter(|q| *q == ptr).count(),
+        asked_old,
+        "the old server was asked again: {:?}",
+        old.queries()
+    );
+    srv.stop();
+}

@@ -772,3 +772,98 @@ fn postfix_plain_starttls_smtps_and_relay_refusal() {
         show(&o)
     );
 }
+
+/// Reads a message with Python's email package (`policy.default`, the parser mail readers
+/// build on): every defect it reports, the From: address, and each attachment's type,
+/// charset and decoded text.
+const PY_PARSE: &str = r#"
+import email, email.policy, json, sys
+msg = email.message_from_bytes(open(sys.argv[1], "rb").read(), policy=email.policy.default)
+defects = [repr(d) for d in msg.defects]
+frm = msg["From"]
+defects += ["From: " + repr(d) for d in frm.defects]
+parts = []
+for p in msg.iter_attachments():
+    defects += [p.get_filename() + ": " + repr(d) for d in p.defects]
+    parts.append({"name": p.get_filename(), "type": p.get_content_type(),
+                  "charset": p.get_param("charset"), "text": p.get_content()})
+print(json.dumps({"defects": defects, "from": [a.addr_spec for a in frm.addresses],
+                  "parts": parts}))
+"#;
+
+fn have_python() -> bool {
+    let ok = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "CI must provide python3"
+    );
+    ok
+}
+
+#[test]
+fn text_attachments_carry_a_charset_and_the_null_sender_a_valid_from() {
+    // Issue 12 #18: a UTF-8 text attachment went out as bare text/plain (read as US-ASCII,
+    // RFC 2046 §4.1.2), and --from '' wrote `From: <>`, which Python flags as a defect.
+    if !have_python() {
+        return;
+    }
+    let dns = TestDns::start(&[]);
+    let r = root();
+    let (srv, _) = tls_server(&dns, r.path());
+    let s = addr(srv.smtp());
+    let utf8 = r.path().join("notes.txt");
+    fs::write(&utf8, "Grüße, ½ € — ok\n").unwrap();
+    let ascii = r.path().join("plain.txt");
+    fs::write(&ascii, "just ascii\n").unwrap();
+    let o = send(
+        &[
+            "--server",
+            &s,
+            "--source",
+            "127.0.0.20",
+            "--from",
+            "",
+            "--to",
+            "anyone@example1.com",
+            "--attach",
+            utf8.to_str().unwrap(),
+            "--attach",
+            ascii.to_str().unwrap(),
+            "--helo",
+            "client.test",
+            "--json",
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let df = spooled(&srv, &o);
+    let file = r.path().join("sent.eml");
+    fs::write(&file, &df).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-c", PY_PARSE])
+        .arg(&file)
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("python JSON");
+    assert_eq!(v["defects"], serde_json::json!([]), "{df}");
+    assert_eq!(
+        v["from"],
+        serde_json::json!(["MAILER-DAEMON@client.test"]),
+        "{df}"
+    );
+    assert_eq!(
+        v["parts"],
+        serde_json::json!([
+            {"name": "notes.txt", "type": "text/plain", "charset": "utf-8",
+             "text": "Grüße, ½ € — ok\n"},
+            {"name": "plain.txt", "type": "text/plain", "charset": "us-ascii",
+             "text": "just ascii\n"},
+        ]),
+        "{df}"
+    );
+    srv.stop();
+}

@@ -502,8 +502,20 @@ impl Engine {
                                 }
                                 for t in x.recipients {
                                     match t {
+                                        // A name an alias leads to must exist, as RCPT and
+                                        // -bv require: never a mailbox for an unknown name.
                                         aliases::Recipient::Local(u) => {
-                                            children.push(Target::Local(u))
+                                            match self.policy.route(&u) {
+                                                Err(e) => {
+                                                    deferred = Some(format!(
+                                                        "Deferred: map lookup failed: {e}"
+                                                    ))
+                                                }
+                                                Ok(Route::Reject(reply)) => {
+                                                    failures.push((u, reply.to_string()))
+                                                }
+                                                Ok(_) => children.push(Target::Local(u)),
+                                            }
                                         }
                                         aliases::Recipient::File(p) => {
                                             children.push(Target::File(p))

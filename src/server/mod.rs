@@ -354,6 +354,12 @@ async fn async_main(
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                 match Config::load(&locate) {
                     Ok(c) => {
+                        // One resolver serves the SMTP server and the queue: both see the
+                        // new [dns] servers and timeout.
+                        let d = &c.settings.dns;
+                        if let Err(e) = shared.dns.reload(&d.servers, d.timeout.0) {
+                            tracing::error!("SIGHUP: keeping the old DNS resolver: {e}");
+                        }
                         engine.reload(c.clone());
                         shared.reload(c);
                         tracing::info!("configuration and class files reloaded (SIGHUP)");

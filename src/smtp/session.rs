@@ -52,9 +52,27 @@ pub struct Envelope {
     pub helo: String,
     /// access DISCARD matched the sender or a recipient: answer 250, store nothing.
     pub discard: bool,
-    /// `ESMTP`, `ESMTPS`, `ESMTPA`, `ESMTPSA` or `SMTP` (RFC 3848).
+    /// The Received: `with` keyword: `SMTP`, `ESMTP[S][A]` (RFC 3848) or, when the
+    /// transaction used SMTPUTF8, `UTF8SMTP[S][A]` (RFC 6531 §3.7.3).
     pub protocol: String,
     pub client: Client,
+}
+
+/// The Received: `with` keyword for a transaction.
+fn with_protocol(ehlo: bool, smtputf8: bool, tls: bool, auth: bool) -> &'static str {
+    // SMTPUTF8 is only accepted after EHLO, so it never combines with plain SMTP.
+    match (ehlo, smtputf8, tls, auth) {
+        (false, _, _, _) => "SMTP",
+        (true, false, false, false) => "ESMTP",
+        (true, false, true, false) => "ESMTPS",
+        (true, false, false, true) => "ESMTPA",
+        (true, false, true, true) => "ESMTPSA",
+        // RFC 6531 §3.7.3: UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA.
+        (true, true, false, false) => "UTF8SMTP",
+        (true, true, true, false) => "UTF8SMTPS",
+        (true, true, false, true) => "UTF8SMTPA",
+        (true, true, true, true) => "UTF8SMTPSA",
+    }
 }
 
 /// What the server must do, in order.
@@ -233,7 +251,7 @@ impl Session {
             && !matches!(cmd, Command::StartTls)
             && (!pipelining || is_group_ending(&cmd))
         {
-            tracing::warn!(client = %self.client.hello_text(), "SMTP protocol synchronization error (input pipelined after {:?})", verb(&cmd));
+            tracing::warn!(client = %self.client.hello_text(), "SMTP protocol synchronization error (input pipelined after {})", verb(&cmd));
             return vec![Step::Send(Reply::sync_error()), Step::Close];
         }
         if let Some(null) = self.null_reply.clone() {
@@ -414,13 +432,12 @@ impl Session {
         }
         self.messages += 1;
         let ehlo = matches!(self.helo, Some((_, true)));
-        let protocol = match (ehlo, self.tls, self.client.authenticated.is_some()) {
-            (false, _, _) => "SMTP",
-            (true, false, false) => "ESMTP",
-            (true, true, false) => "ESMTPS",
-            (true, false, true) => "ESMTPA",
-            (true, true, true) => "ESMTPSA",
-        };
+        let protocol = with_protocol(
+            ehlo,
+            params.smtputf8,
+            self.tls,
+            self.client.authenticated.is_some(),
+        );
         Ok(Envelope {
             sender,
             params,
@@ -610,8 +627,11 @@ impl Session {
             }
             Some(false) => {
                 // One stable line per failure: contrib/fail2ban matches it.
+                // The user name is client text: RFC 6533 form, `"` escaped too, so the quoted
+                // field cannot be closed early.
                 tracing::warn!(
-                    "SMTP AUTH failure for user {user:?} from {}",
+                    "SMTP AUTH failure for user \"{}\" from {}",
+                    address::echo_text(&user).replace('"', "\\x{22}"),
                     self.client.hello_text()
                 );
                 self.bad(Reply::new(535, "5.7.0 authentication failed"))
@@ -694,6 +714,16 @@ mod tests {
         let mut s = Settings::defaults(false);
         s.hostname = Some("mail.example1.com".into());
         Policy::new(&Config::from_settings(s, dir.to_path_buf()))
+    }
+
+    #[test]
+    fn received_with_keywords() {
+        assert_eq!(with_protocol(false, false, false, false), "SMTP");
+        assert_eq!(with_protocol(true, false, true, true), "ESMTPSA");
+        assert_eq!(with_protocol(true, true, false, false), "UTF8SMTP");
+        assert_eq!(with_protocol(true, true, true, false), "UTF8SMTPS");
+        assert_eq!(with_protocol(true, true, false, true), "UTF8SMTPA");
+        assert_eq!(with_protocol(true, true, true, true), "UTF8SMTPSA");
     }
 
     fn session(tls_available: bool) -> Session {

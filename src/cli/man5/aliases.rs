@@ -104,6 +104,12 @@ pub fn page() -> Vec<u8> {
          file sends postmaster, MAILER-DAEMON and abuse to a real person.",
     );
     p.bullet(
+        "A local name an alias leads to must itself be an alias or a user, at RCPT, in \
+         `sendmail -bv` and at delivery alike; otherwise that member bounces with `User \
+         unknown`. So `postmaster: root` needs a line for root (`root: you`) unless root is a \
+         user.",
+    );
+    p.bullet(
         "The members of an expanded list are written into the queue file before anything is \
          delivered, so a restart never delivers twice to a member that already has the \
          message.",

@@ -6,10 +6,11 @@
 
 mod args;
 mod message;
+mod stdio;
 mod submit;
 mod verify;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -356,10 +357,11 @@ fn ensure_client_dir(cfg: &Config, dir: &Path) -> Result<(), ClientSpoolError> {
 }
 
 /// `-bs`: relays the SMTP conversation on stdin/stdout to the daemon, which then applies its
-/// full policy (and trusts loopback for relaying like any local client). Without a daemon the
-/// client gets a 421 and nothing is queued: an SMTP client retries on 4xx by itself.
+/// full policy (and trusts loopback for relaying like any local client), one command at a time
+/// ([`stdio`]). Without a daemon the client gets a 421 and nothing is queued: an SMTP client
+/// retries on 4xx by itself. The exit status is non-zero when anything was refused.
 fn smtp_over_stdio(cfg: &Config) -> Result<i32, Fail> {
-    use std::net::{Shutdown, TcpStream};
+    use std::net::TcpStream;
     let stream = submit::daemon_addr(cfg)
         .and_then(|a| TcpStream::connect_timeout(&a, std::time::Duration::from_secs(10)).ok());
     let Some(stream) = stream else {
@@ -373,26 +375,12 @@ fn smtp_over_stdio(cfg: &Config) -> Result<i32, Fail> {
         .map_err(stdout_error)?;
         return Ok(EX_TEMPFAIL);
     };
-    let mut to_daemon = stream
-        .try_clone()
-        .map_err(|e| Fail::new(EX_OSERR, format!("sendmail: {e}")))?;
-    std::thread::spawn(move || {
-        let _ = io::copy(&mut io::stdin().lock(), &mut to_daemon);
-        let _ = to_daemon.shutdown(Shutdown::Write);
-    });
-    let mut from_daemon = stream;
+    // Generous, as the submission's own: the daemon may take its time over the final dot.
+    let _ = stream.set_read_timeout(Some(submit::REPLY_TIMEOUT));
     let mut out = io::stdout().lock();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = match from_daemon.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        out.write_all(&buf[..n])
-            .and_then(|()| out.flush())
-            .map_err(stdout_error)?;
-    }
-    Ok(EX_OK)
+    Ok(stdio::relay(
+        io::BufReader::new(io::stdin()),
+        &mut out,
+        stream,
+    ))
 }

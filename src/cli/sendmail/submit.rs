@@ -12,7 +12,7 @@ use crate::smtp::proto::Reply;
 
 /// How long to wait for the daemon to answer a connect or a command.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
+pub(super) const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One submission.
 #[derive(Debug, Clone)]

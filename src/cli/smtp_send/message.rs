@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
+use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::date::Date;
 use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
@@ -18,21 +19,48 @@ pub const DEFAULT_BODY: &str = "This is a test mailing\n";
 pub struct Attachment {
     pub name: String,
     pub content_type: String,
+    /// The `charset` parameter of a `text/*` part.
+    pub charset: Option<&'static str>,
     pub data: Vec<u8>,
 }
 
 impl Attachment {
-    /// The MIME type is guessed from the file name's extension.
+    /// The MIME type is guessed from the file name's extension. A text part names its
+    /// charset, since without one readers assume US-ASCII (RFC 2046 §4.1.2): `us-ascii` or
+    /// `utf-8` as the bytes are; text in any other charset is sent as
+    /// `application/octet-stream` rather than mislabelled.
     pub fn new(name: String, data: Vec<u8>) -> Attachment {
-        let content_type = mime_guess::from_path(&name)
+        let mut content_type = mime_guess::from_path(&name)
             .first_or_octet_stream()
             .essence_str()
             .to_string();
+        let mut charset = None;
+        if content_type.starts_with("text/") {
+            if data.is_ascii() {
+                charset = Some("us-ascii");
+            } else if std::str::from_utf8(&data).is_ok() {
+                charset = Some("utf-8");
+            } else {
+                content_type = "application/octet-stream".into();
+            }
+        }
         Attachment {
             name,
             content_type,
+            charset,
             data,
         }
+    }
+}
+
+/// The From: address for an envelope sender; the null sender (`''`) has no mailbox, and
+/// From: must hold one (RFC 5322 §3.6.2), so it becomes `MAILER-DAEMON@HOST`, the address
+/// Postfix's cleanup (and sendmail, for its own null-sender mail) writes in that case.
+pub fn from_address(sender: &str, host: &str) -> String {
+    if sender.is_empty() {
+        format!("MAILER-DAEMON@{host}")
+    } else {
+        sender.to_string()
     }
 }
 
@@ -133,7 +161,8 @@ pub fn compose(c: &Compose) -> Vec<u8> {
         b = b.message_id(message_id(&c.id_domain));
     }
     if !overridden("From") {
-        b = b.from(Address::new_address(None::<String>, c.from.clone()));
+        let from = from_address(&c.from, &c.id_domain);
+        b = b.from(Address::new_address(None::<String>, from));
     }
     if !overridden("To") {
         let list: Vec<Address<'_>> =
@@ -160,8 +189,12 @@ pub fn compose(c: &Compose) -> Vec<u8> {
     }
     b = b.text_body(c.body.clone());
     for a in &c.attachments {
+        let mut ct = ContentType::new(a.content_type.clone());
+        if let Some(cs) = a.charset {
+            ct = ct.attribute("charset", cs);
+        }
         b = b.attachment(
-            a.content_type.clone(),
+            ct,
             a.name.clone(),
             mail_builder::mime::BodyPart::Binary(Cow::Owned(a.data.clone())),
         );
@@ -249,6 +282,40 @@ mod tests {
         );
         // Encoded for 7-bit transport: no raw 8-bit bytes anywhere.
         assert!(!is_8bit(m.as_bytes()), "{m}");
+    }
+
+    #[test]
+    fn text_attachments_name_their_charset() {
+        let a = Attachment::new("a.txt".into(), b"plain".to_vec());
+        assert_eq!(
+            (a.content_type.as_str(), a.charset),
+            ("text/plain", Some("us-ascii"))
+        );
+        let a = Attachment::new("a.txt".into(), "Gr\u{fc}\u{df}e".as_bytes().to_vec());
+        assert_eq!(
+            (a.content_type.as_str(), a.charset),
+            ("text/plain", Some("utf-8"))
+        );
+        let a = Attachment::new("a.txt".into(), b"Gr\xfc\xdfe".to_vec());
+        assert_eq!(
+            (a.content_type.as_str(), a.charset),
+            ("application/octet-stream", None)
+        );
+        let a = Attachment::new("a.pdf".into(), b"%PDF".to_vec());
+        assert_eq!(a.charset, None);
+    }
+
+    #[test]
+    fn null_sender_gets_a_mailer_daemon_from() {
+        let mut c = base();
+        c.from = String::new();
+        let m = text(&c);
+        let h = header_block(&m);
+        assert!(
+            h.contains(&format!("From: <MAILER-DAEMON@{}>\r\n", c.id_domain)),
+            "{m}"
+        );
+        assert_eq!(from_address("a@b.test", "h.test"), "a@b.test");
     }
 
     #[test]

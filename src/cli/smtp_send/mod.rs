@@ -61,7 +61,7 @@ pub struct SmtpSendArgs {
     /// Port when --server gives none, and for MX delivery [default: 25, or 465 with --tls]
     #[arg(long, short = 'p', value_name = "PORT")]
     pub port: Option<u16>,
-    /// Envelope sender and From: ('' for the null sender)
+    /// Envelope sender and From: ('' for the null sender, with From: MAILER-DAEMON@HELO)
     #[arg(long, short = 'f', value_name = "ADDR")]
     pub from: String,
     /// Recipient (repeatable)

@@ -11,7 +11,7 @@ pub const MAX_REPLY_LINES: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplyError {
-    #[error("malformed reply line from the server: {0:?}")]
+    #[error("malformed reply line from the server: \"{}\"", crate::address::echo_text(.0))]
     Malformed(String),
     #[error("reply line longer than {MAX_REPLY_LINE} octets")]
     TooLong,

@@ -456,7 +456,10 @@ impl Client {
 /// there. Every client tool, and the smart host, parse servers with this.
 pub fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> {
     let port = |p: &str| match p.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("{s}: bad port {p:?}")),
+        Ok(0) | Err(_) => Err(format!(
+            "{s}: bad port \"{}\"",
+            crate::address::echo_text(p)
+        )),
         Ok(n) => Ok(n),
     };
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
@@ -467,7 +470,7 @@ pub fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), Stri
             "" => (host, default_port),
             a => match a.strip_prefix(':') {
                 Some(p) => (host, port(p)?),
-                None => return Err(format!("{s}: unexpected {a:?} after ']'")),
+                None => return Err(format!("{s}: unexpected text after ']'")),
             },
         }
     } else if s.matches(':').count() > 1 {
