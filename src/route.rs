@@ -118,23 +118,7 @@ impl Router<'_> {
 }
 
 fn system_user_exists(name: &str) -> bool {
-    let Ok(c) = std::ffi::CString::new(name) else {
-        return false;
-    };
-    let mut buf = vec![0u8; 16384];
-    // SAFETY: getpwnam_r writes into `pwd` and `buf`; `res` is null or points to `pwd`.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut res: *mut libc::passwd = std::ptr::null_mut();
-        libc::getpwnam_r(
-            c.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut res,
-        ) == 0
-            && !res.is_null()
-    }
+    crate::sys::account::user_by_name(name).is_some()
 }
 
 #[cfg(test)]

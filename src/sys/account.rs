@@ -64,8 +64,14 @@ pub fn group_name(gid: libc::gid_t) -> Option<String> {
 
 /// The name of user `uid`, or `None` when it has none.
 pub fn user_name(uid: libc::uid_t) -> Option<String> {
+    user_by_uid(uid).map(|(name, _)| name)
+}
+
+/// The login name and the GECOS field of user `uid`.
+pub fn user_by_uid(uid: libc::uid_t) -> Option<(String, Option<String>)> {
     let mut buf = vec![0u8; ENTRY_BUF];
-    // SAFETY: as in group_name, for struct passwd.
+    // SAFETY: pwd is a plain C struct; pw_name and pw_gecos point into `buf` and are copied
+    // before `buf` goes away.
     unsafe {
         let mut pwd: libc::passwd = std::mem::zeroed();
         let mut res: *mut libc::passwd = std::ptr::null_mut();
@@ -73,7 +79,10 @@ pub fn user_name(uid: libc::uid_t) -> Option<String> {
         if rc != 0 || res.is_null() || pwd.pw_name.is_null() {
             return None;
         }
-        Some(CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned())
+        let name = CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+        let gecos = (!pwd.pw_gecos.is_null())
+            .then(|| CStr::from_ptr(pwd.pw_gecos).to_string_lossy().into_owned());
+        Some((name, gecos))
     }
 }
 

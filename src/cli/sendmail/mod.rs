@@ -147,33 +147,20 @@ pub fn run(global: &GlobalOpts, a: &SendmailArgs) -> Result<i32, Fail> {
 
 /// The login name and GECOS full name of the real user.
 fn passwd_entry() -> (String, Option<String>) {
-    // SAFETY: getuid cannot fail; getpwuid_r writes into pwd/buf and sets res to &pwd or null.
-    unsafe {
-        let uid = libc::getuid();
-        let mut buf = vec![0u8; 16384];
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut res: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut res);
-        if rc != 0 || res.is_null() || pwd.pw_name.is_null() {
-            return (format!("uid{uid}"), None);
+    let (uid, _) = crate::sys::process::real_ids();
+    let Some((name, gecos)) = crate::sys::account::user_by_uid(uid) else {
+        return (format!("uid{uid}"), None);
+    };
+    let gecos = gecos.and_then(|g| {
+        // GECOS: "Full Name,room,phone,…"; `&` stands for the capitalized login name.
+        let full = g.split(',').next().unwrap_or("").trim().to_string();
+        let mut cap = name.clone();
+        if let Some(f) = cap.get_mut(..1) {
+            f.make_ascii_uppercase();
         }
-        let name = std::ffi::CStr::from_ptr(pwd.pw_name)
-            .to_string_lossy()
-            .into_owned();
-        let gecos = if pwd.pw_gecos.is_null() {
-            None
-        } else {
-            let g = std::ffi::CStr::from_ptr(pwd.pw_gecos).to_string_lossy();
-            // GECOS: "Full Name,room,phone,…"; `&` stands for the capitalized login name.
-            let full = g.split(',').next().unwrap_or("").trim().to_string();
-            let mut cap = name.clone();
-            if let Some(f) = cap.get_mut(..1) {
-                f.make_ascii_uppercase();
-            }
-            Some(full.replace('&', &cap)).filter(|s| !s.is_empty())
-        };
-        (name, gecos)
-    }
+        Some(full.replace('&', &cap)).filter(|s| !s.is_empty())
+    });
+    (name, gecos)
 }
 
 fn deliver(cfg: &Config, inv: &Invocation) -> Result<i32, Fail> {
@@ -345,8 +332,7 @@ fn ensure_client_dir(cfg: &Config, dir: &Path) -> Result<(), ClientSpoolError> {
     while let Some(a) = ancestor {
         if let Ok(md) = std::fs::metadata(a) {
             use std::os::unix::fs::MetadataExt;
-            // SAFETY: geteuid cannot fail.
-            if md.uid() == unsafe { libc::geteuid() } {
+            if md.uid() == crate::sys::process::euid() {
                 return client_spool::prepare_dir(dir, None);
             }
             break;

@@ -74,17 +74,7 @@ pub fn submit(addr: SocketAddr, s: &Submission<'_>) -> Outcome {
     rt.block_on(session(addr, s))
 }
 
-fn xtext(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if (33..=126).contains(&b) && b != b'+' && b != b'=' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("+{b:02X}"));
-        }
-    }
-    out
-}
+use crate::wire::xtext::encode as xtext;
 
 async fn session(addr: SocketAddr, s: &Submission<'_>) -> Outcome {
     let mut rejected: Vec<(String, Reply)> = Vec::new();

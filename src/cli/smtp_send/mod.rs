@@ -126,15 +126,7 @@ pub struct SmtpSendArgs {
     pub json: bool,
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = crate::duration::Span::parse(s)
-        .map_err(|e| e.to_string())?
-        .0;
-    if d.is_zero() {
-        return Err("the timeout must be more than zero".into());
-    }
-    Ok(d)
-}
+use crate::duration::parse_timeout;
 
 fn usage(message: impl std::fmt::Display) -> Fail {
     Fail::new(EX_USAGE, format!("smtp-send: {message}"))
