@@ -105,19 +105,62 @@ pub enum RoutingTrick {
     BangPath,
 }
 
-/// BODY= value (RFC 6152 §2, RFC 3030 §3 for BINARYMIME).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// BODY= value (RFC 6152 §2, RFC 3030 §3 for BINARYMIME); the queue's `B` record too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Body {
+    #[serde(rename = "7BIT")]
     SevenBit,
+    #[serde(rename = "8BITMIME")]
     EightBitMime,
+    #[serde(rename = "BINARYMIME")]
     BinaryMime,
 }
 
-/// RET= value (RFC 3461 §4.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl Body {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Body::SevenBit => "7BIT",
+            Body::EightBitMime => "8BITMIME",
+            Body::BinaryMime => "BINARYMIME",
+        }
+    }
+
+    /// Case-insensitive parse of the SMTP keyword.
+    pub fn parse(s: &str) -> Option<Body> {
+        match s.to_ascii_uppercase().as_str() {
+            "7BIT" => Some(Body::SevenBit),
+            "8BITMIME" => Some(Body::EightBitMime),
+            "BINARYMIME" => Some(Body::BinaryMime),
+            _ => None,
+        }
+    }
+}
+
+/// RET= value (RFC 3461 §4.3); the queue's `r` record too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Ret {
+    #[serde(rename = "FULL")]
     Full,
+    #[serde(rename = "HDRS")]
     Hdrs,
+}
+
+impl Ret {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ret::Full => "FULL",
+            Ret::Hdrs => "HDRS",
+        }
+    }
+
+    /// Case-insensitive parse of the SMTP keyword.
+    pub fn parse(s: &str) -> Option<Ret> {
+        match s.to_ascii_uppercase().as_str() {
+            "FULL" => Some(Ret::Full),
+            "HDRS" => Some(Ret::Hdrs),
+            _ => None,
+        }
+    }
 }
 
 /// One NOTIFY= keyword (RFC 3461 §4.1). `Never` only ever appears alone.
@@ -994,19 +1037,10 @@ fn parse_params(
                 p.size = Some(v.parse::<u64>().map_err(|_| AddrError::SizeOverflow)?);
             }
             "BODY" => {
-                p.body = Some(match v.to_ascii_uppercase().as_str() {
-                    "7BIT" => Body::SevenBit,
-                    "8BITMIME" => Body::EightBitMime,
-                    "BINARYMIME" => Body::BinaryMime,
-                    _ => return Err(AddrError::UnknownBody(sanitize(v))),
-                });
+                p.body = Some(Body::parse(v).ok_or_else(|| AddrError::UnknownBody(sanitize(v)))?);
             }
             "RET" => {
-                p.ret = Some(match v.to_ascii_uppercase().as_str() {
-                    "FULL" => Ret::Full,
-                    "HDRS" => Ret::Hdrs,
-                    _ => return Err(bad("RET")),
-                });
+                p.ret = Some(Ret::parse(v).ok_or_else(|| bad("RET"))?);
             }
             "ENVID" => {
                 if v.len() > MAX_ENVID {

@@ -107,63 +107,8 @@ impl SpoolError {
 // Envelope
 // ---------------------------------------------------------------------------------------------
 
-/// `BODY=` of MAIL FROM (`B` record).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BodyType {
-    #[serde(rename = "7BIT")]
-    SevenBit,
-    #[serde(rename = "8BITMIME")]
-    EightBitMime,
-    #[serde(rename = "BINARYMIME")]
-    BinaryMime,
-}
-
-impl BodyType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BodyType::SevenBit => "7BIT",
-            BodyType::EightBitMime => "8BITMIME",
-            BodyType::BinaryMime => "BINARYMIME",
-        }
-    }
-
-    /// Case-insensitive parse of the SMTP keyword.
-    pub fn parse(s: &str) -> Option<BodyType> {
-        match s.to_ascii_uppercase().as_str() {
-            "7BIT" => Some(BodyType::SevenBit),
-            "8BITMIME" => Some(BodyType::EightBitMime),
-            "BINARYMIME" => Some(BodyType::BinaryMime),
-            _ => None,
-        }
-    }
-}
-
-/// `RET=` of MAIL FROM (`r` record).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Ret {
-    #[serde(rename = "FULL")]
-    Full,
-    #[serde(rename = "HDRS")]
-    Hdrs,
-}
-
-impl Ret {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Ret::Full => "FULL",
-            Ret::Hdrs => "HDRS",
-        }
-    }
-
-    /// Case-insensitive parse of the SMTP keyword.
-    pub fn parse(s: &str) -> Option<Ret> {
-        match s.to_ascii_uppercase().as_str() {
-            "FULL" => Some(Ret::Full),
-            "HDRS" => Some(Ret::Hdrs),
-            _ => None,
-        }
-    }
-}
+/// `BODY=` of MAIL FROM (`B` record) and `RET=` (`r` record): the ESMTP parameter types.
+pub use crate::address::{Body as BodyType, Ret};
 
 /// `NOTIFY=` of RCPT TO. `None` in [`Recipient::notify`] means the client gave no NOTIFY.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -773,20 +773,13 @@ fn to_queue_envelope(env: &Envelope, host: &str, add_domain: bool) -> queue::Env
         })
         .collect();
     let mut e = queue::Envelope::new(qualify(&env.sender), recipients);
-    e.body_type = env.params.body.map(|b| match b {
-        crate::address::Body::SevenBit => queue::BodyType::SevenBit,
-        crate::address::Body::EightBitMime => queue::BodyType::EightBitMime,
-        crate::address::Body::BinaryMime => queue::BodyType::BinaryMime,
-    });
+    e.body_type = env.params.body;
     e.envid = env
         .params
         .envid
         .as_ref()
         .map(|v| crate::address::xtext_encode(v));
-    e.ret = env.params.ret.map(|r| match r {
-        crate::address::Ret::Full => queue::Ret::Full,
-        crate::address::Ret::Hdrs => queue::Ret::Hdrs,
-    });
+    e.ret = env.params.ret;
     e.auth = env.params.auth.clone();
     e.protocol = Some(env.protocol.clone());
     e.helo = Some(env.helo.clone());
