@@ -158,6 +158,58 @@ fn cited_sections_exist() {
     assert!(count > 100, "only {count} citations found");
 }
 
+/// Function names the docs give after a `path.rs` in the same paragraph or list item, as in
+/// "`tests/serve_smtp.rs` `smuggled_commands_never_run`": backticked words with an underscore.
+fn cited_functions(doc: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut in_rs = false;
+    for (n, line) in doc.lines().enumerate() {
+        let t = line.trim_start();
+        if t.is_empty() || t.starts_with("* ") || t.starts_with('#') || t.starts_with('|') {
+            in_rs = false;
+        }
+        for (i, word) in line.split('`').enumerate() {
+            if i % 2 == 0 {
+                continue;
+            }
+            if word.ends_with(".rs") {
+                in_rs = true;
+            } else if in_rs
+                && word.contains('_')
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                out.push((n + 1, word.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn functions_named_in_the_docs_exist() {
+    let code: String = sources()
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "rs"))
+        .map(|(_, t)| t)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut bad = Vec::new();
+    let mut count = 0;
+    for name in ["security", "sendmail-compat"] {
+        let doc = fs::read_to_string(root().join("docs").join(format!("{name}.md"))).unwrap();
+        for (line, f) in cited_functions(&doc) {
+            count += 1;
+            if !code.contains(&format!("fn {f}(")) {
+                bad.push(format!("docs/{name}.md:{line}: no fn {f}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "renamed or removed:\n{}", bad.join("\n"));
+    assert!(count > 20, "only {count} function names found");
+}
+
 #[test]
 fn the_parsers_read_what_they_should() {
     assert_eq!(
@@ -170,6 +222,12 @@ fn the_parsers_read_what_they_should() {
     assert_eq!(
         citations("(docs/sendmail-compat.md §6.6.)"),
         vec![("sendmail-compat".to_string(), "6.6".to_string())]
+    );
+    assert_eq!(
+        cited_functions(
+            "* `tests/a.rs` `one_test`, `two`\n  `three_x`; `[smtp] a_b`\n* `four_y`\n"
+        ),
+        vec![(1, "one_test".to_string()), (2, "three_x".to_string())]
     );
     let h = heading_numbers("# Title\n## 1. makemap\n### 1.2 Flags\n## Notes\n#x\n");
     assert_eq!(h.into_iter().collect::<Vec<_>>(), vec!["1", "1.2"]);
