@@ -3,7 +3,7 @@
 //!
 //! The module is pure: no I/O, no policy. Its one job beyond syntax is to **keep every routing
 //! trick visible** so that the relay policy can refuse it. Relay testers (nmap
-//! `smtp-open-relay`, DSBL `relaytest`, Metasploit, MAPS; see SECURITY-TESTS.md §1–§2) rely on
+//! `smtp-open-relay`, DSBL `relaytest`, Metasploit, MAPS; see docs/security.md §1–§2) rely on
 //! mailers that "helpfully" rewrite `user%other@host`, `"user@other"@host`, `host!user`,
 //! `@a,@b:user@c` or `user@other@host` into something that then gets relayed. We therefore never
 //! strip or rewrite anything: the source route stays in [`Path::route`], the local part stays
@@ -24,7 +24,7 @@
 //!
 //! Errors carry sendmail's wording where sendmail has one (srvrsmtp.c `mail_esmtp_args` /
 //! `rcpt_esmtp_args`, parseaddr.c `prescan`); see [`AddrError::reply_text`] and
-//! [`AddrError::reply_line`] (which adds the `<addr>... ` echo per SENDMAIL-SPEC §6.3).
+//! [`AddrError::reply_line`] (which adds the `<addr>... ` echo per docs/sendmail-compat.md §6.3).
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -205,7 +205,7 @@ pub enum AddrError {
     /// command's keyword, `FROM` or `TO`.
     #[error("Syntax error in parameters scanning \"{0}\"")]
     MissingAddress(&'static str),
-    /// `RCPT TO:<>`: SENDMAIL-SPEC §6.5, 553 5.0.0.
+    /// `RCPT TO:<>`: docs/sendmail-compat.md §6.5, 553 5.0.0.
     #[error("User address required")]
     NullRecipient,
     /// `<@host>`, `<"">`, `<@a:@host>`: nothing before the `@`.
@@ -330,7 +330,7 @@ impl AddrError {
         (code, dsn, self.to_string())
     }
 
-    /// The full reply line (without CRLF). Per SENDMAIL-SPEC §6.3 the `<addr>... ` part is
+    /// The full reply line (without CRLF). Per docs/sendmail-compat.md §6.3 the `<addr>... ` part is
     /// present only for codes 050/250/252/450/550/553; `echo` is the address as the client
     /// typed it (see [`address_echo`]). It is sanitised here as well.
     pub fn reply_line(&self, echo: &str) -> String {
@@ -1182,7 +1182,7 @@ mod tests {
         format!("{c} {d} {t}")
     }
 
-    // --- SECURITY-TESTS.md §1: nmap smtp-open-relay, the 16 tests (MAIL side) -----------------
+    // --- docs/security.md §1: nmap smtp-open-relay, the 16 tests (MAIL side) -----------------
 
     // §1 tests 1–4 MAIL: `<>`, `{from}@{domain}`, `{from}@{srv}`, `{from}@[{ip}]` — no tricks.
     #[test]
@@ -1327,7 +1327,7 @@ mod tests {
         assert_eq!(p.routing_trick(), Some(BangPath));
     }
 
-    // --- SECURITY-TESTS.md §2: forms from other batteries ---------------------------------------
+    // --- docs/security.md §2: forms from other batteries ---------------------------------------
 
     // §2 DSBL: RCPT without angle brackets; also MAIL without, with parameters after a space.
     #[test]
@@ -1576,7 +1576,7 @@ mod tests {
 
     // --- errors and reply texts -------------------------------------------------------------------
 
-    // SENDMAIL-SPEC §6.5: empty RCPT address → `553 5.0.0 <>... User address required`.
+    // docs/sendmail-compat.md §6.5: empty RCPT address → `553 5.0.0 <>... User address required`.
     #[test]
     fn null_recipient() {
         let e = rcpt_err("<>");
@@ -1596,7 +1596,7 @@ mod tests {
             reply(&rcpt_err("   ")),
             "501 5.5.2 Syntax error in parameters scanning \"TO\""
         );
-        // 5xx codes other than 550/553 carry no address echo (SENDMAIL-SPEC §6.3).
+        // 5xx codes other than 550/553 carry no address echo (docs/sendmail-compat.md §6.3).
         assert_eq!(
             mail_err("").reply_line(""),
             "501 5.5.2 Syntax error in parameters scanning \"FROM\""

@@ -1,4 +1,4 @@
-//! `mailtool.toml`: the configuration contract of `shared/docs/CONFIG.md`.
+//! `mailtool.toml`: the configuration contract documented in mailtool.toml(5).
 //!
 //! Every key is optional and unknown keys are errors with line and column. Every absolute path,
 //! from the file or from the defaults, is relocated under `--root`, which is how the tests run
@@ -342,7 +342,7 @@ impl Default for Log {
     }
 }
 
-/// The whole file. Field names are the contract of CONFIG.md.
+/// The whole file. Field names are the contract of mailtool.toml(5), KEYS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -409,7 +409,7 @@ pub struct Locate {
 }
 
 impl Config {
-    /// Finds and loads the configuration the way CONFIG.md says: `--config`, else
+    /// Finds and loads the configuration the way mailtool.toml(5), ROOT says: `--config`, else
     /// `<root>/etc/mail/mailtool.toml`; a missing default file means all defaults, a missing
     /// `--config` file is an error.
     pub fn load(locate: &Locate) -> Result<Config, ConfigError> {
@@ -627,7 +627,7 @@ mod tests {
 
     #[test]
     fn seed_setup_parses() {
-        // CONFIG.md "The seed's setup in this form"
+        // mailtool.toml(5), EXAMPLES: the seed's sendmail setup
         let text = r#"hostname = "mail.example1.com"
 [smtp]
 greet_pause = "5000ms"

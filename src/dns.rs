@@ -6,7 +6,7 @@
 //! errors are [`Resolve::TempFail`].
 //!
 //! * [`Dns::client_resolve`] implements sendmail's `${client_resolve}` macro
-//!   (`OK` / `FORGED` / `FAIL` / `TEMP`, SENDMAIL-SPEC §6.2, §6.4 and the
+//!   (`OK` / `FORGED` / `FAIL` / `TEMP`, docs/sendmail-compat.md §6.2, §6.4 and the
 //!   seed's `Local_check_relay` rules).
 //! * [`Dns::dnsbl`] / [`Dns::dnsbl_txt`] implement FEATURE(`dnsbl`) lookups
 //!   (§7): `d.c.b.a.zone.` A records, IPv4 only.

@@ -1,4 +1,4 @@
-//! The server's decisions, as sendmail's rulesets make them (SENDMAIL-SPEC §4, §6.2, §7):
+//! The server's decisions, as sendmail's rulesets make them (docs/sendmail-compat.md §4, §6.2, §7):
 //! who may connect, which senders and recipients are accepted, and who may relay.
 //!
 //! Everything here is synchronous and works on maps and the facts about the client that the
@@ -102,7 +102,7 @@ pub struct Policy {
 pub enum Connect {
     /// Nothing special: go on with DNSBL checks.
     Continue,
-    /// `Connect:` OK or RELAY: DNSBL is skipped (SENDMAIL-SPEC §4.4, §7).
+    /// `Connect:` OK or RELAY: DNSBL is skipped (docs/sendmail-compat.md §4.4, §7).
     Accept,
     /// Refuse every command but QUIT/HELO/EHLO/NOOP/RSET with this reply (§6.6).
     Reject(Reply),
@@ -231,7 +231,7 @@ impl Policy {
         }
     }
 
-    /// The DNSBL rejection for a listed client (FEATURE(dnsbl), SENDMAIL-SPEC §7).
+    /// The DNSBL rejection for a listed client (FEATURE(dnsbl), docs/sendmail-compat.md §7).
     pub fn dnsbl_reply(ip: IpAddr, zone: &str, message: Option<&str>) -> Reply {
         match message {
             Some(m) => Reply::from_error(Some("5.7.1"), m),
@@ -255,7 +255,7 @@ impl Policy {
         }
     }
 
-    /// check_rcpt: the recipient blacklist, then Rcpt_ok / Relay_ok (SENDMAIL-SPEC §6.2), then
+    /// check_rcpt: the recipient blacklist, then Rcpt_ok / Relay_ok (docs/sendmail-compat.md §6.2), then
     /// whether a local recipient exists. `arg` is the RCPT argument as typed.
     pub fn check_rcpt(&self, c: &Client, rcpt: &Path, arg: &str) -> Result<RcptOk, Reply> {
         let s = self.settings();
@@ -348,7 +348,7 @@ impl Policy {
         }
     }
 
-    /// Relay_ok: may this client relay to anywhere? (SENDMAIL-SPEC §6.2, the seed's
+    /// Relay_ok: may this client relay to anywhere? (docs/sendmail-compat.md §6.2, the seed's
     /// poprelay.mc, POP-before-SMTP, AUTH.)
     pub fn client_may_relay(
         &self,
@@ -412,7 +412,7 @@ impl Policy {
                     .map_or(0, |d| d.as_secs());
                 Ok(now.saturating_sub(when) < ttl.as_secs())
             }
-            // poprelayd's own entries: only the key's presence matters (SENDMAIL-SPEC §9).
+            // poprelayd's own entries: only the key's presence matters (docs/sendmail-compat.md §9).
             Err(_) => Ok(true),
         }
     }

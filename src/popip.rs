@@ -1,4 +1,4 @@
-//! POP-before-SMTP, poprelayd's job (SENDMAIL-SPEC §9): the `popip` map holds
+//! POP-before-SMTP, poprelayd's job (docs/sendmail-compat.md §9): the `popip` map holds
 //! `client IP -> unix time of its last POP3 login`.
 //!
 //! The POP3 server calls [`record`] after every successful login with the address of the

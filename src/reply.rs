@@ -1,4 +1,4 @@
-//! SMTP replies and sendmail's rules for formatting them (SENDMAIL-SPEC §6.3).
+//! SMTP replies and sendmail's rules for formatting them (docs/sendmail-compat.md §6.3).
 //!
 //! sendmail builds every rejection from a `$#error $@ <status> $: <text>` triple (parseaddr.c
 //! buildaddr) and prints it through err.c fmtmsg. [`Reply::from_error`] is that first step and
@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-/// The reply text sendmail gives when a `-T<TMPF>` map lookup fails (SENDMAIL-SPEC §4.1).
+/// The reply text sendmail gives when a `-T<TMPF>` map lookup fails (docs/sendmail-compat.md §4.1).
 pub const TEMP_FAILURE_TEXT: &str = "Temporary system failure. Please try again later.";
 
 /// One SMTP reply line: `code dsn <addr>... text`.
@@ -36,7 +36,7 @@ impl Reply {
     }
 
     /// A reply whose enhanced code is derived from the reply code, as usrerr() does when no
-    /// D.S.N was given (SENDMAIL-SPEC §6.3, §11.1: 4xx gives `4.0.0`, following the code).
+    /// D.S.N was given (docs/sendmail-compat.md §6.3, §11.1: 4xx gives `4.0.0`, following the code).
     pub fn with_default_dsn(code: u16, text: impl Into<String>) -> Self {
         Self::new(code, default_dsn(code), text)
     }
@@ -48,13 +48,13 @@ impl Reply {
     }
 
     /// `451 4.3.0 Temporary system failure. Please try again later.`: what a failed `-T<TMPF>`
-    /// lookup turns into (SENDMAIL-SPEC §4.1).
+    /// lookup turns into (docs/sendmail-compat.md §4.1).
     pub fn temp_failure() -> Self {
         Self::new(451, "4.3.0", TEMP_FAILURE_TEXT)
     }
 
     /// Builds the reply for a `$#error $@ status $: text` result the way buildaddr does
-    /// (SENDMAIL-SPEC §5.4, §6.3):
+    /// (docs/sendmail-compat.md §5.4, §6.3):
     /// * `text` starting with `NNN ` gives that code; an enhanced code right after it wins,
     ///   then `status` when it is a D.S.N, then the `X.0.0` default;
     /// * any other `text` becomes `553 5.3.0 text` (status is ignored, as in sendmail).
@@ -75,7 +75,7 @@ impl Reply {
         }
     }
 
-    /// True for 4xx replies: the client should retry (SENDMAIL-SPEC §5.4).
+    /// True for 4xx replies: the client should retry (docs/sendmail-compat.md §5.4).
     pub fn is_temporary(&self) -> bool {
         self.code / 100 == 4
     }
@@ -116,13 +116,13 @@ impl fmt::Display for Reply {
 }
 
 /// Whether the `<addr>... ` part is printed for this code: only 050, 250, 252, 450, 550 and 553
-/// (err.c fmtmsg; SENDMAIL-SPEC §6.3).
+/// (err.c fmtmsg; docs/sendmail-compat.md §6.3).
 pub fn address_shown(code: u16) -> bool {
     matches!(code, 50 | 250 | 252 | 450 | 550 | 553)
 }
 
 /// The enhanced code used when none is given: `X.0.0` from the first digit for 2xx/4xx/5xx,
-/// nothing for other classes (SENDMAIL-SPEC §6.3, §11.1).
+/// nothing for other classes (docs/sendmail-compat.md §6.3, §11.1).
 pub fn default_dsn(code: u16) -> String {
     match code / 100 {
         d @ (2 | 4 | 5) => format!("{d}.0.0"),
@@ -203,7 +203,7 @@ pub fn normalize_error_text(raw: &str) -> String {
 mod tests {
     use super::*;
 
-    // SENDMAIL-SPEC §6.3: address part shown for 550.
+    // docs/sendmail-compat.md §6.3: address part shown for 550.
     #[test]
     fn formats_user_unknown() {
         let r = Reply::new(550, "5.1.1", "User unknown").with_addr("<x@y>");
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(r.to_string(), r.line());
     }
 
-    // SENDMAIL-SPEC §6.3: only 050/250/252/450/550/553 show the address.
+    // docs/sendmail-compat.md §6.3: only 050/250/252/450/550/553 show the address.
     #[test]
     fn address_only_for_listed_codes() {
         for code in [50, 250, 252, 450, 550, 553] {
@@ -231,14 +231,14 @@ mod tests {
         assert_eq!(r.line(), "050 <a@b>... expanded");
     }
 
-    // SENDMAIL-SPEC §6.3: an empty address is not shown.
+    // docs/sendmail-compat.md §6.3: an empty address is not shown.
     #[test]
     fn empty_addr_not_shown() {
         let r = Reply::new(550, "5.7.1", "Access denied").with_addr("");
         assert_eq!(r.line(), "550 5.7.1 Access denied");
     }
 
-    // SENDMAIL-SPEC §6.3 and §11.1: default enhanced code follows the first digit (4xx → 4.0.0).
+    // docs/sendmail-compat.md §6.3 and §11.1: default enhanced code follows the first digit (4xx → 4.0.0).
     #[test]
     fn default_dsn_follows_code() {
         assert_eq!(default_dsn(450), "4.0.0");
@@ -252,7 +252,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §6.3: `$#error` text without a leading code becomes 553 5.3.0.
+    // docs/sendmail-compat.md §6.3: `$#error` text without a leading code becomes 553 5.3.0.
     #[test]
     fn text_without_code_is_553() {
         let r = Reply::from_error(Some("nouser"), "User unknown").with_addr("<a@b>");
@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(Reply::from_error(None, "").line(), "553 5.3.0 ");
     }
 
-    // SENDMAIL-SPEC §5.4 / §6.3: status D.S.N used when text has only a code; text's own D.S.N wins.
+    // docs/sendmail-compat.md §5.4 / §6.3: status D.S.N used when text has only a code; text's own D.S.N wins.
     #[test]
     fn dsn_precedence() {
         assert_eq!(
@@ -283,7 +283,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §4.3: `ERROR:"### text"` keeps spaces exactly; unquoted whitespace collapses.
+    // docs/sendmail-compat.md §4.3: `ERROR:"### text"` keeps spaces exactly; unquoted whitespace collapses.
     #[test]
     fn quoting_and_whitespace() {
         assert_eq!(normalize_error_text("\"550 a   b\""), "550 a   b");
@@ -293,7 +293,7 @@ mod tests {
         assert_eq!(normalize_error_text(""), "");
     }
 
-    // SENDMAIL-SPEC §6.3: enhanced code syntax (isenhsc).
+    // docs/sendmail-compat.md §6.3: enhanced code syntax (isenhsc).
     #[test]
     fn enhanced_code_syntax() {
         assert!(is_enhanced_code("5.7.1"));
@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(split_enhanced_code("Go away"), None);
     }
 
-    // SENDMAIL-SPEC §4.1: the TMPF reply.
+    // docs/sendmail-compat.md §4.1: the TMPF reply.
     #[test]
     fn temp_failure_reply() {
         let r = Reply::temp_failure();

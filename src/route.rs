@@ -1,4 +1,4 @@
-//! Recipient resolution (SENDMAIL-SPEC §5, §2.6): local-host-names, then virtusertable, then
+//! Recipient resolution (docs/sendmail-compat.md §5, §2.6): local-host-names, then virtusertable, then
 //! aliases and the users map. The server calls it at RCPT time so an unknown user is refused
 //! before the message is accepted; delivery resolves again with the same rules.
 
@@ -94,7 +94,7 @@ impl Router<'_> {
     }
 
     /// A local name exists if it is postmaster, an alias, a virtual user or (when allowed) a
-    /// system account; `user+detail` falls back to `user` (SENDMAIL-SPEC §2.6).
+    /// system account; `user+detail` falls back to `user` (docs/sendmail-compat.md §2.6).
     fn local_user(&self, name: &str, shown: &str) -> Result<Route, MapError> {
         let name = name.trim().to_ascii_lowercase();
         let base = name.split_once('+').map_or(name.as_str(), |(u, _)| u);
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn seed_virtusertable_routes() {
-        // SENDMAIL-SPEC §5.2/§5.4 with the seed's virtusertable.
+        // docs/sendmail-compat.md §5.2/§5.4 with the seed's virtusertable.
         let (w, v, a, u) = seed();
         let r = Router {
             w: &w,

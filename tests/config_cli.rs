@@ -1,4 +1,4 @@
-//! `mailtool config check|show` and the config contract of CONFIG.md.
+//! `mailtool config check|show` and the config contract of mailtool.toml(5).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! mailq: sendmail 8.12's layout (SENDMAIL-SPEC §3.1), filters (§3.2), --json, the link.
+//! mailq: sendmail 8.12's layout (docs/sendmail-compat.md §3.1), filters (§3.2), --json, the link.
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! makemap against the real sendmail makemap: every case in tests/fixtures/sendmail/cases was
 //! run through Debian's sendmail 8.17.1.9 makemap by make-expected.sh, which recorded its
-//! stdout, stderr, exit status and `-u` dump. SENDMAIL-SPEC §1.4–§1.6.
+//! stdout, stderr, exit status and `-u` dump. docs/sendmail-compat.md §1.4–§1.6.
 
 mod common;
 
@@ -181,7 +181,7 @@ fn link_named_makemap_behaves_as_makemap() {
 
 #[test]
 fn usage_errors_exit_64() {
-    // SENDMAIL-SPEC §1.1: wrong argument count or an unknown flag: usage, EX_USAGE.
+    // docs/sendmail-compat.md §1.1: wrong argument count or an unknown flag: usage, EX_USAGE.
     for args in [
         vec![],
         vec!["hash"],

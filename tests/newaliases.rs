@@ -1,4 +1,4 @@
-//! newaliases and praliases, black-box, under a temp --root. SENDMAIL-SPEC §2.
+//! newaliases and praliases, black-box, under a temp --root. docs/sendmail-compat.md §2.
 
 mod common;
 
@@ -119,7 +119,7 @@ fn missing_file_and_lock() {
 
 #[test]
 fn links_and_environment() {
-    // cron calls `newaliases` with the root in the environment (CONFIG.md).
+    // cron calls `newaliases` with the root in the environment (mailtool.toml(5), ENVIRONMENT: MAILTOOL_ROOT).
     let (root, etc) = seed_root();
     let dir = tempfile::tempdir().unwrap();
     let na = link(dir.path(), "newaliases");

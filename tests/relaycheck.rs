@@ -1,6 +1,6 @@
 //! `mailtool relaycheck`, black-box: the real binary against `mailtool serve` configured open
 //! and closed, against a private Postfix, and side by side with nmap's smtp-open-relay
-//! (SECURITY-TESTS.md §1–§2). Everything runs on 127.0.0.0/8 with bounded timeouts.
+//! (docs/security.md §1–§2). Everything runs on 127.0.0.0/8 with bounded timeouts.
 
 mod common;
 

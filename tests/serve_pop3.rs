@@ -1,7 +1,7 @@
 //! The POP3 server inside `mailtool serve`, black-box: real clients (Python's poplib, curl,
 //! fetchmail, mailtool pop-login) and raw sockets against the binary on loopback ports, with
-//! the mailbox files read back from disk. SENDMAIL-SPEC §9 (poprelayd) and §10 (Qpopper, POP3
-//! RFCs); SECURITY-TESTS §4 (STLS injection).
+//! the mailbox files read back from disk. docs/sendmail-compat.md §9 (poprelayd) and §10 (Qpopper, POP3
+//! RFCs); docs/security.md §4 (STLS injection).
 
 mod common;
 
@@ -197,7 +197,7 @@ fn qpopper_texts_stat_list_retr_top_uidl_and_dele_at_quit() {
     let p = start("", "");
     p.write_mbox(&[M1, M2]);
     let (mut r, greeting) = Raw::open(p.pop3(), "127.0.0.1");
-    // SENDMAIL-SPEC §10.1: "... at HOST starting.  <stamp>" (two spaces before the stamp).
+    // docs/sendmail-compat.md §10.1: "... at HOST starting.  <stamp>" (two spaces before the stamp).
     assert!(greeting.starts_with("+OK "), "{greeting}");
     assert!(
         greeting.contains(" at mail.example1.com starting.  <"),
@@ -252,7 +252,7 @@ fn qpopper_texts_stat_list_retr_top_uidl_and_dele_at_quit() {
     let uid2 = uidl.lines().nth(1).unwrap().split(' ').nth(1).unwrap();
     assert_eq!(again, format!("1 {uid2}\r\n"));
     r.cmd("QUIT");
-    // qpopper's login line, for log scanners (SENDMAIL-SPEC §10.1).
+    // qpopper's login line, for log scanners (docs/sendmail-compat.md §10.1).
     let log = log_with(
         &p.srv,
         "POP login by user \"who\" at (127.0.0.1) 127.0.0.1",
@@ -568,7 +568,7 @@ fn mailtool_pop_login_prints_the_seed_summary() {
 #[test]
 fn stls_discards_injected_commands_and_forgets_user() {
     let p = start("", "");
-    // SECURITY-TESTS §4: "STLS\r\nCAPA\r\n" in one segment; nothing may answer CAPA inside TLS.
+    // docs/security.md §4: "STLS\r\nCAPA\r\n" in one segment; nothing may answer CAPA inside TLS.
     let out = p.python(
         r#"
 import os, socket, ssl
@@ -672,7 +672,7 @@ fn failed_logins_are_delayed_throttled_and_logged() {
 
 #[test]
 fn pop_before_smtp_relays_for_the_login_address_until_the_ttl() {
-    // SENDMAIL-SPEC §9: a POP login lets its address relay for pop_before_smtp_ttl.
+    // docs/sendmail-compat.md §9: a POP login lets its address relay for pop_before_smtp_ttl.
     let p = start("", "pop_before_smtp_ttl = \"4s\"\n");
     let relay = |from: &str| {
         let (mut c, _) = Smtp::open(p.srv.smtp(), ip(from));

@@ -1,6 +1,6 @@
 //! `mailtool serve`, black-box: the real binary on loopback, the seed's maps under a temp
 //! root, a test DNS server in this process. Loopback addresses 127.0.0.2–254 stand in for
-//! other hosts (the client socket is bound to them). SENDMAIL-SPEC §4–§7, SECURITY-TESTS.md.
+//! other hosts (the client socket is bound to them). docs/sendmail-compat.md §4–§7, docs/security.md.
 
 mod common;
 
@@ -79,7 +79,7 @@ fn seed_dns() -> TestDns {
 
 #[test]
 fn seed_virtual_domains() {
-    // SENDMAIL-SPEC §5.4 with the seed's virtusertable, from an outside client.
+    // docs/sendmail-compat.md §5.4 with the seed's virtusertable, from an outside client.
     let dns = seed_dns();
     let r = setup("");
     let srv = Server::start(r.path(), &config(&dns, "", ""));
@@ -106,7 +106,7 @@ fn seed_virtual_domains() {
         c.cmd("RCPT TO:<who@example1.com>"),
         "250 2.1.5 <who@example1.com>... Recipient ok"
     );
-    // error:nouser 550 text: §11.7, enhanced code 5.0.0.
+    // error:nouser 550 text: docs/sendmail-compat.md §5.4, enhanced code 5.0.0.
     assert_eq!(
         c.cmd("RCPT TO:<someone@example2.com>"),
         "550 5.0.0 <someone@example2.com>... error-message"
@@ -145,7 +145,7 @@ fn seed_virtual_domains() {
 
 #[test]
 fn access_db_rules() {
-    // SENDMAIL-SPEC §4, §6.6: REJECT by address and by domain, From: REJECT, To: OK/RELAY.
+    // docs/sendmail-compat.md §4, §6.6: REJECT by address and by domain, From: REJECT, To: OK/RELAY.
     let dns = seed_dns();
     let r =
         setup("Connect:127.0.0.66\tREJECT\nTo:relayto.test\tRELAY\nFrom:spam@junk.com\tDISCARD\n");
@@ -187,7 +187,7 @@ fn access_db_rules() {
 
 #[test]
 fn relay_permissions() {
-    // SENDMAIL-SPEC §6.2 and the seed's poprelay.mc: localip, popip with its TTL, AUTH.
+    // docs/sendmail-compat.md §6.2 and the seed's poprelay.mc: localip, popip with its TTL, AUTH.
     let dns = seed_dns();
     let r = setup("");
     let (cert, key) = tls_files(r.path());
@@ -255,7 +255,7 @@ fn relay_permissions() {
 
 #[test]
 fn nmap_relay_battery_relays_nothing() {
-    // SECURITY-TESTS.md §1: the 16 forms of smtp-open-relay.nse, from an untrusted client;
+    // docs/security.md §1: the 16 forms of smtp-open-relay.nse, from an untrusted client;
     // §2: unqualified, localhost and IP-literal senders, unbracketed and bang-path forms.
     let dns = seed_dns();
     let r = setup("");
@@ -317,7 +317,7 @@ fn greet_pause_dnsbl_and_ptr_check() {
     let smtp = "greet_pause = \"700ms\"\nptr_check = \"resolvable\"\n\
                 dnsbl = [{ zone = \"dnsbl.test\", message = \"550 Email rejected due to sending server misconfiguration - see http://www.ordb.org/faq/#why_rejected\" }, { zone = \"dnsbl2.test\" }]";
     let srv = Server::start(r.path(), &config(&dns, smtp, ""));
-    // SENDMAIL-SPEC §6.5: talking before the greeting.
+    // docs/sendmail-compat.md §6.5: talking before the greeting.
     let mut c = Smtp::connect(srv.smtp(), ip("127.0.0.67"));
     c.send(b"EHLO eager.test\r\n");
     assert_eq!(
@@ -366,7 +366,7 @@ fn size_and_hop_limits() {
     let srv = Server::start(r.path(), &config(&dns, "max_message_size = 10000", ""));
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
     assert!(c.cmd("EHLO x.test").contains("250-SIZE 10000"));
-    // SENDMAIL-SPEC §7 confMAX_MESSAGE_SIZE.
+    // docs/sendmail-compat.md §7 confMAX_MESSAGE_SIZE.
     assert_eq!(
         c.cmd("MAIL FROM:<a@b.test> SIZE=20000"),
         "552 5.2.3 Message size exceeds fixed maximum message size (10000)"
@@ -408,7 +408,7 @@ fn size_and_hop_limits() {
     srv.stop();
 }
 
-/// The message endings of SECURITY-TESTS.md §3 (smtpsmug and SMTP-Smuggling-Tools).
+/// The message endings of docs/security.md §3 (smtpsmug and SMTP-Smuggling-Tools).
 const ENDINGS: &[&[u8]] = &[
     b"\n.\n",
     b"\n.\r",
@@ -478,7 +478,7 @@ fn smuggled_commands_never_run() {
 
 #[test]
 fn pipelining_without_ehlo_is_refused() {
-    // SECURITY-TESTS.md §3: protocol synchronization, loopback included.
+    // docs/security.md §3: protocol synchronization, loopback included.
     let dns = seed_dns();
     let r = setup("");
     let srv = Server::start(r.path(), &config(&dns, "", ""));
@@ -496,7 +496,7 @@ fn pipelining_without_ehlo_is_refused() {
 
 #[test]
 fn starttls_injection_and_auth_before_tls() {
-    // SECURITY-TESTS.md §4: `STARTTLS\r\nRSET\r\n` in one segment; RSET must never run.
+    // docs/security.md §4: `STARTTLS\r\nRSET\r\n` in one segment; RSET must never run.
     let dns = seed_dns();
     let r = setup("");
     let (cert, key) = tls_files(r.path());
@@ -837,7 +837,7 @@ fn sessions_never_run_as_root() {
 
 #[test]
 fn first_start_without_config_just_works() {
-    // CONFIG.md: a non-root user with no config and no --root gets a default root under
+    // mailtool.toml(5), ROOT: a non-root user with no config and no --root gets a default root under
     // $XDG_DATA_HOME and the loopback ports 2525/2587, and POP3 on 1100.
     let home = root();
     let mut cmd = std::process::Command::new(bin());

@@ -1,5 +1,5 @@
-//! `mailq` (sendmail -bp): the queue listing in sendmail 8.12's exact layout (SENDMAIL-SPEC
-//! §3.1), with the `-qR`/`-qS`/`-qI` filters of §3.2 and `--json` for scripts.
+//! `mailq` (sendmail -bp): the queue listing in sendmail 8.12's exact layout
+//! (docs/sendmail-compat.md §3.1), with the `-qR`/`-qS`/`-qI` filters of §3.2 and `--json` for scripts.
 
 use std::io::Write;
 

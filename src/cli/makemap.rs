@@ -1,4 +1,4 @@
-//! `makemap`: sendmail's makemap(8), flag by flag (SENDMAIL-SPEC §1), plus postmap's `-q`.
+//! `makemap`: sendmail's makemap(8), flag by flag (docs/sendmail-compat.md §1), plus postmap's `-q`.
 
 use std::io::{self, BufWriter, Read, Write};
 

@@ -1,5 +1,5 @@
 //! `newaliases` (sendmail -bi) and `praliases`: build and print the aliases database
-//! (SENDMAIL-SPEC §2).
+//! (docs/sendmail-compat.md §2).
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};

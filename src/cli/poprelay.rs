@@ -1,5 +1,5 @@
 //! `mailtool poprelay list|add|remove|expire`: the POP-before-SMTP table by hand, as
-//! poprelayd's `-p`, `-a` and `-r` did (SENDMAIL-SPEC §9). The server records logins and
+//! poprelayd's `-p`, `-a` and `-r` did (docs/sendmail-compat.md §9). The server records logins and
 //! purges old entries by itself; this is for looking and for exceptions.
 
 use std::io::{self, Write};

@@ -1,4 +1,4 @@
-//! `/file` alias targets (SENDMAIL-SPEC §2.6): appended in mbox format, with a From_ line, as
+//! `/file` alias targets (docs/sendmail-compat.md §2.6): appended in mbox format, with a From_ line, as
 //! sendmail's mailfile() does.
 //!
 //! Differences from a mailbox, after sendmail: `/dev/null` swallows the message; only regular

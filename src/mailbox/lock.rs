@@ -1,6 +1,6 @@
 //! Mailbox locking shared by local delivery and the POP3 server: a dotlock `MBOX.lock` plus an
 //! fcntl write lock on the mbox, the pair that mutt, mailx, qpopper, procmail and Python's
-//! `mailbox.mbox` each check at least one of (SENDMAIL-SPEC §10.4).
+//! `mailbox.mbox` each check at least one of (docs/sendmail-compat.md §10.4).
 //!
 //! Order: dotlock first, then the mbox is opened and fcntl-locked, as mail.local does. The
 //! dotlock is what keeps mailtool's own threads apart; the fcntl lock is for readers that only

@@ -1,4 +1,4 @@
-//! access database semantics (FEATURE(`access_db'), SENDMAIL-SPEC §4).
+//! access database semantics (FEATURE(`access_db'), docs/sendmail-compat.md §4).
 //!
 //! Mirrors the cf/m4/proto.m4 rulesets: `D` (LookUpDomain), `A` (LookUpAddress), `F`/`U`
 //! (LookUpFull/LookUpUser) chained by SearchList, and the result handling of check_relay,
@@ -8,7 +8,7 @@
 use crate::maps::{Map, MapError};
 use crate::reply::Reply;
 
-/// The LHS prefix `Tag:` (SENDMAIL-SPEC §4.2).
+/// The LHS prefix `Tag:` (docs/sendmail-compat.md §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tag {
     Connect,
@@ -70,7 +70,7 @@ impl Tag {
         }
     }
 
-    /// The key prefix, lower-cased because keys are folded (SENDMAIL-SPEC §4.1).
+    /// The key prefix, lower-cased because keys are folded (docs/sendmail-compat.md §4.1).
     fn prefix(self) -> String {
         format!("{}:", self.as_str().to_ascii_lowercase())
     }
@@ -82,7 +82,7 @@ impl std::fmt::Display for Tag {
     }
 }
 
-/// Whether an untagged key is tried after the tagged one (SENDMAIL-SPEC §4.2).
+/// Whether an untagged key is tried after the tagged one (docs/sendmail-compat.md §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
     /// proto.m4's `+`: `Tag:key`, then `key`, before moving to a shorter key.
@@ -91,7 +91,7 @@ pub enum Mark {
     TagOnly,
 }
 
-/// The optional FEATURE(`access_db') arguments (SENDMAIL-SPEC §4.1).
+/// The optional FEATURE(`access_db') arguments (docs/sendmail-compat.md §4.1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AccessOptions {
     /// `skip`: a SKIP value on a host/domain/IP key ends the walk with "no decision".
@@ -100,7 +100,7 @@ pub struct AccessOptions {
     pub lookup_dot_domain: bool,
 }
 
-/// A parsed RHS (SENDMAIL-SPEC §4.3). Keywords match case-insensitively, as rule tokens do.
+/// A parsed RHS (docs/sendmail-compat.md §4.3). Keywords match case-insensitively, as rule tokens do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessValue {
     Ok,
@@ -232,7 +232,7 @@ pub fn mailbox_disabled(addr: &str) -> Reply {
     Reply::new(550, "5.2.1", "Mailbox disabled for this recipient").with_addr(addr)
 }
 
-/// The reply for a failed lookup under `-T<TMPF>` (SENDMAIL-SPEC §4.1).
+/// The reply for a failed lookup under `-T<TMPF>` (docs/sendmail-compat.md §4.1).
 pub fn temp_failure_reply(_err: &MapError) -> Reply {
     Reply::temp_failure()
 }
@@ -283,7 +283,7 @@ impl<'a> Access<'a> {
         self.get(&tag.prefix())
     }
 
-    /// Host/domain walk "D" with the tag's default mark (SENDMAIL-SPEC §4.4).
+    /// Host/domain walk "D" with the tag's default mark (docs/sendmail-compat.md §4.4).
     pub fn domain(&self, tag: Tag, domain: &str) -> Result<Option<AccessHit>, MapError> {
         self.domain_marked(tag, tag.default_mark(), domain)
     }
@@ -324,7 +324,7 @@ impl<'a> Access<'a> {
         Ok(None)
     }
 
-    /// IP walk "A" with the tag's default mark (SENDMAIL-SPEC §4.4).
+    /// IP walk "A" with the tag's default mark (docs/sendmail-compat.md §4.4).
     pub fn address(&self, tag: Tag, addr: &str) -> Result<Option<AccessHit>, MapError> {
         self.address_marked(tag, tag.default_mark(), addr)
     }
@@ -351,7 +351,7 @@ impl<'a> Access<'a> {
     }
 
     /// A client: "D" on its name, then "A" on its address; only "A" when the name is empty
-    /// (check_relay order, SENDMAIL-SPEC §4.4; also GreetPause and Srv_Features).
+    /// (check_relay order, docs/sendmail-compat.md §4.4; also GreetPause and Srv_Features).
     pub fn client(
         &self,
         tag: Tag,
@@ -379,7 +379,7 @@ impl<'a> Access<'a> {
         }
     }
 
-    /// E-mail address lookup (SearchList `F`, `U`, `D`; SENDMAIL-SPEC §4.4):
+    /// E-mail address lookup (SearchList `F`, `U`, `D`; docs/sendmail-compat.md §4.4):
     /// 1. `user+detail@domain`, `user+*@domain`, `user@domain`;
     /// 2. when `user_forms`: `user+detail@`, `user+*@`, `user@`;
     /// 3. the domain walk.
@@ -627,7 +627,7 @@ mod tests {
         AccessValue::parse(raw)
     }
 
-    // SENDMAIL-SPEC §4.2: tag names as written, parsed case-insensitively.
+    // docs/sendmail-compat.md §4.2: tag names as written, parsed case-insensitively.
     #[test]
     fn tags() {
         assert_eq!(Tag::SrvFeatures.as_str(), "Srv_Features");
@@ -645,7 +645,7 @@ mod tests {
         assert_eq!(Tag::Spam.default_mark(), Mark::TagOnly);
     }
 
-    // SENDMAIL-SPEC §4.3: value forms.
+    // docs/sendmail-compat.md §4.3: value forms.
     #[test]
     fn values() {
         assert_eq!(v("OK"), AccessValue::Ok);
@@ -670,7 +670,7 @@ mod tests {
         assert!(v("ok").is_accept() && !v("REJECT").is_accept());
     }
 
-    // SENDMAIL-SPEC §4.3: ERROR forms; §6.3 default enhanced code; §11.1 4xx → 4.0.0.
+    // docs/sendmail-compat.md §4.3: ERROR forms; §6.3 default enhanced code; §11.1 4xx → 4.0.0.
     #[test]
     fn error_values() {
         let line = |raw: &str| match v(raw) {
@@ -694,7 +694,7 @@ mod tests {
         assert_eq!(line("ERROR:"), "553 5.3.0 ");
     }
 
-    // SENDMAIL-SPEC §4.4 D: tag then untagged per key, down to the TLD.
+    // docs/sendmail-compat.md §4.4 D: tag then untagged per key, down to the TLD.
     #[test]
     fn domain_walk_order() {
         let m = Recorder::new(&[]);
@@ -718,7 +718,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §4.4 D: lookupdotdomain adds `.parent` keys.
+    // docs/sendmail-compat.md §4.4 D: lookupdotdomain adds `.parent` keys.
     #[test]
     fn domain_walk_dot_domain() {
         let m = Recorder::new(&[]);
@@ -750,7 +750,7 @@ mod tests {
         assert!(!a.relay_to_domain("example.com").unwrap_or(true));
     }
 
-    // SENDMAIL-SPEC §4.4: the bare TLD is looked up; matching is on label boundaries.
+    // docs/sendmail-compat.md §4.4: the bare TLD is looked up; matching is on label boundaries.
     #[test]
     fn domain_tld_and_boundaries() {
         let m = MemMap::from_pairs([("Connect:com", "REJECT"), ("example.org", "OK")]);
@@ -778,7 +778,7 @@ mod tests {
         assert!(matches!(a.domain(Tag::Connect, "a..com"), Ok(None)));
     }
 
-    // SENDMAIL-SPEC §4.4: `[1.2.3.4]` is shortened inside the brackets.
+    // docs/sendmail-compat.md §4.4: `[1.2.3.4]` is shortened inside the brackets.
     #[test]
     fn bracketed_walk() {
         let m = Recorder::new(&[("Connect:[10.1]", "REJECT")]);
@@ -804,7 +804,7 @@ mod tests {
         assert_eq!(shorten_bracketed("[]"), None);
     }
 
-    // SENDMAIL-SPEC §4.3/§4.4: SKIP stops the walk only when enabled.
+    // docs/sendmail-compat.md §4.3/§4.4: SKIP stops the walk only when enabled.
     #[test]
     fn skip_handling() {
         let m = MemMap::from_pairs([
@@ -849,7 +849,7 @@ mod tests {
         assert!(matches!(on.address(Tag::Connect, "10.9.2.3"), Ok(Some(_))));
     }
 
-    // SENDMAIL-SPEC §4.4 A: whole octets, tag then untagged.
+    // docs/sendmail-compat.md §4.4 A: whole octets, tag then untagged.
     #[test]
     fn ipv4_walk() {
         let m = Recorder::new(&[]);
@@ -875,7 +875,7 @@ mod tests {
         assert!(matches!(a.address(Tag::Connect, ""), Ok(None)));
     }
 
-    // SENDMAIL-SPEC §4.4 A: IPv6 keys shortened by groups; cf/README's /48 example.
+    // docs/sendmail-compat.md §4.4 A: IPv6 keys shortened by groups; cf/README's /48 example.
     #[test]
     fn ipv6_walk() {
         let m = MemMap::from_pairs([("Connect:IPv6:2002:c0a8:02c7", "RELAY")]);
@@ -914,7 +914,7 @@ mod tests {
         assert_eq!(shorten_address("192"), None);
     }
 
-    // SENDMAIL-SPEC §4.4 check_mail: F forms, then U forms, then D; tag then untagged each.
+    // docs/sendmail-compat.md §4.4 check_mail: F forms, then U forms, then D; tag then untagged each.
     #[test]
     fn sender_order() {
         let m = Recorder::new(&[]);
@@ -948,7 +948,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §4.4: `user@` forms for To: only when the domain is local.
+    // docs/sendmail-compat.md §4.4: `user@` forms for To: only when the domain is local.
     #[test]
     fn recipient_user_forms_only_local() {
         let m = MemMap::from_pairs([("To:spammer@", "REJECT")]);
@@ -976,7 +976,7 @@ mod tests {
         ));
     }
 
-    // SENDMAIL-SPEC §4.4: user+*@domain matches any detail, also an empty one.
+    // docs/sendmail-compat.md §4.4: user+*@domain matches any detail, also an empty one.
     #[test]
     fn plus_star_forms() {
         let m = MemMap::from_pairs([("From:joe+*@example.com", "REJECT")]);
@@ -998,7 +998,7 @@ mod tests {
         assert_eq!(plus_variants("a+b+c"), ["a+b+c", "a+*", "a"]);
     }
 
-    // SENDMAIL-SPEC §4.4: a bare word key is a host, not a user.
+    // docs/sendmail-compat.md §4.4: a bare word key is a host, not a user.
     #[test]
     fn bare_word_is_host() {
         let m = MemMap::from_pairs([("From:joe", "REJECT")]);
@@ -1010,7 +1010,7 @@ mod tests {
         assert!(matches!(a.check_mail("<x@joe>"), Ok(Verdict::Reject(_))));
     }
 
-    // SENDMAIL-SPEC §4.4 check_mail; §6.4 REJECT text; seed access file.
+    // docs/sendmail-compat.md §4.4 check_mail; §4.3 REJECT text; seed access file.
     #[test]
     fn seed_check_mail() {
         let m = seed();
@@ -1025,7 +1025,7 @@ mod tests {
             a.check_mail("<true@junk.com>"),
             Ok(Verdict::Continue)
         ));
-        // Untagged reject.com applies to From: too (SENDMAIL-SPEC §4.2 consequences).
+        // Untagged reject.com applies to From: too (docs/sendmail-compat.md §4.2).
         assert!(matches!(
             a.check_mail("<x@mx.reject.com>"),
             Ok(Verdict::Reject(_))
@@ -1034,7 +1034,7 @@ mod tests {
         assert!(matches!(a.check_mail(""), Ok(Verdict::Continue)));
     }
 
-    // SENDMAIL-SPEC §4.4 check_relay: name D-walk, then addr A-walk; name empty → only A.
+    // docs/sendmail-compat.md §4.4 check_relay: name D-walk, then addr A-walk; name empty → only A.
     #[test]
     fn seed_check_relay() {
         let m = seed();
@@ -1078,7 +1078,7 @@ mod tests {
         assert!(!a.relay_to_domain("true.com").unwrap_or(true));
     }
 
-    // SENDMAIL-SPEC §4.4: check_relay order records (name first, then address).
+    // docs/sendmail-compat.md §4.4: check_relay order records (name first, then address).
     #[test]
     fn check_relay_lookup_order() {
         let m = Recorder::new(&[]);
@@ -1096,7 +1096,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §4.3: DISCARD, QUARANTINE, ERROR and generic values in check rulesets.
+    // docs/sendmail-compat.md §4.3: DISCARD, QUARANTINE, ERROR and generic values in check rulesets.
     #[test]
     fn verdicts() {
         let m = MemMap::from_pairs([
@@ -1137,7 +1137,7 @@ mod tests {
         ));
     }
 
-    // SENDMAIL-SPEC §4.2: tag-only lookups and the empty-key default (Srv_Features, GreetPause).
+    // docs/sendmail-compat.md §4.2: tag-only lookups and the empty-key default (Srv_Features, GreetPause).
     #[test]
     fn tag_only_and_defaults() {
         let m = MemMap::from_pairs([
@@ -1169,7 +1169,7 @@ mod tests {
         assert_eq!(cr.and_then(|h| h.value.as_number()), Some(10));
     }
 
-    // SENDMAIL-SPEC §4.1: a lookup error surfaces (never "not found") and maps to 451 4.3.0.
+    // docs/sendmail-compat.md §4.1: a lookup error surfaces (never "not found") and maps to 451 4.3.0.
     #[test]
     fn failing_map_propagates() {
         let a = Access::new(
@@ -1198,7 +1198,7 @@ mod tests {
         assert!(matches!(a.check_mail("<>"), Ok(Verdict::Continue)));
     }
 
-    // SENDMAIL-SPEC §6.4: default texts.
+    // docs/sendmail-compat.md §4.3: the REJECT texts.
     #[test]
     fn default_texts() {
         assert_eq!(access_denied().line(), "550 5.7.1 Access denied");

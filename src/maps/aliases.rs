@@ -1,4 +1,4 @@
-//! Alias expansion at delivery time (SENDMAIL-SPEC §2.2 RHS items, §2.6).
+//! Alias expansion at delivery time (docs/sendmail-compat.md §2.2 RHS items, §2.6).
 //!
 //! The map holds lower-cased alias names and the raw RHS text (continuations joined, whitespace
 //! kept). `:include:` files are read through a caller-supplied function so this module stays
@@ -14,7 +14,7 @@ use crate::reply::Reply;
 /// sendmail's default `MaxAliasRecursion` (confMAX_ALIAS_RECURSION).
 pub const MAX_ALIAS_RECURSION: usize = 10;
 
-/// One RHS item (SENDMAIL-SPEC §2.2).
+/// One RHS item (docs/sendmail-compat.md §2.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AliasItem {
     /// `user`: a local user; may itself be an alias.
@@ -172,7 +172,7 @@ fn has_unquoted_at(s: &str) -> bool {
     })
 }
 
-/// Looks a local name up with the `+detail` rule (SENDMAIL-SPEC §2.6): `user+detail`, then
+/// Looks a local name up with the `+detail` rule (docs/sendmail-compat.md §2.6): `user+detail`, then
 /// `user+*`, then `user`; with `preserve_detail` only the first. Returns the matched key and
 /// the raw RHS. Names are folded, so `Postmaster` finds `postmaster`.
 pub fn lookup_alias(
@@ -198,7 +198,7 @@ pub fn lookup_alias(
     Ok(None)
 }
 
-/// The `owner-x` alias of list `x` (SENDMAIL-SPEC §2.6).
+/// The `owner-x` alias of list `x` (docs/sendmail-compat.md §2.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     /// Where delivery errors for the list go: the alias `owner-x`.
@@ -431,7 +431,7 @@ mod tests {
         Recipient::Local(s.into())
     }
 
-    // SENDMAIL-SPEC §2.2: RHS split respecting quotes and continuation whitespace.
+    // docs/sendmail-compat.md §2.2: RHS split respecting quotes and continuation whitespace.
     #[test]
     fn split_items() {
         assert_eq!(
@@ -456,7 +456,7 @@ mod tests {
         assert_eq!(split_rhs("\"unterminated, x"), ["\"unterminated, x"]);
     }
 
-    // SENDMAIL-SPEC §2.2: item classification.
+    // docs/sendmail-compat.md §2.2: item classification.
     #[test]
     fn classify_items() {
         assert_eq!(classify("root"), Some(AliasItem::Local("root".into())));
@@ -506,14 +506,14 @@ mod tests {
         assert_eq!(classify("  "), None);
         assert_eq!(classify("\"\""), None);
         assert_eq!(classify("()"), None);
-        // error: is not special in aliases (SENDMAIL-SPEC §2.2): it is just a name here.
+        // error: is not special in aliases (docs/sendmail-compat.md §2.2): it is just a name here.
         assert!(matches!(
             classify("error:nouser"),
             Some(AliasItem::Local(_))
         ));
     }
 
-    // SENDMAIL-SPEC §2.6: the seed aliases expand recursively.
+    // docs/sendmail-compat.md §2.6: the seed aliases expand recursively.
     #[test]
     fn seed_aliases() {
         let m = MemMap::from_pairs([
@@ -538,7 +538,7 @@ mod tests {
         assert_eq!(e.recipients, [local("nobody")]);
     }
 
-    // SENDMAIL-SPEC §2.6: postmaster is case-insensitive.
+    // docs/sendmail-compat.md §2.6: postmaster is case-insensitive.
     #[test]
     fn postmaster_case() {
         let m = MemMap::from_pairs([("postmaster", "root")]);
@@ -546,7 +546,7 @@ mod tests {
         assert_eq!(run(&m, "POSTMASTER").recipients, [local("root")]);
     }
 
-    // SENDMAIL-SPEC §2.6: duplicate suppression, each final recipient once.
+    // docs/sendmail-compat.md §2.6: duplicate suppression, each final recipient once.
     #[test]
     fn duplicates_suppressed() {
         let m = MemMap::from_pairs([
@@ -567,7 +567,7 @@ mod tests {
         assert!(e.failures.is_empty());
     }
 
-    // SENDMAIL-SPEC §2.6: loops are broken by duplicate suppression.
+    // docs/sendmail-compat.md §2.6: loops are broken by duplicate suppression.
     #[test]
     fn loops_broken() {
         let m = MemMap::from_pairs([("a", "b"), ("b", "a")]);
@@ -578,7 +578,7 @@ mod tests {
         assert_eq!(run(&m, "a").recipients, [local("y"), local("x")]);
     }
 
-    // SENDMAIL-SPEC §2.6 (recipient.c self reference): an alias listing itself keeps a copy.
+    // docs/sendmail-compat.md §2.6 (recipient.c self reference): an alias listing itself keeps a copy.
     #[test]
     fn self_reference() {
         let m = MemMap::from_pairs([("eric", "eric, eric-archive"), ("tom", "\\tom, log")]);
@@ -589,7 +589,7 @@ mod tests {
         assert_eq!(run(&m, "tom").recipients, [local("tom"), local("log")]);
     }
 
-    // SENDMAIL-SPEC §2.6: depth > MaxAliasRecursion fails with 554 5.4.6.
+    // docs/sendmail-compat.md §2.6: depth > MaxAliasRecursion fails with 554 5.4.6.
     #[test]
     fn depth_limit() {
         // a0 -> a1 -> ... -> a11 -> end: a11 sits 11 levels deep.
@@ -629,7 +629,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §2.6: user+detail tries user+detail, user+*, user.
+    // docs/sendmail-compat.md §2.6: user+detail tries user+detail, user+*, user.
     #[test]
     fn plus_detail() {
         let m = MemMap::from_pairs([("joe", "joe-box"), ("ann+*", "ann-any"), ("ann+x", "ann-x")]);
@@ -652,7 +652,7 @@ mod tests {
         assert_eq!(lookup_alias(&m, "", false).ok().flatten(), None);
     }
 
-    // SENDMAIL-SPEC §2.2: :include: files, one or more addresses per line, # comments.
+    // docs/sendmail-compat.md §2.2: :include: files, one or more addresses per line, # comments.
     #[test]
     fn include_files() {
         let m = MemMap::from_pairs([
@@ -688,7 +688,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §2.6: \user is not aliased further; top-level non-local items pass through.
+    // docs/sendmail-compat.md §2.6: \user is not aliased further; top-level non-local items pass through.
     #[test]
     fn no_alias_and_passthrough() {
         let m = MemMap::from_pairs([("root", "admin")]);
@@ -700,7 +700,7 @@ mod tests {
         assert_eq!(run(&m, "").recipients, []);
     }
 
-    // SENDMAIL-SPEC §2.6: owner-x gives errors-to and the envelope sender.
+    // docs/sendmail-compat.md §2.6: owner-x gives errors-to and the envelope sender.
     #[test]
     fn owner_aliases() {
         let m = MemMap::from_pairs([
@@ -729,7 +729,7 @@ mod tests {
         assert_eq!(owner_of(&m, "").ok().flatten(), None);
     }
 
-    // SENDMAIL-SPEC §4.1-style propagation: map errors surface, never "not an alias".
+    // docs/sendmail-compat.md §4.1-style propagation: map errors surface, never "not an alias".
     #[test]
     fn failing_map() {
         assert!(expand(&FailingMap, "root", ExpandOptions::default(), &no_include).is_err());

@@ -431,7 +431,7 @@ mod tests {
 
     #[test]
     fn first_value_wins_with_a_message() {
-        // SENDMAIL-SPEC §1.5: keys compare after folding; the later line is reported.
+        // docs/sendmail-compat.md §1.5: keys compare after folding; the later line is reported.
         let (_d, m, out) = build(
             "a 1\nb 2\nA 3\n leading\n",
             spec(DupPolicy::FirstWins, RUN_BYTES),

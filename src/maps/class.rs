@@ -1,4 +1,4 @@
-//! Class files and class matching (SENDMAIL-SPEC §6.1, §6.2), and the seed's `localip`/`popip`
+//! Class files and class matching (docs/sendmail-compat.md §6.1, §6.2), and the seed's `localip`/`popip`
 //! relay rules (seed/poprelay.mc).
 //!
 //! Parsing takes the file text, not a path, so this module does no I/O.
@@ -67,7 +67,7 @@ impl<'a> FromIterator<&'a str> for ClassList {
     }
 }
 
-/// Class w (local-host-names): exact membership only (SENDMAIL-SPEC §6.2).
+/// Class w (local-host-names): exact membership only (docs/sendmail-compat.md §6.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClassW(pub ClassList);
 
@@ -88,7 +88,7 @@ impl ClassW {
 }
 
 /// Class R (relay-domains): domains with their sub-domains, whole-octet IP prefixes, `IPv6:`
-/// prefixes, and `[UNIX:localhost]` (SENDMAIL-SPEC §6.1, §6.2).
+/// prefixes, and `[UNIX:localhost]` (docs/sendmail-compat.md §6.1, §6.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClassR(pub ClassList);
 
@@ -198,7 +198,7 @@ mod tests {
     use super::*;
     use crate::maps::{FailingMap, MemMap};
 
-    // SENDMAIL-SPEC §6.1: `#` lines skipped, every word a member, case-insensitive.
+    // docs/sendmail-compat.md §6.1: `#` lines skipped, every word a member, case-insensitive.
     #[test]
     fn parse_class_file() {
         let c =
@@ -217,7 +217,7 @@ mod tests {
         assert!(ClassList::parse("x.example\r\n").contains("x.example"));
     }
 
-    // SENDMAIL-SPEC §6.2: class w is exact; the seed's local-host-names.
+    // docs/sendmail-compat.md §6.2: class w is exact; the seed's local-host-names.
     #[test]
     fn class_w_exact() {
         let w = ClassW::parse("example1.com\nexample2.com\n");
@@ -230,7 +230,7 @@ mod tests {
         assert!(!w.contains_domain("."));
     }
 
-    // SENDMAIL-SPEC §6.2: class R domain or parent, label boundaries.
+    // docs/sendmail-compat.md §6.2: class R domain or parent, label boundaries.
     #[test]
     fn class_r_domains() {
         let r = ClassR::parse("example.com\n");
@@ -244,7 +244,7 @@ mod tests {
         assert!(!r.matches_domain("..."));
     }
 
-    // SENDMAIL-SPEC §6.2: class R IP prefixes on whole octets; IPv6 prefixes; UNIX socket.
+    // docs/sendmail-compat.md §6.2: class R IP prefixes on whole octets; IPv6 prefixes; UNIX socket.
     #[test]
     fn class_r_addresses() {
         // The seed's relay-domains.

@@ -82,7 +82,7 @@ impl From<StoreError> for MapError {
     }
 }
 
-/// sendmail's naming rule (SENDMAIL-SPEC §1.3): `NAME.db`, unless NAME already ends in `.db`.
+/// sendmail's naming rule (docs/sendmail-compat.md §1.3): `NAME.db`, unless NAME already ends in `.db`.
 pub fn db_path(mapname: &Path) -> PathBuf {
     if mapname.extension().is_some_and(|e| e == "db") {
         mapname.to_path_buf()
@@ -846,7 +846,7 @@ mod tests {
 
     #[test]
     fn naming_rule() {
-        // SENDMAIL-SPEC §1.3: no .db.db.
+        // docs/sendmail-compat.md §1.3: no .db.db.
         assert_eq!(
             db_path(Path::new("/etc/mail/access")),
             PathBuf::from("/etc/mail/access.db")

@@ -1,4 +1,4 @@
-//! virtusertable semantics (FEATURE(`virtusertable'), SENDMAIL-SPEC §5).
+//! virtusertable semantics (FEATURE(`virtusertable'), docs/sendmail-compat.md §5).
 //!
 //! The caller decides whether the domain qualifies (class w or VirtHost, §5.1); this module
 //! does the seven-step lookup of §5.2, the `%n` substitution of §5.3 and the result handling of
@@ -7,7 +7,7 @@
 use crate::maps::{Map, MapError};
 use crate::reply::Reply;
 
-/// What a matched entry means (SENDMAIL-SPEC §5.4).
+/// What a matched entry means (docs/sendmail-compat.md §5.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VirtResult {
     /// Re-parse this address (local user, another virtual address, or a remote forward). This
@@ -34,7 +34,7 @@ pub struct Candidate {
     pub args: Vec<String>,
 }
 
-/// The keys tried for `local@domain`, in order (SENDMAIL-SPEC §5.2). Keys are not yet folded.
+/// The keys tried for `local@domain`, in order (docs/sendmail-compat.md §5.2). Keys are not yet folded.
 pub fn candidates(local: &str, domain: &str) -> Vec<Candidate> {
     let cand = |key: String, args: &[&str]| Candidate {
         key,
@@ -63,7 +63,7 @@ pub fn candidates(local: &str, domain: &str) -> Vec<Candidate> {
     out
 }
 
-/// Looks `local@domain` up; first match wins (SENDMAIL-SPEC §5.2). A trailing dot on the
+/// Looks `local@domain` up; first match wins (docs/sendmail-compat.md §5.2). A trailing dot on the
 /// domain is ignored. A map error is returned, never taken as "no match".
 pub fn lookup(map: &dyn Map, local: &str, domain: &str) -> Result<Option<VirtHit>, MapError> {
     let domain = domain.strip_suffix('.').unwrap_or(domain);
@@ -104,7 +104,7 @@ pub fn lookup_address(map: &dyn Map, address: &str) -> Result<Option<VirtHit>, M
 }
 
 /// map_rewrite: `%0` is the key, `%1`..`%9` the arguments (missing → empty), `%%` is `%`,
-/// `%x` for a non-digit x stays `%x`, a trailing lone `%` stays (SENDMAIL-SPEC §5.3).
+/// `%x` for a non-digit x stays `%x`, a trailing lone `%` stays (docs/sendmail-compat.md §5.3).
 pub fn expand(value: &str, key: &str, args: &[&str]) -> String {
     let mut out = String::with_capacity(value.len());
     let mut chars = value.chars();
@@ -133,7 +133,7 @@ pub fn expand(value: &str, key: &str, args: &[&str]) -> String {
     out
 }
 
-/// Interprets an (expanded) value (SENDMAIL-SPEC §5.4). `addr` is attached to error replies
+/// Interprets an (expanded) value (docs/sendmail-compat.md §5.4). `addr` is attached to error replies
 /// (the address looked up, e.g. `<joe@bar.com>`; callers may replace it with the RCPT argument
 /// as typed via [`Reply::with_addr`]).
 pub fn interpret(value: &str, addr: &str) -> VirtResult {
@@ -227,7 +227,7 @@ mod tests {
     use super::*;
     use crate::maps::{FailingMap, MemMap};
 
-    /// The cf/README example table of SENDMAIL-SPEC §5.4, plus `@bar.org %1%3` (§5.3).
+    /// The cf/README example table (docs/sendmail-compat.md §5.4), plus `@bar.org %1%3` (§5.3).
     fn readme() -> MemMap {
         MemMap::from_pairs([
             ("info@foo.com", "foo-info"),
@@ -255,14 +255,14 @@ mod tests {
         }
     }
 
-    // SENDMAIL-SPEC §5.4 README: `info@foo.com foo-info`.
+    // cf/README "virtusertable" example (docs/sendmail-compat.md §5.4): `info@foo.com foo-info`.
     #[test]
     fn readme_plain_forward() {
         assert_eq!(get(&readme(), "info@foo.com"), address("foo-info"));
         assert_eq!(get(&readme(), "<INFO@Foo.COM>"), address("foo-info"));
     }
 
-    // SENDMAIL-SPEC §5.4 README: `joe@bar.com error:nouser 550 No such user here`.
+    // cf/README "virtusertable" example (docs/sendmail-compat.md §5.4): `joe@bar.com error:nouser 550 No such user here`.
     #[test]
     fn readme_nouser_550() {
         let r = get(&readme(), "joe@bar.com");
@@ -273,7 +273,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §5.4 README: `jax@bar.com error:5.7.0:550 Address invalid`.
+    // cf/README "virtusertable" example (docs/sendmail-compat.md §5.4): `jax@bar.com error:5.7.0:550 Address invalid`.
     #[test]
     fn readme_dsn_form() {
         assert_eq!(
@@ -282,7 +282,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §5.4 README: `@baz.org jane@example.net` catch-all.
+    // cf/README "virtusertable" example (docs/sendmail-compat.md §5.4): `@baz.org jane@example.net` catch-all.
     #[test]
     fn readme_catch_all() {
         assert_eq!(
@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(get(&readme(), "a+b@baz.org"), address("jane@example.net"));
     }
 
-    // SENDMAIL-SPEC §5.4 README: `@foo.org %1@example.com` (case of %1 kept).
+    // cf/README "virtusertable" example (docs/sendmail-compat.md §5.4): `@foo.org %1@example.com` (case of %1 kept).
     #[test]
     fn readme_percent_one() {
         assert_eq!(get(&readme(), "Bob@foo.org"), address("Bob@example.com"));
@@ -300,7 +300,7 @@ mod tests {
         assert_eq!(get(&readme(), "bob+x@foo.org"), address("bob@example.com"));
     }
 
-    // SENDMAIL-SPEC §5.3: `@bar.org %1%3` keeps +detail on a catch-all.
+    // docs/sendmail-compat.md §5.3: `@bar.org %1%3` keeps +detail on a catch-all.
     #[test]
     fn readme_keep_detail() {
         assert_eq!(get(&readme(), "bob+list@bar.org"), address("bob+list"));
@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(get(&readme(), "bob+@bar.org"), address("bob+"));
     }
 
-    // SENDMAIL-SPEC §5.2: the seven-step order with +detail.
+    // docs/sendmail-compat.md §5.2: the seven-step order with +detail.
     #[test]
     fn order_with_detail() {
         let keys: Vec<String> = candidates("u+x", "d").into_iter().map(|c| c.key).collect();
@@ -330,7 +330,7 @@ mod tests {
         assert_eq!(keys, ["+x@d", "@d"]);
     }
 
-    // SENDMAIL-SPEC §5.2: `+` needs a non-empty detail, `*` also matches an empty one.
+    // docs/sendmail-compat.md §5.2: `+` needs a non-empty detail, `*` also matches an empty one.
     #[test]
     fn plus_wildcards() {
         let m = MemMap::from_pairs([("++@d.example", "plus"), ("+*@d.example", "star")]);
@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(get(&m, "u+y@d.example"), address("user"));
     }
 
-    // SENDMAIL-SPEC §5.3: %% , %x, missing args, trailing %.
+    // docs/sendmail-compat.md §5.3: %% , %x, missing args, trailing %.
     #[test]
     fn substitutions() {
         assert_eq!(expand("%1-%2-%9", "k", &["a"]), "a--");
@@ -356,7 +356,7 @@ mod tests {
         assert_eq!(expand("", "k", &[]), "");
     }
 
-    // SENDMAIL-SPEC §5.4: error: without a 3-digit code gives 553 5.3.0; 4xx is temporary.
+    // docs/sendmail-compat.md §5.4: error: without a 3-digit code gives 553 5.3.0; 4xx is temporary.
     #[test]
     fn error_forms() {
         let m = MemMap::from_pairs([
@@ -396,7 +396,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §5.4: a bare `550 text` is an address, and lint_value flags it.
+    // docs/sendmail-compat.md §5.4: a bare `550 text` is an address, and lint_value flags it.
     #[test]
     fn bare_550_is_an_address() {
         // The seed guide's line (fixtures README) and the fixture's corrected form.
@@ -421,7 +421,7 @@ mod tests {
         assert!(lint_value("").is_some());
     }
 
-    // SENDMAIL-SPEC §5.2 with the seed virtusertable.
+    // docs/sendmail-compat.md §5.2 with the seed virtusertable.
     #[test]
     fn seed_table() {
         let m = MemMap::from_pairs([

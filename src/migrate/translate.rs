@@ -181,7 +181,7 @@ fn rule_fields(text: &str) -> Option<(String, String)> {
 }
 
 /// The seed's poprelay.mc `Local_check_rcpt` rules (LHS, RHS), which mailtool's relay check
-/// implements (SENDMAIL-SPEC §6.2 and `maps::class`).
+/// implements (docs/sendmail-compat.md §6.2 and `maps::class`).
 const POPRELAY_RULES: &[(&str, &str)] = &[
     ("$*", "$: $>Parse0 $>3 $1"),
     ("$* < $* > $*", "$: $1 < $2 . > $3"),

@@ -184,7 +184,7 @@ async fn run(
                             return "write error";
                         }
                         out.clear();
-                        // RFC 2595 §4 / SECURITY-TESTS §4: nothing sent before the handshake
+                        // RFC 2595 §4 / docs/security.md §4: nothing sent before the handshake
                         // may be taken as a command after it.
                         lines.discard_buffered();
                         if !conn
@@ -455,7 +455,7 @@ async fn login(
             return session.login_failed("-ERR [SYS/TEMP] Internal error; try again later.");
         }
     };
-    // qpopper's login line, which poprelayd-style tools scan for (SENDMAIL-SPEC §10.1). The
+    // qpopper's login line, which poprelayd-style tools scan for (docs/sendmail-compat.md §10.1). The
     // host is the address, as qpopper -R logs it: no reverse lookup on every login.
     tracing::info!(
         "(v{}) POP login by user \"{shown}\" at ({ip}) {ip}",

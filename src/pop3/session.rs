@@ -2,7 +2,7 @@
 //! AUTH PLAIN), pure: lines in, [`Step`]s out. No sockets, files or clocks, so the unit tests
 //! and the fuzz target (`fuzz/fuzz_targets/pop3_session.rs`) drive it directly.
 //!
-//! The texts are Qpopper's where SENDMAIL-SPEC §10.1 gives them: the greeting with its APOP
+//! The texts are Qpopper's where docs/sendmail-compat.md §10.1 gives them: the greeting with its APOP
 //! stamp after two spaces, `+OK who has N visible messages (0 hidden) in B octets.` and
 //! `+OK Pop server at HOST signing off.`.
 
@@ -123,7 +123,7 @@ impl Session {
         }
     }
 
-    /// `+OK Qpopper-style greeting  <stamp>` (two spaces before the stamp, SENDMAIL-SPEC §10.1).
+    /// `+OK Qpopper-style greeting  <stamp>` (two spaces before the stamp, docs/sendmail-compat.md §10.1).
     pub fn greeting(&self) -> Vec<u8> {
         line(&format!(
             "+OK mailtool POP3 server (version {}) at {} starting.  {}",
@@ -713,7 +713,7 @@ mod tests {
             },
         ];
         let r = text(&s.login_ok("who", msgs));
-        // SENDMAIL-SPEC §10.1: Qpopper's login reply.
+        // docs/sendmail-compat.md §10.1: Qpopper's login reply.
         assert_eq!(
             r,
             "+OK who has 2 visible messages (0 hidden) in 200 octets.\r\n"

@@ -1,4 +1,4 @@
-//! sendmail 8.12 style queue ids (SENDMAIL-SPEC §3.4).
+//! sendmail 8.12 style queue ids (docs/sendmail-compat.md §3.4).
 //!
 //! An id is 8 characters from the alphabet `0-9A-Za-z` followed by the process id zero-padded to
 //! six digits, e.g. `k5FGx0Ax012345`:

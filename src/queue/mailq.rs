@@ -1,5 +1,5 @@
 //! The `mailq` / `sendmail -bp` listing in the exact sendmail 8.12/8.13 layout
-//! (SENDMAIL-SPEC §3.1), the `-q[!]I/R/S` selectors (§3.2) and a JSON form.
+//! (docs/sendmail-compat.md §3.1), the `-q[!]I/R/S` selectors (§3.2) and a JSON form.
 //!
 //! Decisions where sendmail has no equivalent:
 //! * Only **pending** recipients are listed (sendmail drops delivered recipients from the qf, so

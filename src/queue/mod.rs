@@ -3,7 +3,7 @@
 //! # Directory
 //!
 //! One flat directory (`[paths] spool`, default `/var/spool/mqueue`), created mode 0700. Files
-//! are created mode 0600. Per message, sendmail style (SENDMAIL-SPEC §3.4):
+//! are created mode 0600. Per message, sendmail style (docs/sendmail-compat.md §3.4):
 //!
 //! | file | contents |
 //! |---|---|

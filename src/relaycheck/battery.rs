@@ -1,4 +1,4 @@
-//! The relay probes, pure: nmap's 16 forms (SECURITY-TESTS.md §1) and the extra forms other
+//! The relay probes, pure: nmap's 16 forms (docs/security.md §1) and the extra forms other
 //! batteries use (§2), built from the placeholders, and nmap's way of finding `{srv}`.
 
 use std::net::IpAddr;
@@ -46,7 +46,7 @@ impl Placeholders {
 pub enum Family {
     /// nmap's smtp-open-relay, tests 1–16.
     Nmap,
-    /// The forms of SECURITY-TESTS.md §2 that nmap lacks.
+    /// The forms of docs/security.md §2 that nmap lacks.
     Extra,
 }
 
@@ -78,7 +78,7 @@ fn bracket(s: String) -> String {
     format!("<{s}>")
 }
 
-/// nmap's 16 tests in its order (SECURITY-TESTS.md §1).
+/// nmap's 16 tests in its order (docs/security.md §1).
 pub fn nmap_probes(p: &Placeholders) -> Vec<Probe> {
     let (d, f, t, s) = (&p.domain, &p.from, &p.to, &p.srv);
     let ip = p.ip_literal();
@@ -154,7 +154,7 @@ pub fn nmap_probes(p: &Placeholders) -> Vec<Probe> {
         .collect()
 }
 
-/// The forms of SECURITY-TESTS.md §2 that nmap lacks, numbered after nmap's.
+/// The forms of docs/security.md §2 that nmap lacks, numbered after nmap's.
 /// `ip_is_target`: `{ip}` is the address we connected to (not another one from `--ip`).
 pub fn extra_probes(p: &Placeholders, ip_is_target: bool) -> Vec<Probe> {
     let (d, f, t) = (&p.domain, &p.from, &p.to);
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn the_sixteen_forms_match_security_tests_section_1() {
-        // SECURITY-TESTS.md §1, the table "The 16 tests, in order", with {domain} =
+        // docs/security.md §1, the table of the sixteen tests, with {domain} =
         // nmap.scanme.org, {from} = antispam, {to} = relaytest, {ip} = 127.0.0.1,
         // {srv} = mail.example1.com; every address inside <...>.
         let want = [

@@ -1,4 +1,4 @@
-//! nmap's verdict rules (SECURITY-TESTS.md §1), pure: given the replies one probe has got
+//! nmap's verdict rules (docs/security.md §1), pure: given the replies one probe has got
 //! so far, the next command to send or the verdict.
 
 use serde::Serialize;

@@ -4,11 +4,11 @@
 //!
 //! * [`LineReader`] frames command lines (RFC 5321 §2.3.8, §4.1.1, §4.5.3.1.4).
 //! * [`parse_command`] turns one line into a [`Command`], with sendmail's
-//!   syntax-error texts (SENDMAIL-SPEC §6.5).
+//!   syntax-error texts (docs/sendmail-compat.md §6.5).
 //! * [`Reply`] writes replies, with builders for sendmail's fixed texts.
 //! * [`DataReader`] reads the DATA stream: dot-unstuffing (RFC 5321 §4.5.2),
 //!   and **only `CRLF . CRLF` ends the message** (SMTP smuggling,
-//!   CVE-2023-51764/51765/51766; SECURITY-TESTS.md §3).
+//!   CVE-2023-51764/51765/51766; docs/security.md §3).
 //!
 //! # Line endings: the decisions
 //!
@@ -90,7 +90,7 @@
 //! [`LineReader::discard_buffered`]: plaintext sent after `STARTTLS` must never
 //! be executed inside TLS (CVE-2011-0411; RFC 3207 §4.2). [`LineReader::buffered`]
 //! also tells the server whether the client talked before the greeting
-//! (greet_pause, SENDMAIL-SPEC §6.5) or pipelined without PIPELINING.
+//! (greet_pause, docs/sendmail-compat.md §6.5) or pipelined without PIPELINING.
 //!
 //! Memory: the reader holds the bytes fed and not yet taken; a line being
 //! accumulated is capped at 512 octets (excess is dropped as soon as
@@ -521,7 +521,7 @@ pub struct Reply {
 }
 
 /// The EHLO keywords to advertise, in sendmail 8.13's order
-/// (SENDMAIL-SPEC §6.5). The null server (pre-greeting traffic) advertises
+/// (docs/sendmail-compat.md §6.5). The null server (pre-greeting traffic) advertises
 /// only `enhanced_status_codes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EhloCaps {
@@ -1092,7 +1092,7 @@ impl DataReader {
     }
 }
 
-/// Hop count for confMAX_HOP (SENDMAIL-SPEC §7): header fields named
+/// Hop count for confMAX_HOP (docs/sendmail-compat.md §7): header fields named
 /// `Received`, `X400-Received`, `Via`, `Mail-From`, case-insensitive, in the
 /// header section only. Folded continuation lines are not fields; the section
 /// ends at the first empty line or the first line that is not a header field.
@@ -1427,7 +1427,7 @@ mod tests {
 
     const SMUGGLED: &[u8] = b"mail FROM:<smuggled@x>\r\nrcpt TO:<r@x>\r\ndata\r\nsmuggled\r\n";
 
-    /// SECURITY-TESTS.md §3: hannob/smtpsmug's tests (lflf, crcr, crlf, lfcr,
+    /// docs/security.md §3: hannob/smtpsmug's tests (lflf, crcr, crlf, lfcr,
     /// lfcrlf, crlflf, crcrlf, crlfcr, nullbefore, nullafter), The-Login
     /// scanner's inbound and outbound lists, suuhm's extras (`\r\n.`,
     /// `\n\n.\r\n`) and the blog's exotic ones.
@@ -1448,7 +1448,7 @@ mod tests {
         b"\r\n.",
     ];
 
-    // RFC 5321 §4.1.1.4 and §4.5.2, SECURITY-TESTS.md §3: only CRLF.CRLF
+    // RFC 5321 §4.1.1.4 and §4.5.2, docs/security.md §3: only CRLF.CRLF
     // ends DATA; each bad ending stays content and the smuggled commands are
     // part of the one message.
     #[test]
@@ -1485,7 +1485,7 @@ mod tests {
     }
 
     // Same in the header section ("end-of-data inside the headers", SEC
-    // Consult blog, SECURITY-TESTS.md §3), driven through a whole session.
+    // Consult blog, docs/security.md §3), driven through a whole session.
     #[test]
     fn smuggling_inside_headers_one_message() {
         for seq in BAD_ENDINGS {
@@ -1567,7 +1567,7 @@ mod tests {
         assert_eq!(d.take_message(), b"hi\r\n");
     }
 
-    // SENDMAIL-SPEC §7 confMAX_MESSAGE_SIZE: read to the real end, store at
+    // docs/sendmail-compat.md §7 confMAX_MESSAGE_SIZE: read to the real end, store at
     // most N, then 552 5.2.3 Message exceeds maximum fixed size (N).
     #[test]
     fn size_limit() {
@@ -1618,7 +1618,7 @@ mod tests {
         }
     }
 
-    // RFC 3207 §4.2, CVE-2011-0411 (SECURITY-TESTS.md §4, hMailServer's
+    // RFC 3207 §4.2, CVE-2011-0411 (docs/security.md §4, hMailServer's
     // TestPlaintextCommandInjection): RSET sent with STARTTLS is dropped.
     #[test]
     fn starttls_discards_buffer() {
@@ -1694,7 +1694,7 @@ mod tests {
         );
     }
 
-    // RFC 5321 §4.1.1 syntax; sendmail's texts, SENDMAIL-SPEC §6.5.
+    // RFC 5321 §4.1.1 syntax; sendmail's texts, docs/sendmail-compat.md §6.5.
     #[test]
     fn command_parsing() {
         let p = |s: &str| parse_command(s.as_bytes());
@@ -1793,7 +1793,7 @@ mod tests {
         );
     }
 
-    // SENDMAIL-SPEC §6.5: every fixed reply text, byte-exact.
+    // docs/sendmail-compat.md §6.5: every fixed reply text, byte-exact.
     #[test]
     fn reply_texts() {
         let cases: Vec<(Reply, &str)> = vec![
@@ -1933,7 +1933,7 @@ mod tests {
         assert!(h.ends_with("214 2.0.0 End of HELP info\r\n"));
     }
 
-    // SENDMAIL-SPEC §6.5 EHLO keyword order; RFC 5321 §4.2.1 multi-line form.
+    // docs/sendmail-compat.md §6.5 EHLO keyword order; RFC 5321 §4.2.1 multi-line form.
     #[test]
     fn ehlo_reply() {
         let caps = EhloCaps {
@@ -2012,7 +2012,7 @@ mod tests {
         assert_eq!(Reply::multi(250, vec![]).to_bytes(), b"250 \r\n");
     }
 
-    // SENDMAIL-SPEC §7 confMAX_HOP: Received/X400-Received/Via/Mail-From in
+    // docs/sendmail-compat.md §7 confMAX_HOP: Received/X400-Received/Via/Mail-From in
     // the header section only; folded lines are continuations, not fields.
     #[test]
     fn hop_counting() {

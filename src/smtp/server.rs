@@ -346,7 +346,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
 
     let mut lines = LineReader::new();
     let mut buf = vec![0u8; 16 * 1024];
-    // greet_pause: a client that talks before the greeting is refused (SENDMAIL-SPEC §6.5).
+    // greet_pause: a client that talks before the greeting is refused (docs/sendmail-compat.md §6.5).
     let pause = s.greet_pause.0.min(Duration::from_secs(300));
     if !pause.is_zero()
         && kind != Kind::Smtps
@@ -649,7 +649,7 @@ async fn store(env: Envelope, message: Vec<u8>, shared: &Arc<Shared>, cfg: &Conf
     let size = data.len();
     let mut envelope = to_queue_envelope(&env, &host, cfg.settings.smtp.always_add_domain);
     if hops > s.max_hops as usize {
-        // Accepted, then bounced by the queue runner, as sendmail does (SENDMAIL-SPEC §7).
+        // Accepted, then bounced by the queue runner, as sendmail does (docs/sendmail-compat.md §7).
         let text = format!("554 5.4.6 Too many hops {hops} ({} max)", s.max_hops);
         for r in &mut envelope.recipients {
             r.state = queue::RcptState::Failed;

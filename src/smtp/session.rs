@@ -125,7 +125,7 @@ pub struct Session {
     helo: Option<(String, bool)>,
     tls: bool,
     /// Set when the connection check (access, DNSBL, PTR) rejected the client: the session is
-    /// a "null server" that answers every real command with this reply (SENDMAIL-SPEC §6.6).
+    /// a "null server" that answers every real command with this reply (docs/sendmail-compat.md §6.6).
     null_reply: Option<Reply>,
     sender: Option<(Path, Params)>,
     recipients: Vec<Recipient>,
@@ -280,7 +280,7 @@ impl Session {
         }
     }
 
-    /// The null server: only QUIT, HELO, EHLO, NOOP and RSET work (SENDMAIL-SPEC §6.5/§6.6).
+    /// The null server: only QUIT, HELO, EHLO, NOOP and RSET work (docs/sendmail-compat.md §6.5/§6.6).
     fn null_server(&mut self, cmd: Command, reply: Reply) -> Vec<Step> {
         match cmd {
             Command::Quit => vec![Step::Send(Reply::closing(&self.cfg.hostname)), Step::Close],
@@ -767,7 +767,7 @@ mod tests {
 
     #[test]
     fn order_of_commands() {
-        // SENDMAIL-SPEC §6.5 texts.
+        // docs/sendmail-compat.md §6.5 texts.
         let dir = tempfile::tempdir().unwrap();
         let p = policy(dir.path());
         let mut s = session(false);
@@ -797,7 +797,7 @@ mod tests {
 
     #[test]
     fn pipelining_needs_ehlo_and_ends_at_group_enders() {
-        // RFC 2920 §3.1; SECURITY-TESTS §3 (Postfix smtpd_forbid_unauth_pipelining).
+        // RFC 2920 §3.1; docs/security.md §3 (Postfix smtpd_forbid_unauth_pipelining).
         let dir = tempfile::tempdir().unwrap();
         let p = policy(dir.path());
         let mut s = session(false);
@@ -863,7 +863,7 @@ mod tests {
 
     #[test]
     fn null_server_answers_only_harmless_commands() {
-        // SENDMAIL-SPEC §6.6.
+        // docs/sendmail-compat.md §6.6.
         let dir = tempfile::tempdir().unwrap();
         let p = policy(dir.path());
         let mut s = session(false);

@@ -1,5 +1,5 @@
 //! mailtool.toml(5): every key of the configuration file. The keys and their meaning are the
-//! contract of CONFIG.md; the defaults shown are taken from `config::Settings` at generation
+//! contract of mailtool.toml(5); the defaults shown are taken from `config::Settings` at generation
 //! time, so the page cannot drift from the code. `tests/generated.rs` checks that every key
 //! `mailtool config show` prints is documented here.
 

@@ -1,4 +1,4 @@
-//! aliases(5), read the way sendmail 8.12/8.13's `readaliases` reads it (SENDMAIL-SPEC §2.2).
+//! aliases(5), read the way sendmail 8.12/8.13's `readaliases` reads it (docs/sendmail-compat.md §2.2).
 //!
 //! The RHS is stored as raw text (continuation lines keep their leading white space); it is
 //! parsed only at delivery time by `maps::aliases`. Line numbers follow sendmail's counter, so
@@ -290,7 +290,7 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Statistics as newaliases prints them (SENDMAIL-SPEC §2.4): every stored entry counts,
+/// Statistics as newaliases prints them (docs/sendmail-compat.md §2.4): every stored entry counts,
 /// duplicates included.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn seed_aliases_file() {
-        // SENDMAIL-SPEC §2.2: continuation keeps its leading white space.
+        // docs/sendmail-compat.md §2.2: continuation keeps its leading white space.
         let text = "# Required aliases\npostmaster:\troot\nMAILER-DAEMON:\tpostmaster\nabuse:\t\tpostmaster\n# c\nstaff:\t\twho@example1.com,\n\t\texample\n";
         let (e, d) = run(text);
         assert!(d.is_empty(), "{d:?}");

@@ -1,4 +1,4 @@
-//! makemap(8) input, parsed exactly as sendmail 8.12/8.13 does (SENDMAIL-SPEC §1.4).
+//! makemap(8) input, parsed exactly as sendmail 8.12/8.13 does (docs/sendmail-compat.md §1.4).
 //!
 //! sendmail reads with `fgets` into a 1024-byte buffer and then treats the buffer as a C
 //! string, so we reproduce both: a line longer than 1023 bytes is an error and its rest is
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn seed_access_file() {
-        // SENDMAIL-SPEC §1.4: tab separators, blank line skipped, key folded.
+        // docs/sendmail-compat.md §1.4: tab separators, blank line skipped, key folded.
         let text = "Connect:relay.com\tRELAY\nConnect:other.com\tOK\n\nreject.com\t\tREJECT\n";
         assert_eq!(
             run(text, ParseOptions::default()),

@@ -384,7 +384,7 @@ pub struct Summary {
 }
 
 /// The seed's telnet check line: `UserID has 1 visible message (0 hidden) in 874 octets`
-/// (Qpopper's reply to PASS, SENDMAIL-SPEC §10.1, without its final period).
+/// (Qpopper's reply to PASS, docs/sendmail-compat.md §10.1, without its final period).
 pub fn summary_line(user: &str, s: &Summary) -> String {
     format!(
         "{user} has {} visible message{} ({} hidden) in {} octets",
