@@ -226,6 +226,9 @@ pub struct Pop3 {
     /// RFC 1939 §3 autologout timer: an idle session is closed after this long (at least 10m
     /// is what the RFC asks).
     pub idle_timeout: Span,
+    /// Open POP3/POP3S sessions at once, and from one address: counted apart from SMTP's.
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
 }
 
 impl Pop3 {
@@ -242,6 +245,8 @@ impl Pop3 {
             auth_failure_delay: Span(std::time::Duration::from_secs(1)),
             max_auth_failures: 10,
             idle_timeout: Span(std::time::Duration::from_secs(600)),
+            max_connections: 1000,
+            max_connections_per_ip: 20,
         }
     }
 }

@@ -934,3 +934,37 @@ fn maildir_messages_are_listed_in_delivery_order() {
     assert_eq!(order, names, "{uidl}");
     assert!(r.cmd("QUIT").starts_with("+OK"));
 }
+
+/// Issue 13: POP3 sessions count against `[pop3] max_connections`, apart from SMTP's: with
+/// one of each allowed, an open POP3 session leaves SMTP its connection, and a second POP3
+/// session is refused with `-ERR [SYS/TEMP]` while SMTP still answers.
+#[test]
+fn pop3_and_smtp_have_their_own_connection_limits() {
+    let root = common::server::temp_root();
+    let srv = Server::start(
+        root.path(),
+        "hostname = \"mail.example1.com\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
+         [smtp]\nlisten = [\"127.0.0.1:0\"]\nsubmission = []\nmax_connections = 1\n\
+         shutdown_grace = \"1s\"\n\
+         [pop3]\nlisten = [\"127.0.0.1:0\"]\nmax_connections = 1\n",
+    );
+    let pop3 = srv.pop3.expect("POP3 listener");
+    let greet = |addr: SocketAddr| {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        (s, line)
+    };
+    let (_first, line) = greet(pop3);
+    assert!(line.starts_with("+OK"), "{line}");
+    let (_smtp, line) = greet(srv.smtp());
+    assert!(line.starts_with("220 "), "{line}");
+    let (_second, line) = greet(pop3);
+    assert_eq!(line, "-ERR [SYS/TEMP] Too many open connections\r\n");
+    // And SMTP's one connection is SMTP's: a second SMTP client is refused.
+    let (_smtp2, line) = greet(srv.smtp());
+    assert!(line.starts_with("421 4.3.2 "), "{line}");
+    srv.stop();
+}

@@ -178,7 +178,7 @@ fn deliver_here(cfg: Config, filter: Filter) -> Result<i32, Fail> {
         .enable_all()
         .build()
         .map_err(|e| Fail::new(EX_OSERR, format!("queue: {e}")))?;
-    let engine = Engine::new(cfg, spool.clone(), dns)
+    let engine = Engine::standalone(cfg, spool.clone(), dns)
         .map_err(|e| Fail::new(EX_CONFIG, format!("queue: {e}")))?;
     // What `sendmail` left while the daemon was down is part of the queue too.
     let client = engine

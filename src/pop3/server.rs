@@ -19,8 +19,9 @@ use super::session::{
     Credential, MAX_LINE, MessageEncoder, Session, SessionConfig, Step, encode_message,
 };
 use crate::config::Config;
+use crate::server::app::App as Shared;
+use crate::server::listen::{Conn, Family, accept_loop, admit};
 use crate::smtp::proto::{LineEvent, LineReader};
-use crate::smtp::server::{Conn, Shared, accept_loop, admit};
 
 /// State the POP3 side adds to the server's shared state.
 #[derive(Default)]
@@ -106,6 +107,7 @@ async fn handle(
         stream,
         peer,
         &shared,
+        Family::Pop3,
         service,
         "-ERR [SYS/TEMP] {why}\r\n",
         implicit_tls.then_some(HANDSHAKE_TIMEOUT),

@@ -107,7 +107,7 @@ enum Expanded {
 pub struct Engine {
     pub spool: Arc<Spool>,
     config: RwLock<Arc<Config>>,
-    policy: Policy,
+    policy: Arc<Policy>,
     remote: RwLock<Arc<Remote>>,
     dns: Dns,
 }
@@ -154,11 +154,27 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Engine {
-    pub fn new(cfg: Config, spool: Arc<Spool>, dns: Dns) -> Result<Engine, crate::tls::TlsError> {
+    /// An engine with its own policy over the configured maps (`mailtool queue run`).
+    pub fn standalone(
+        cfg: Config,
+        spool: Arc<Spool>,
+        dns: Dns,
+    ) -> Result<Engine, crate::tls::TlsError> {
+        let policy = Arc::new(Policy::new(&cfg));
+        Engine::new(cfg, spool, dns, policy)
+    }
+
+    /// An engine routing through `policy`, the server's (`serve`: [`crate::server::app`]).
+    pub fn new(
+        cfg: Config,
+        spool: Arc<Spool>,
+        dns: Dns,
+        policy: Arc<Policy>,
+    ) -> Result<Engine, crate::tls::TlsError> {
         let remote = remote_for(&cfg, dns.clone())?;
         Ok(Engine {
             spool,
-            policy: Policy::new(&cfg),
+            policy,
             config: RwLock::new(Arc::new(cfg)),
             remote: RwLock::new(Arc::new(remote)),
             dns,
@@ -172,9 +188,8 @@ impl Engine {
             .clone()
     }
 
-    /// SIGHUP: new settings for the next attempts.
+    /// SIGHUP: new settings for the next attempts (the policy is reloaded by its owner).
     pub fn reload(&self, cfg: Config) {
-        self.policy.reload(&cfg);
         match remote_for(&cfg, self.dns.clone()) {
             Ok(r) => *self.remote.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(r),
             Err(e) => tracing::error!("queue: keeping the old outbound settings: {e}"),

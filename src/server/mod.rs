@@ -6,6 +6,8 @@
 //! ever served as root.
 
 pub mod account;
+pub mod app;
+pub mod listen;
 pub mod preflight;
 pub mod privileges;
 pub mod setup;
@@ -17,9 +19,9 @@ use std::sync::Arc;
 use crate::config::{Config, Locate};
 use crate::dns::Dns;
 use crate::queue::Spool;
-use crate::queue::attempt::Engine;
 use crate::queue::runner::Runner;
-use crate::smtp::server::{self, Kind, Shared};
+use crate::smtp::server::{self, Kind};
+use app::App;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -269,16 +271,11 @@ async fn async_main(
     // journald reads stderr too: only syslog is somewhere else.
     let log_elsewhere = cfg.settings.log.target == crate::config::LogTarget::Syslog;
     let spool = Arc::new(spool);
-    let engine = Arc::new(
-        Engine::new(cfg.clone(), spool.clone(), dns.clone())
+    let shared = Arc::new(
+        App::new(cfg, spool, dns, tls.map(tokio_rustls::TlsAcceptor::from))
             .map_err(|e| ServeError::Runtime(e.to_string()))?,
     );
-    let shared = Arc::new(Shared::new(
-        cfg,
-        spool,
-        dns,
-        tls.map(tokio_rustls::TlsAcceptor::from),
-    ));
+    let engine = shared.engine.clone();
     let (queue_stop, queue_stop_rx) = tokio::sync::watch::channel(false);
     // poprelayd's custodian: purge POP-before-SMTP entries older than the TTL, every minute.
     let purge_shared = shared.clone();
@@ -354,13 +351,6 @@ async fn async_main(
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                 match Config::load(&locate) {
                     Ok(c) => {
-                        // One resolver serves the SMTP server and the queue: both see the
-                        // new [dns] servers and timeout.
-                        let d = &c.settings.dns;
-                        if let Err(e) = shared.dns.reload(&d.servers, d.timeout.0) {
-                            tracing::error!("SIGHUP: keeping the old DNS resolver: {e}");
-                        }
-                        engine.reload(c.clone());
                         shared.reload(c);
                         tracing::info!("configuration and class files reloaded (SIGHUP)");
                     }
@@ -374,16 +364,16 @@ async fn async_main(
     tracing::info!(
         "shutting down: no new connections; waiting up to {}s for {} sessions",
         grace.as_secs(),
-        shared.active.load(std::sync::atomic::Ordering::SeqCst)
+        shared.open_connections()
     );
     let _ = shared.stop.send(true);
     for t in tasks {
         let _ = t.await;
     }
     let wait = async {
-        while shared.active.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        while shared.open_connections() > 0 {
             let notified = shared.idle.notified();
-            if shared.active.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            if shared.open_connections() == 0 {
                 break;
             }
             let _ = tokio::time::timeout(std::time::Duration::from_millis(200), notified).await;

@@ -5,24 +5,20 @@
 //! waiting, which is how unauthorised pipelining is caught. Replies are queued and flushed
 //! when the input buffer runs dry, so a pipelining client gets one write per group.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 use crate::config::Config;
-use crate::dns::{ClientResolve, Dns, Resolve};
+use crate::dns::{ClientResolve, Resolve};
 use crate::policy::{Client, Connect, Policy};
-use crate::queue::{self, NewMessage, Spool};
+use crate::queue::{self, NewMessage};
+use crate::server::app::App as Shared;
+use crate::server::listen::{Conn, Family, accept_loop, admit};
 use crate::smtp::proto::{DataReader, DataState, LineReader, Reply, count_hops, received_header};
 use crate::smtp::session::{Envelope, Session, SessionConfig, Step};
 
@@ -44,187 +40,6 @@ impl Kind {
     }
 }
 
-/// A stream that is plain TCP until STARTTLS.
-pub(crate) enum Conn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    /// Only while the TCP stream is being moved into TLS.
-    Closed,
-}
-
-impl Conn {
-    /// The TLS handshake on a plain connection (implicit TLS, STARTTLS, STLS), within
-    /// `timeout`. False when there is no certificate, the connection is already TLS, or the
-    /// handshake failed; the connection is then unusable.
-    pub(crate) async fn start_tls(
-        &mut self,
-        acceptor: Option<&TlsAcceptor>,
-        timeout: Duration,
-    ) -> bool {
-        let Some(acceptor) = acceptor else {
-            return false;
-        };
-        let Conn::Plain(tcp) = std::mem::replace(self, Conn::Closed) else {
-            return false;
-        };
-        match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => {
-                *self = Conn::Tls(Box::new(tls));
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Writes `bytes` and flushes. tokio-rustls may keep encrypted bytes in its buffer after
-    /// `write_all` returns (when the socket would block) until `poll_flush`, so a reply that
-    /// is not flushed can stall a session (a POP3S RETR stopped partway, issue 12).
-    pub(crate) async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.write_all(bytes).await?;
-        self.flush().await
-    }
-}
-
-fn closed() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed")
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Closed => Poll::Ready(Err(closed())),
-        }
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Closed => Poll::Ready(Err(closed())),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
-            Conn::Closed => Poll::Ready(Ok(())),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Closed => Poll::Ready(Ok(())),
-        }
-    }
-}
-
-/// State shared by every connection.
-pub struct Shared {
-    pub config: std::sync::RwLock<Arc<Config>>,
-    pub policy: Policy,
-    pub spool: Arc<Spool>,
-    pub dns: Dns,
-    pub tls: Option<TlsAcceptor>,
-    pub active: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, u32>>,
-    pub idle: tokio::sync::Notify,
-    /// Set to true on SIGTERM: listeners stop, idle sessions are closed.
-    pub stop: watch::Sender<bool>,
-    /// The queue runner, told about each accepted message (set once at start).
-    pub queue: std::sync::OnceLock<crate::queue::runner::Runner>,
-}
-
-impl Shared {
-    pub fn new(config: Config, spool: Arc<Spool>, dns: Dns, tls: Option<TlsAcceptor>) -> Shared {
-        Shared {
-            policy: Policy::new(&config),
-            config: std::sync::RwLock::new(Arc::new(config)),
-            spool,
-            dns,
-            tls,
-            active: AtomicUsize::new(0),
-            per_ip: Mutex::new(HashMap::new()),
-            idle: tokio::sync::Notify::new(),
-            stop: watch::channel(false).0,
-            queue: std::sync::OnceLock::new(),
-        }
-    }
-
-    pub fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// SIGHUP: the new configuration and class files apply to new connections.
-    pub fn reload(&self, cfg: Config) {
-        self.policy.reload(&cfg);
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
-    }
-}
-
-/// Counts a connection against the global and per-address limits for its lifetime.
-pub(crate) struct Slot {
-    shared: Arc<Shared>,
-    ip: IpAddr,
-}
-
-impl Slot {
-    pub(crate) fn take(shared: &Arc<Shared>, ip: IpAddr) -> Result<Slot, &'static str> {
-        let cfg = shared.config();
-        let total = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
-        let from_ip = {
-            let mut per_ip = shared.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-            let n = per_ip.entry(ip).or_insert(0);
-            *n += 1;
-            *n
-        };
-        // Counted first and released by Drop, so a refused connection undoes its own count
-        // (the map's lock is not held here: Drop takes it).
-        let slot = Slot {
-            shared: shared.clone(),
-            ip,
-        };
-        if total > cfg.settings.smtp.max_connections as usize {
-            return Err("Too many open connections");
-        }
-        if from_ip > cfg.settings.smtp.max_connections_per_ip {
-            return Err("Too many open connections from your address");
-        }
-        Ok(slot)
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut m) = self.shared.per_ip.lock()
-            && let Some(n) = m.get_mut(&self.ip)
-        {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.ip);
-            }
-        }
-        if self.shared.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.shared.idle.notify_waiters();
-        }
-    }
-}
-
 /// Accepts connections until `stop` turns true.
 pub async fn serve(
     listener: TcpListener,
@@ -238,64 +53,6 @@ pub async fn serve(
     .await
 }
 
-/// Accepts connections until `stop` turns true, one task per connection (SMTP and POP3).
-/// A failing accept (descriptors exhausted, say) is logged and retried after a pause.
-pub(crate) async fn accept_loop<F, Fut>(
-    listener: TcpListener,
-    service: &str,
-    mut stop: watch::Receiver<bool>,
-    session: F,
-) where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    loop {
-        tokio::select! {
-            r = listener.accept() => match r {
-                Ok((stream, peer)) => {
-                    tokio::spawn(session(stream, peer));
-                }
-                Err(e) => {
-                    tracing::warn!("accept on {service} listener: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            _ = stop.changed() => return,
-        }
-    }
-}
-
-/// Counts a new connection against the limits (answering `refusal`, with `{why}` filled in,
-/// when over them) and, for implicit-TLS ports (`tls_timeout` given), does the handshake.
-/// Shared by the SMTP and POP3 listeners.
-pub(crate) async fn admit(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: &Arc<Shared>,
-    service: &str,
-    refusal: &str,
-    tls_timeout: Option<Duration>,
-) -> Option<(Slot, Conn)> {
-    let slot = match Slot::take(shared, peer.ip()) {
-        Ok(s) => s,
-        Err(why) => {
-            tracing::warn!("rejecting {service} connection from [{}]: {why}", peer.ip());
-            let mut s = stream;
-            let _ = s.write_all(refusal.replace("{why}", why).as_bytes()).await;
-            return None;
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    let mut conn = Conn::Plain(stream);
-    if let Some(timeout) = tls_timeout
-        && !conn.start_tls(shared.tls.as_ref(), timeout).await
-    {
-        tracing::info!("{service} TLS handshake failed with [{}]", peer.ip());
-        return None;
-    }
-    Some((slot, conn))
-}
-
 /// The hard cap on a message when `max_message_size` is 0 ("no limit"): memory is finite.
 const ABSOLUTE_MAX_MESSAGE: u64 = 1 << 30;
 
@@ -307,6 +64,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
         stream,
         peer,
         &shared,
+        Family::Smtp,
         kind.name(),
         &refusal,
         (kind == Kind::Smtps).then_some(cfg.settings.smtp.command_timeout.0),

@@ -310,6 +310,15 @@ pub const TABLES: &[Table] = &[
                 "RFC 1939's autologout timer: a session idle this long is closed (the RFC asks \
                  for at least 10 minutes).",
             ),
+            k(
+                "max_connections",
+                "Simultaneous POP3 and POP3S sessions; more are answered `-ERR [SYS/TEMP]` and \
+                 closed. Counted apart from SMTP's `[smtp] max_connections`.",
+            ),
+            k(
+                "max_connections_per_ip",
+                "Simultaneous POP3 and POP3S sessions from one client address.",
+            ),
         ],
     },
     Table {

@@ -1,0 +1,102 @@
+//! The application context of `serve`: one configuration, one [`Policy`] (with its maps),
+//! the spool, DNS, TLS, the connection counters, the stop signal and the queue. The SMTP and
+//! POP3 servers and delivery all work through it, and SIGHUP rebuilds it in one place
+//! ([`App::reload`]).
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsAcceptor;
+
+use super::listen::{Family, Limits};
+use crate::config::Config;
+use crate::dns::Dns;
+use crate::policy::Policy;
+use crate::queue::Spool;
+use crate::queue::attempt::Engine;
+use crate::queue::runner::Runner;
+
+pub struct App {
+    config: RwLock<Arc<Config>>,
+    /// The one policy: SMTP decisions at RCPT time and routing at delivery read the same maps.
+    pub policy: Arc<Policy>,
+    pub spool: Arc<Spool>,
+    /// One resolver for the SMTP server and the queue.
+    pub dns: Dns,
+    pub tls: Option<TlsAcceptor>,
+    /// The delivery engine (the queue runner's, sharing this policy and resolver).
+    pub engine: Arc<Engine>,
+    /// The queue runner, told about each accepted message (set once at start).
+    pub queue: OnceLock<Runner>,
+    smtp: Limits,
+    pop3: Limits,
+    /// Connections open on every service (shutdown waits for 0), and the wake-up when it is.
+    pub(super) open: AtomicUsize,
+    pub idle: Notify,
+    /// Set to true on SIGTERM: listeners stop, idle sessions are closed.
+    pub stop: watch::Sender<bool>,
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        spool: Arc<Spool>,
+        dns: Dns,
+        tls: Option<TlsAcceptor>,
+    ) -> Result<App, crate::tls::TlsError> {
+        let policy = Arc::new(Policy::new(&config));
+        let engine = Arc::new(Engine::new(
+            config.clone(),
+            spool.clone(),
+            dns.clone(),
+            policy.clone(),
+        )?);
+        Ok(App {
+            config: RwLock::new(Arc::new(config)),
+            policy,
+            spool,
+            dns,
+            tls,
+            engine,
+            queue: OnceLock::new(),
+            smtp: Limits::default(),
+            pop3: Limits::default(),
+            open: AtomicUsize::new(0),
+            idle: Notify::new(),
+            stop: watch::channel(false).0,
+        })
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The counters of one service family.
+    pub fn limits(&self, family: Family) -> &Limits {
+        match family {
+            Family::Smtp => &self.smtp,
+            Family::Pop3 => &self.pop3,
+        }
+    }
+
+    /// Connections open on every service.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// SIGHUP: the new configuration, class files and `[dns] servers` apply to new connections
+    /// and the next deliveries. A resolver that cannot be built keeps the old one.
+    pub fn reload(&self, cfg: Config) {
+        let d = &cfg.settings.dns;
+        if let Err(e) = self.dns.reload(&d.servers, d.timeout.0) {
+            tracing::error!("SIGHUP: keeping the old DNS resolver: {e}");
+        }
+        self.policy.reload(&cfg);
+        self.engine.reload(cfg.clone());
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
+    }
+}

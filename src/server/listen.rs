@@ -1,0 +1,247 @@
+//! Listener plumbing shared by the SMTP and POP3 servers: the accept loop, admission against
+//! a service's connection limits, and [`Conn`], a stream that is plain TCP until it turns TLS.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use super::app::App;
+
+/// A stream that is plain TCP until STARTTLS.
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while the TCP stream is being moved into TLS.
+    Closed,
+}
+
+impl Conn {
+    /// The TLS handshake on a plain connection (implicit TLS, STARTTLS, STLS), within
+    /// `timeout`. False when there is no certificate, the connection is already TLS, or the
+    /// handshake failed; the connection is then unusable.
+    pub async fn start_tls(&mut self, acceptor: Option<&TlsAcceptor>, timeout: Duration) -> bool {
+        let Some(acceptor) = acceptor else {
+            return false;
+        };
+        let Conn::Plain(tcp) = std::mem::replace(self, Conn::Closed) else {
+            return false;
+        };
+        match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => {
+                *self = Conn::Tls(Box::new(tls));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Writes `bytes` and flushes. tokio-rustls may keep encrypted bytes in its buffer after
+    /// `write_all` returns (when the socket would block) until `poll_flush`, so a reply that
+    /// is not flushed can stall a session (a POP3S RETR stopped partway, issue 12).
+    pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_all(bytes).await?;
+        self.flush().await
+    }
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed")
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Closed => Poll::Ready(Err(closed())),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Closed => Poll::Ready(Err(closed())),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
+            Conn::Closed => Poll::Ready(Ok(())),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Closed => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// The open connections of one service family (SMTP's ports, or POP3's), counted against its
+/// own limits: a flood of POP3 logins cannot use up SMTP's connections, nor the reverse.
+#[derive(Default)]
+pub struct Limits {
+    active: AtomicUsize,
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+}
+
+impl Limits {
+    /// Connections open now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+}
+
+/// Which family a connection counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Smtp,
+    Pop3,
+}
+
+/// Counts a connection against its family's global and per-address limits, and the server's
+/// total (what shutdown waits for), for its lifetime.
+pub struct Slot {
+    app: Arc<App>,
+    family: Family,
+    ip: IpAddr,
+}
+
+impl Slot {
+    pub fn take(app: &Arc<App>, family: Family, ip: IpAddr) -> Result<Slot, &'static str> {
+        let cfg = app.config();
+        let (max, max_per_ip) = match family {
+            Family::Smtp => (
+                cfg.settings.smtp.max_connections as usize,
+                cfg.settings.smtp.max_connections_per_ip,
+            ),
+            Family::Pop3 => (
+                cfg.settings.pop3.max_connections as usize,
+                cfg.settings.pop3.max_connections_per_ip,
+            ),
+        };
+        let limits = app.limits(family);
+        let total = limits.active.fetch_add(1, Ordering::SeqCst) + 1;
+        app.open.fetch_add(1, Ordering::SeqCst);
+        let from_ip = {
+            let mut per_ip = limits.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+            let n = per_ip.entry(ip).or_insert(0);
+            *n += 1;
+            *n
+        };
+        // Counted first and released by Drop, so a refused connection undoes its own count
+        // (the map's lock is not held here: Drop takes it).
+        let slot = Slot {
+            app: app.clone(),
+            family,
+            ip,
+        };
+        if total > max {
+            return Err("Too many open connections");
+        }
+        if from_ip > max_per_ip {
+            return Err("Too many open connections from your address");
+        }
+        Ok(slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let limits = self.app.limits(self.family);
+        if let Ok(mut m) = limits.per_ip.lock()
+            && let Some(n) = m.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+        limits.active.fetch_sub(1, Ordering::SeqCst);
+        if self.app.open.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.app.idle.notify_waiters();
+        }
+    }
+}
+
+/// Accepts connections until `stop` turns true, one task per connection (SMTP and POP3).
+/// A failing accept (descriptors exhausted, say) is logged and retried after a pause.
+pub async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    service: &str,
+    mut stop: watch::Receiver<bool>,
+    session: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    tokio::spawn(session(stream, peer));
+                }
+                Err(e) => {
+                    tracing::warn!("accept on {service} listener: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Counts a new connection against the limits (answering `refusal`, with `{why}` filled in,
+/// when over them) and, for implicit-TLS ports (`tls_timeout` given), does the handshake.
+/// Shared by the SMTP and POP3 listeners.
+pub async fn admit(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<App>,
+    family: Family,
+    service: &str,
+    refusal: &str,
+    tls_timeout: Option<Duration>,
+) -> Option<(Slot, Conn)> {
+    let slot = match Slot::take(shared, family, peer.ip()) {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::warn!("rejecting {service} connection from [{}]: {why}", peer.ip());
+            let mut s = stream;
+            let _ = s.write_all(refusal.replace("{why}", why).as_bytes()).await;
+            return None;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn::Plain(stream);
+    if let Some(timeout) = tls_timeout
+        && !conn.start_tls(shared.tls.as_ref(), timeout).await
+    {
+        tracing::info!("{service} TLS handshake failed with [{}]", peer.ip());
+        return None;
+    }
+    Some((slot, conn))
+}
