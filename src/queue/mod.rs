@@ -93,9 +93,13 @@
 
 pub mod attempt;
 pub mod client_spool;
+mod commit;
 pub mod dsn;
+pub mod envelope;
 pub mod id;
 pub mod mailq;
+pub mod qf;
+mod recovery;
 pub mod runner;
 pub mod spool;
 

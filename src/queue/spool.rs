@@ -2,32 +2,18 @@
 //!
 //! See the module documentation of [`crate::queue`] for the on-disk format.
 
-use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use serde::{Deserialize, Serialize};
-
-use super::id::{QueueId, SEQ_SPACE};
-
-/// The `V` record mailtool writes and accepts.
-pub const QF_VERSION: &str = "1-mailtool";
+use super::id::QueueId;
 
 /// Name of the owner lock file inside the spool directory (held by [`Spool::open`]).
 pub const OWNER_LOCK_NAME: &str = ".mailtool-spool.lock";
-
-/// Threads used by the fsync fallback of a group commit.
-const FSYNC_THREADS: usize = 8;
-
-/// sendmail's default WkRecipFact: priority added per recipient.
-const WK_RECIP_FACT: i64 = 30_000;
-/// sendmail's default WkTimeFact: priority added per delivery attempt.
-const WK_TIME_FACT: i64 = 90_000;
 
 use crate::sys::io_message;
 
@@ -103,479 +89,9 @@ impl SpoolError {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Envelope
-// ---------------------------------------------------------------------------------------------
-
-/// `BODY=` of MAIL FROM (`B` record) and `RET=` (`r` record): the ESMTP parameter types.
-pub use crate::address::{Body as BodyType, Ret};
-
-/// `NOTIFY=` of RCPT TO. `None` in [`Recipient::notify`] means the client gave no NOTIFY.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notify {
-    pub success: bool,
-    pub failure: bool,
-    pub delay: bool,
-    pub never: bool,
-}
-
-/// Delivery state of one recipient.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RcptState {
-    /// Not delivered yet (never tried, or deferred: see [`Recipient::status`]).
-    #[default]
-    Pending,
-    /// Delivered.
-    Sent,
-    /// Permanently failed (a bounce is due or was sent).
-    Failed,
-}
-
-impl RcptState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RcptState::Pending => "pending",
-            RcptState::Sent => "sent",
-            RcptState::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Option<RcptState> {
-        match s {
-            "pending" => Some(RcptState::Pending),
-            "sent" => Some(RcptState::Sent),
-            "failed" => Some(RcptState::Failed),
-            _ => None,
-        }
-    }
-}
-
-/// One envelope recipient (`R` record).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recipient {
-    /// The address without angle brackets, e.g. `user@example.org`.
-    pub address: String,
-    /// DSN NOTIFY; `None` = not given (default: failure and delay).
-    pub notify: Option<Notify>,
-    /// DSN ORCPT exactly as the client sent it (`rfc822;user@example.org`, still xtext).
-    pub orcpt: Option<String>,
-    pub state: RcptState,
-    /// Last status text, e.g. `Deferred: Connection refused by mx.example.org.` or the remote
-    /// reply `550 5.1.1 User unknown`.
-    pub status: Option<String>,
-    /// Set only by the queue runner's alias expansion: where this recipient goes
-    /// (`local:user`, `file:/path`, `prog:command`, `remote:addr`). Never taken from a client,
-    /// so files and programs can only come from the aliases file.
-    pub target: Option<String>,
-    /// For an expanded recipient: the envelope recipient it came from (for DSNs and logs).
-    pub parent: Option<String>,
-    /// The DSN for this recipient's final state has been queued (or was not wanted), so a
-    /// restart does not send it again.
-    pub notified: bool,
-    /// The server that gave the last remote answer for this recipient (the DSN's
-    /// `Remote-MTA:`, RFC 3464 §2.3.5), by the name it was reached by.
-    pub remote_mta: Option<String>,
-}
-
-impl Recipient {
-    /// A pending recipient without DSN parameters.
-    pub fn new(address: impl Into<String>) -> Recipient {
-        Recipient {
-            address: address.into(),
-            ..Recipient::default()
-        }
-    }
-}
-
-/// The envelope of a queued message: everything in its `qf` file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Envelope {
-    /// `T`: creation (acceptance) time, unix seconds. `store` fills in "now" when 0.
-    pub created: u64,
-    /// `K`: last delivery attempt, unix seconds; 0 = never tried.
-    pub last_attempt: u64,
-    /// `N`: number of delivery attempts.
-    pub tries: u32,
-    /// `Y`: earliest time of the next attempt (unix seconds), if the delivery code schedules one.
-    pub next_attempt: Option<u64>,
-    /// `B`: BODY= parameter, if the client gave one.
-    pub body_type: Option<BodyType>,
-    /// `Z`: DSN ENVID (xtext as received).
-    pub envid: Option<String>,
-    /// `r`: DSN RET.
-    pub ret: Option<Ret>,
-    /// `S`: envelope sender without angle brackets; empty for the null sender `<>`.
-    pub sender: String,
-    /// `A`: AUTH= parameter of MAIL FROM (xtext as received, may be `<>`).
-    pub auth: Option<String>,
-    /// `$r`: protocol (`SMTP`, `ESMTP`, `ESMTPSA`, …).
-    pub protocol: Option<String>,
-    /// `$s`: HELO/EHLO argument.
-    pub helo: Option<String>,
-    /// `${client_addr}`: client IP address.
-    pub client_addr: Option<String>,
-    /// `${client_name}`: client host name (verified PTR), if any.
-    pub client_name: Option<String>,
-    /// Other `$` macros, kept in order so rewrites preserve them.
-    pub other_macros: Vec<(String, String)>,
-    /// `C` token `SMTPUTF8`.
-    pub smtputf8: bool,
-    /// Other `C` tokens, preserved.
-    pub other_flags: Vec<String>,
-    /// `R` records, in RCPT order.
-    pub recipients: Vec<Recipient>,
-    /// `M`: status message shown by mailq, e.g. `Deferred: Connection timed out`.
-    pub status_message: Option<String>,
-    /// `F` flag `w`: a delay warning DSN has been sent.
-    pub warning_sent: bool,
-    /// `F` flag `h`: held; queue runs skip the message.
-    pub held: bool,
-    /// `I`: size of the `df` file in bytes (set by `store`, kept by `update`).
-    pub size: u64,
-    /// Records with letters mailtool does not know, preserved verbatim (without newline).
-    pub extra_records: Vec<String>,
-}
-
-impl Envelope {
-    /// An envelope for `sender` (empty string = null sender) and the given recipients.
-    pub fn new(sender: impl Into<String>, recipients: Vec<Recipient>) -> Envelope {
-        Envelope {
-            sender: sender.into(),
-            recipients,
-            ..Envelope::default()
-        }
-    }
-
-    /// sendmail's queue priority with default factors:
-    /// `size + 30000 × recipients + 90000 × tries` (lower runs first).
-    pub fn priority(&self) -> i64 {
-        let size = i64::try_from(self.size).unwrap_or(i64::MAX);
-        let n = i64::try_from(self.recipients.len()).unwrap_or(i64::MAX);
-        size.saturating_add(n.saturating_mul(WK_RECIP_FACT))
-            .saturating_add(i64::from(self.tries).saturating_mul(WK_TIME_FACT))
-    }
-
-    /// Recipients still to be delivered.
-    pub fn pending_recipients(&self) -> impl Iterator<Item = &Recipient> {
-        self.recipients
-            .iter()
-            .filter(|r| r.state == RcptState::Pending)
-    }
-
-    /// True when no recipient is pending (the entry can be removed once DSNs are sent).
-    pub fn is_done(&self) -> bool {
-        self.pending_recipients().next().is_none()
-    }
-
-    /// Serializes to `qf` text (ends with the `.` line). Fails if a field would break the
-    /// line structure. `M` and recipient status texts have line breaks replaced by spaces.
-    pub fn to_qf(&self) -> Result<String, SpoolError> {
-        let mut s = String::with_capacity(256 + 64 * self.recipients.len());
-        // Writing to a String cannot fail; the results are ignored below.
-        let _ = writeln!(s, "V{QF_VERSION}");
-        let _ = writeln!(s, "T{}", self.created);
-        let _ = writeln!(s, "K{}", self.last_attempt);
-        let _ = writeln!(s, "N{}", self.tries);
-        if let Some(y) = self.next_attempt {
-            let _ = writeln!(s, "Y{y}");
-        }
-        let _ = writeln!(s, "I{}", self.size);
-        if let Some(b) = self.body_type {
-            let _ = writeln!(s, "B{}", b.as_str());
-        }
-        if let Some(m) = &self.status_message {
-            let _ = writeln!(s, "M{}", one_line(m));
-        }
-        s.push('F');
-        if self.warning_sent {
-            s.push('w');
-        }
-        if self.held {
-            s.push('h');
-        }
-        s.push('\n');
-        let named = [
-            ("r", &self.protocol),
-            ("s", &self.helo),
-            ("client_addr", &self.client_addr),
-            ("client_name", &self.client_name),
-        ];
-        for (name, value) in named {
-            if let Some(v) = value {
-                push_macro(&mut s, name, v)?;
-            }
-        }
-        for (name, v) in &self.other_macros {
-            push_macro(&mut s, name, v)?;
-        }
-        check_field("sender", &self.sender)?;
-        let _ = writeln!(s, "S<{}>", self.sender);
-        if let Some(z) = &self.envid {
-            check_field("ENVID", z)?;
-            let _ = writeln!(s, "Z{z}");
-        }
-        if let Some(r) = self.ret {
-            let _ = writeln!(s, "r{}", r.as_str());
-        }
-        if let Some(a) = &self.auth {
-            check_field("AUTH", a)?;
-            let _ = writeln!(s, "A{a}");
-        }
-        if self.smtputf8 || !self.other_flags.is_empty() {
-            let mut tokens: Vec<&str> = Vec::new();
-            if self.smtputf8 {
-                tokens.push("SMTPUTF8");
-            }
-            for t in &self.other_flags {
-                check_field("C flag", t)?;
-                if t.is_empty() || t.contains(' ') {
-                    return Err(SpoolError::Invalid(format!("bad C flag {t:?}")));
-                }
-                tokens.push(t);
-            }
-            let _ = writeln!(s, "C{}", tokens.join(" "));
-        }
-        for r in &self.recipients {
-            check_field("recipient", &r.address)?;
-            s.push('R');
-            if let Some(n) = r.notify {
-                for (set, c) in [
-                    (n.success, 'S'),
-                    (n.failure, 'F'),
-                    (n.delay, 'D'),
-                    (n.never, 'N'),
-                ] {
-                    if set {
-                        s.push(c);
-                    }
-                }
-            }
-            let _ = write!(s, ";STATE={}", r.state.as_str());
-            if let Some(o) = &r.orcpt {
-                let _ = write!(s, ";ORCPT={}", xtext_encode(o));
-            }
-            if let Some(st) = &r.status {
-                let _ = write!(s, ";STATUS={}", xtext_encode(&one_line(st)));
-            }
-            if let Some(t) = &r.target {
-                let _ = write!(s, ";TARGET={}", xtext_encode(&one_line(t)));
-            }
-            if let Some(p) = &r.parent {
-                let _ = write!(s, ";PARENT={}", xtext_encode(&one_line(p)));
-            }
-            if r.notified {
-                s.push_str(";DSN=sent");
-            }
-            if let Some(m) = &r.remote_mta {
-                let _ = write!(s, ";MTA={}", xtext_encode(&one_line(m)));
-            }
-            let _ = writeln!(s, ":<{}>", r.address);
-        }
-        for x in &self.extra_records {
-            check_field("record", x)?;
-            if x.is_empty() || x == "." {
-                return Err(SpoolError::Invalid(format!("bad extra record {x:?}")));
-            }
-            s.push_str(x);
-            s.push('\n');
-        }
-        s.push_str(".\n");
-        Ok(s)
-    }
-
-    /// Parses `qf` bytes. `Err(QfError::Incomplete)` if the final `.` line is missing.
-    pub fn parse_qf(bytes: &[u8]) -> Result<Envelope, QfError> {
-        if !(bytes.ends_with(b"\n.\n") || bytes == b".\n") {
-            return Err(QfError::Incomplete);
-        }
-        let text = std::str::from_utf8(bytes).map_err(|_| QfError::corrupt("not UTF-8"))?;
-        let body = &text[..text.len() - 2];
-        let mut env = Envelope::default();
-        let (mut have_v, mut have_t, mut have_s, mut have_i) = (false, false, false, false);
-        for (n, line) in body.lines().enumerate() {
-            let lineno = n + 1;
-            let bad = |what: &str| QfError::Corrupt(format!("line {lineno}: {what}"));
-            let Some(letter) = line.chars().next() else {
-                return Err(bad("empty line"));
-            };
-            let rest = &line[letter.len_utf8()..];
-            if n == 0 && letter != 'V' {
-                return Err(bad("no V record first"));
-            }
-            match letter {
-                'V' => {
-                    if rest != QF_VERSION {
-                        return Err(bad(&format!("unsupported version {rest:?}")));
-                    }
-                    have_v = true;
-                }
-                'T' => {
-                    env.created = rest.parse().map_err(|_| bad("bad T"))?;
-                    have_t = true;
-                }
-                'K' => env.last_attempt = rest.parse().map_err(|_| bad("bad K"))?,
-                'N' => env.tries = rest.parse().map_err(|_| bad("bad N"))?,
-                'Y' => env.next_attempt = Some(rest.parse().map_err(|_| bad("bad Y"))?),
-                'I' => {
-                    env.size = rest.parse().map_err(|_| bad("bad I"))?;
-                    have_i = true;
-                }
-                'P' => {} // priority, recomputed
-                'B' => env.body_type = Some(BodyType::parse(rest).ok_or_else(|| bad("bad B"))?),
-                'M' => env.status_message = Some(rest.to_string()),
-                'F' => {
-                    for c in rest.chars() {
-                        match c {
-                            'w' => env.warning_sent = true,
-                            'h' => env.held = true,
-                            _ => {}
-                        }
-                    }
-                }
-                '$' => {
-                    let (name, value) = if let Some(r) = rest.strip_prefix('{') {
-                        let end = r.find('}').ok_or_else(|| bad("unterminated macro name"))?;
-                        (&r[..end], &r[end + 1..])
-                    } else {
-                        let c = rest.chars().next().ok_or_else(|| bad("empty macro"))?;
-                        rest.split_at(c.len_utf8())
-                    };
-                    let value = value.to_string();
-                    match name {
-                        "r" => env.protocol = Some(value),
-                        "s" => env.helo = Some(value),
-                        "client_addr" => env.client_addr = Some(value),
-                        "client_name" => env.client_name = Some(value),
-                        _ => env.other_macros.push((name.to_string(), value)),
-                    }
-                }
-                'S' => {
-                    env.sender = strip_angles(rest).to_string();
-                    have_s = true;
-                }
-                'Z' => env.envid = Some(rest.to_string()),
-                'r' => env.ret = Some(Ret::parse(rest).ok_or_else(|| bad("bad r"))?),
-                'A' => env.auth = Some(rest.to_string()),
-                'C' => {
-                    for t in rest.split(' ').filter(|t| !t.is_empty()) {
-                        if t == "SMTPUTF8" {
-                            env.smtputf8 = true;
-                        } else {
-                            env.other_flags.push(t.to_string());
-                        }
-                    }
-                }
-                'R' => env.recipients.push(parse_rcpt(rest).map_err(|e| bad(&e))?),
-                '.' => return Err(bad("'.' before the end")),
-                _ => env.extra_records.push(line.to_string()),
-            }
-        }
-        for (have, what) in [(have_v, 'V'), (have_t, 'T'), (have_s, 'S'), (have_i, 'I')] {
-            if !have {
-                return Err(QfError::Corrupt(format!("no {what} record")));
-            }
-        }
-        Ok(env)
-    }
-}
-
-/// Why a `qf` file could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QfError {
-    /// The final `.` line is missing: the file was never completely written.
-    #[error("incomplete (no final '.' line)")]
-    Incomplete,
-    /// Malformed content.
-    #[error("{0}")]
-    Corrupt(String),
-}
-
-impl QfError {
-    fn corrupt(s: &str) -> QfError {
-        QfError::Corrupt(s.to_string())
-    }
-}
-
-fn parse_rcpt(rest: &str) -> Result<Recipient, String> {
-    let colon = rest.find(':').ok_or("R record without ':'")?;
-    let (flags, addr) = (&rest[..colon], &rest[colon + 1..]);
-    let mut parts = flags.split(';');
-    let letters = parts.next().unwrap_or("");
-    let mut r = Recipient {
-        address: strip_angles(addr).to_string(),
-        ..Recipient::default()
-    };
-    if !letters.is_empty() {
-        let mut n = Notify::default();
-        for c in letters.chars() {
-            match c {
-                'S' => n.success = true,
-                'F' => n.failure = true,
-                'D' => n.delay = true,
-                'N' => n.never = true,
-                _ => {}
-            }
-        }
-        r.notify = Some(n);
-    }
-    for p in parts {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| format!("bad R field {p:?}"))?;
-        match k {
-            "STATE" => r.state = RcptState::parse(v).ok_or_else(|| format!("bad STATE {v:?}"))?,
-            "ORCPT" => r.orcpt = Some(xtext_decode(v).ok_or("bad ORCPT xtext")?),
-            "STATUS" => r.status = Some(xtext_decode(v).ok_or("bad STATUS xtext")?),
-            "TARGET" => r.target = Some(xtext_decode(v).ok_or("bad TARGET xtext")?),
-            "PARENT" => r.parent = Some(xtext_decode(v).ok_or("bad PARENT xtext")?),
-            "DSN" => r.notified = v == "sent",
-            "MTA" => r.remote_mta = Some(xtext_decode(v).ok_or("bad MTA xtext")?),
-            _ => {}
-        }
-    }
-    Ok(r)
-}
-
-fn strip_angles(s: &str) -> &str {
-    s.strip_prefix('<')
-        .and_then(|x| x.strip_suffix('>'))
-        .unwrap_or(s)
-}
-
-fn check_field(what: &str, v: &str) -> Result<(), SpoolError> {
-    if v.contains(['\n', '\r', '\0']) {
-        return Err(SpoolError::Invalid(format!(
-            "{what} contains a line break or NUL: {v:?}"
-        )));
-    }
-    Ok(())
-}
-
-fn one_line(s: &str) -> String {
-    s.replace(['\n', '\r', '\0'], " ")
-}
-
-fn push_macro(s: &mut String, name: &str, value: &str) -> Result<(), SpoolError> {
-    check_field("macro", value)?;
-    if name.is_empty() || name.contains(['}', '{', '\n', '\r', '\0']) {
-        return Err(SpoolError::Invalid(format!("bad macro name {name:?}")));
-    }
-    if name.chars().count() == 1 {
-        let _ = writeln!(s, "${name}{value}");
-    } else {
-        let _ = writeln!(s, "${{{name}}}{value}");
-    }
-    Ok(())
-}
-
-/// xtext (RFC 3461) plus `:` and `;`, so encoded values never contain the R-record separators.
-/// The qf file's xtext: `:` and `;` separate fields, so they are escaped too.
-fn xtext_encode(s: &str) -> String {
-    crate::wire::xtext::encode_also(s, b":;")
-}
-
-use crate::wire::xtext::decode_lenient as xtext_decode;
+use super::commit::Batch;
+pub use super::envelope::{BodyType, Envelope, Notify, RcptState, Recipient, Ret};
+pub use super::qf::{QF_VERSION, QfError};
 
 // ---------------------------------------------------------------------------------------------
 // Spool
@@ -660,41 +176,18 @@ impl MessageLock {
     }
 }
 
-type StoreResult = Result<QueueId, SpoolError>;
-
-/// A queued group-commit job: still to be written by the leader, or already written by its caller.
-enum Job {
-    Unwritten(Box<NewMessage>),
-    Written(Written),
-}
-
-#[derive(Default)]
-struct Batch {
-    next_ticket: u64,
-    pending: Vec<(u64, Job)>,
-    leader_active: bool,
-    done: HashMap<u64, StoreResult>,
-}
-
-/// A message written but not yet made durable.
-struct Written {
-    id: QueueId,
-    df: File,
-    qf: File,
-}
-
 /// The spool directory. `Send + Sync`; share it with an `Arc`.
 pub struct Spool {
-    dir: PathBuf,
-    dir_file: File,
-    _owner_lock: Option<File>,
-    options: SpoolOptions,
-    recovery: RecoveryReport,
-    batch: Mutex<Batch>,
-    batch_cv: Condvar,
-    busy: Mutex<HashSet<QueueId>>,
-    busy_cv: Condvar,
-    syncfs_unsupported: AtomicBool,
+    pub(super) dir: PathBuf,
+    pub(super) dir_file: File,
+    pub(super) _owner_lock: Option<File>,
+    pub(super) options: SpoolOptions,
+    pub(super) recovery: RecoveryReport,
+    pub(super) batch: Mutex<Batch>,
+    pub(super) batch_cv: Condvar,
+    pub(super) busy: Mutex<HashSet<QueueId>>,
+    pub(super) busy_cv: Condvar,
+    pub(super) syncfs_unsupported: AtomicBool,
 }
 
 impl std::fmt::Debug for Spool {
@@ -706,18 +199,18 @@ impl std::fmt::Debug for Spool {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-use crate::sys::unix_now as now_unix;
+pub(super) use crate::sys::unix_now as now_unix;
 
 /// True if the file name is `<prefix><valid id>`.
-fn id_of(name: &str, prefix: &str) -> Option<QueueId> {
+pub(super) fn id_of(name: &str, prefix: &str) -> Option<QueueId> {
     QueueId::parse(name.strip_prefix(prefix)?).ok()
 }
 
-fn create_excl(path: &Path) -> io::Result<File> {
+pub(super) fn create_excl(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -726,7 +219,7 @@ fn create_excl(path: &Path) -> io::Result<File> {
 }
 
 /// Removes a file, ignoring "not found".
-fn remove_quiet(path: &Path) {
+pub(super) fn remove_quiet(path: &Path) {
     let _ = fs::remove_file(path);
 }
 
@@ -773,7 +266,11 @@ impl Spool {
         Spool::new(dir, None, SpoolOptions::default())
     }
 
-    fn new(dir: &Path, owner: Option<File>, options: SpoolOptions) -> Result<Spool, SpoolError> {
+    pub(super) fn new(
+        dir: &Path,
+        owner: Option<File>,
+        options: SpoolOptions,
+    ) -> Result<Spool, SpoolError> {
         let dir_file = File::open(dir).map_err(|e| SpoolError::io("open", dir, e))?;
         Ok(Spool {
             dir: dir.to_path_buf(),
@@ -809,303 +306,19 @@ impl Spool {
         self.dir.join(format!("qf{id}"))
     }
 
-    fn temp_path(&self, id: &QueueId) -> PathBuf {
+    pub(super) fn temp_path(&self, id: &QueueId) -> PathBuf {
         self.dir.join(format!("tf{id}"))
     }
 
-    fn sync_dir(&self) -> Result<(), SpoolError> {
+    pub(super) fn sync_dir(&self) -> Result<(), SpoolError> {
         self.dir_file
             .sync_all()
             .map_err(|e| SpoolError::io("fsync", &self.dir, e))
     }
 
-    // ----- recovery -------------------------------------------------------------------------
-
-    fn recover(&self) -> Result<RecoveryReport, SpoolError> {
-        let mut report = RecoveryReport::default();
-        let mut names: Vec<String> = Vec::new();
-        let rd = fs::read_dir(&self.dir).map_err(|e| SpoolError::io("readdir", &self.dir, e))?;
-        for ent in rd {
-            let ent = ent.map_err(|e| SpoolError::io("readdir", &self.dir, e))?;
-            if let Ok(name) = ent.file_name().into_string() {
-                names.push(name);
-            }
-        }
-        names.sort();
-        let remove = |name: &str, reason: &str, report: &mut RecoveryReport| match fs::remove_file(
-            self.dir.join(name),
-        ) {
-            Ok(()) => report.removed.push((name.to_string(), reason.to_string())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => report.corrupt.push((
-                name.to_string(),
-                format!("cannot remove: {}", io_message(&e)),
-            )),
-        };
-        let mut live_qf: HashSet<QueueId> = HashSet::new();
-        let mut in_flight: HashSet<QueueId> = HashSet::new();
-        // 1. tf files: never acknowledged.
-        for name in &names {
-            if let Some(id) = id_of(name, "tf") {
-                if id.writer_alive() {
-                    in_flight.insert(id);
-                } else {
-                    remove(name, "temporary control file", &mut report);
-                }
-            }
-        }
-        // 2. qf files: must be complete and have a full df.
-        for name in &names {
-            let Some(id) = id_of(name, "qf") else {
-                continue;
-            };
-            let path = self.dir.join(name);
-            let bytes = match fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => {
-                    report.corrupt.push((name.clone(), io_message(&e)));
-                    live_qf.insert(id);
-                    continue;
-                }
-            };
-            let df_len = fs::metadata(self.data_path(&id)).map(|m| m.len()).ok();
-            match Envelope::parse_qf(&bytes) {
-                Err(QfError::Incomplete) => {
-                    remove(name, "control file without final '.' line", &mut report);
-                    remove(
-                        &format!("df{id}"),
-                        "data file of an incomplete control file",
-                        &mut report,
-                    );
-                }
-                Err(QfError::Corrupt(why)) => {
-                    report.corrupt.push((name.clone(), why));
-                    live_qf.insert(id);
-                }
-                Ok(env) => match df_len {
-                    None => remove(name, "data file missing", &mut report),
-                    Some(len) if len < env.size => {
-                        remove(name, "data file shorter than recorded", &mut report);
-                        remove(
-                            &format!("df{id}"),
-                            "data file shorter than recorded",
-                            &mut report,
-                        );
-                    }
-                    Some(_) => {
-                        live_qf.insert(id);
-                    }
-                },
-            }
-        }
-        // 3. df files without a qf: the control file was never committed.
-        for name in &names {
-            if let Some(id) = id_of(name, "df")
-                && !live_qf.contains(&id)
-                && !in_flight.contains(&id)
-                && !id.writer_alive()
-            {
-                remove(name, "data file without control file", &mut report);
-            }
-        }
-        if !report.removed.is_empty() {
-            self.sync_dir()?;
-        }
-        Ok(report)
-    }
-
-    // ----- acceptance -----------------------------------------------------------------------
-
-    /// Stores a message durably and returns its id. Blocking and thread-safe: returns only once
-    /// `df` and `qf` and their directory entries are on stable storage. Concurrent callers share
-    /// one flush (group commit). On error nothing of the message is left behind.
-    pub fn store(&self, msg: NewMessage) -> Result<QueueId, SpoolError> {
-        if self.options.sync == SyncMode::PerMessage {
-            return self.store_direct(msg);
-        }
-        let job = if self.options.parallel_writes {
-            Job::Written(self.write_message(msg, now_unix(), false)?)
-        } else {
-            Job::Unwritten(Box::new(msg))
-        };
-        let mut st = lock(&self.batch);
-        let ticket = st.next_ticket;
-        st.next_ticket += 1;
-        st.pending.push((ticket, job));
-        loop {
-            if let Some(result) = st.done.remove(&ticket) {
-                return result;
-            }
-            if !st.leader_active {
-                st.leader_active = true;
-                let jobs = std::mem::take(&mut st.pending);
-                drop(st);
-                let mut guard = LeaderGuard {
-                    spool: self,
-                    tickets: jobs.iter().map(|(t, _)| *t).collect(),
-                    results: Vec::new(),
-                };
-                guard.results = self.commit_batch(jobs);
-                drop(guard);
-                st = lock(&self.batch);
-                continue;
-            }
-            st = self.batch_cv.wait(st).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// Without group commit: write and fsync one message.
-    fn store_direct(&self, msg: NewMessage) -> Result<QueueId, SpoolError> {
-        let w = self.write_message(msg, now_unix(), true)?;
-        if let Err(e) = self.sync_dir() {
-            self.discard(&w.id);
-            return Err(e);
-        }
-        Ok(w.id)
-    }
-
-    /// Leader: write every message of the batch, then make them durable together.
-    fn commit_batch(&self, jobs: Vec<(u64, Job)>) -> Vec<(u64, StoreResult)> {
-        let now = now_unix();
-        let mut results = Vec::with_capacity(jobs.len());
-        let mut written = Vec::with_capacity(jobs.len());
-        for (ticket, job) in jobs {
-            match job {
-                Job::Written(w) => written.push((ticket, w)),
-                Job::Unwritten(msg) => match self.write_message(*msg, now, false) {
-                    Ok(w) => written.push((ticket, w)),
-                    Err(e) => results.push((ticket, Err(e))),
-                },
-            }
-        }
-        if written.is_empty() {
-            return results;
-        }
-        match self.sync_batch(&written) {
-            Ok(()) => results.extend(written.into_iter().map(|(t, w)| (t, Ok(w.id)))),
-            Err(e) => {
-                for (_, w) in &written {
-                    self.discard(&w.id);
-                }
-                let _ = self.sync_dir();
-                results.extend(written.into_iter().map(|(t, _)| (t, Err(e.clone()))));
-            }
-        }
-        results
-    }
-
-    fn sync_batch(&self, written: &[(u64, Written)]) -> Result<(), SpoolError> {
-        if self.options.sync == SyncMode::Syncfs && !self.syncfs_unsupported.load(Ordering::Relaxed)
-        {
-            match crate::sys::fs::syncfs(&self.dir_file) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Unsupported => {
-                    self.syncfs_unsupported.store(true, Ordering::Relaxed);
-                }
-                Err(e) => return Err(SpoolError::io("syncfs", &self.dir, e)),
-            }
-        }
-        // fsync the files from a few threads so the file system can merge the flushes.
-        let fsync_all = |chunk: &[(u64, Written)]| -> Result<(), SpoolError> {
-            for (_, w) in chunk {
-                w.df.sync_all()
-                    .map_err(|e| SpoolError::io("fsync", &self.data_path(&w.id), e))?;
-                w.qf.sync_all()
-                    .map_err(|e| SpoolError::io("fsync", &self.control_path(&w.id), e))?;
-            }
-            Ok(())
-        };
-        let per_thread = written.len().div_ceil(FSYNC_THREADS).max(1);
-        if written.len() <= 2 {
-            fsync_all(written)?;
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = written
-                    .chunks(per_thread)
-                    .map(|chunk| scope.spawn(move || fsync_all(chunk)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .try_for_each(|h| h.join().unwrap_or(Err(SpoolError::Internal)))
-            })?;
-        }
-        self.sync_dir()
-    }
-
-    /// Removes every file of a message that failed (qf first, so no qf ever lacks its df).
-    fn discard(&self, id: &QueueId) {
-        remove_quiet(&self.control_path(id));
-        remove_quiet(&self.temp_path(id));
-        remove_quiet(&self.data_path(id));
-    }
-
-    /// Allocates an id (df created with O_EXCL), writes df, writes tf, renames tf to qf.
-    /// With `fsync_each`, df and tf are fsynced before the rename.
-    fn write_message(
-        &self,
-        msg: NewMessage,
-        now: u64,
-        fsync_each: bool,
-    ) -> Result<Written, SpoolError> {
-        let NewMessage {
-            mut envelope,
-            data,
-            id: preset,
-        } = msg;
-        envelope.size = data.len() as u64;
-        if envelope.created == 0 {
-            envelope.created = now;
-        }
-        let qf_text = envelope.to_qf()?;
-        for _ in 0..SEQ_SPACE {
-            let id = preset.clone().unwrap_or_else(QueueId::allocate);
-            let df_path = self.data_path(&id);
-            let mut df = match create_excl(&df_path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && preset.is_none() => continue,
-                Err(e) => return Err(SpoolError::io("create", &df_path, e)),
-            };
-            let fail = |op, path: &Path, e| {
-                remove_quiet(&self.temp_path(&id));
-                remove_quiet(&df_path);
-                SpoolError::io(op, path, e)
-            };
-            df.write_all(&data)
-                .map_err(|e| fail("write", &df_path, e))?;
-            if fsync_each {
-                df.sync_all().map_err(|e| fail("fsync", &df_path, e))?;
-            }
-            let tf_path = self.temp_path(&id);
-            let mut tf = match create_excl(&tf_path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    // Someone else's id (or a stale tf): not ours to touch; pick another id.
-                    remove_quiet(&df_path);
-                    if preset.is_some() {
-                        return Err(SpoolError::io("create", &tf_path, e));
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    remove_quiet(&df_path);
-                    return Err(SpoolError::io("create", &tf_path, e));
-                }
-            };
-            tf.write_all(qf_text.as_bytes())
-                .map_err(|e| fail("write", &tf_path, e))?;
-            if fsync_each {
-                tf.sync_all().map_err(|e| fail("fsync", &tf_path, e))?;
-            }
-            let qf_path = self.control_path(&id);
-            fs::rename(&tf_path, &qf_path).map_err(|e| fail("rename", &tf_path, e))?;
-            return Ok(Written { id, df, qf: tf });
-        }
-        Err(SpoolError::IdExhausted)
-    }
-
     // ----- per-message operations for delivery -----------------------------------------------
 
-    fn claim(&self, id: &QueueId) -> BusyGuard<'_> {
+    pub(super) fn claim(&self, id: &QueueId) -> BusyGuard<'_> {
         let mut busy = lock(&self.busy);
         while busy.contains(id) {
             busy = self.busy_cv.wait(busy).unwrap_or_else(|e| e.into_inner());
@@ -1274,33 +487,7 @@ impl Spool {
     }
 }
 
-/// Publishes the leader's results (or, if it panicked, an error for every job) and wakes waiters.
-struct LeaderGuard<'a> {
-    spool: &'a Spool,
-    tickets: Vec<u64>,
-    results: Vec<(u64, StoreResult)>,
-}
-
-impl Drop for LeaderGuard<'_> {
-    fn drop(&mut self) {
-        let mut st = lock(&self.spool.batch);
-        let results = std::mem::take(&mut self.results);
-        let mut answered: HashSet<u64> = HashSet::with_capacity(results.len());
-        for (t, r) in results {
-            answered.insert(t);
-            st.done.insert(t, r);
-        }
-        for t in &self.tickets {
-            if !answered.contains(t) {
-                st.done.insert(*t, Err(SpoolError::Internal));
-            }
-        }
-        st.leader_active = false;
-        self.spool.batch_cv.notify_all();
-    }
-}
-
-struct BusyGuard<'a> {
+pub(super) struct BusyGuard<'a> {
     spool: &'a Spool,
     id: QueueId,
 }
