@@ -305,3 +305,33 @@ fn architecture_names_every_module_and_nothing_that_is_gone() {
     );
     assert!(!text.contains("Not built yet"), "stale note");
 }
+
+/// Every source file the documents name (`src/queue/spool.rs`, `tests/serve_pop3.rs`) exists:
+/// a file that moved must take its mentions along.
+#[test]
+fn files_named_in_the_docs_exist() {
+    let mut docs = vec![
+        root().join("README.md"),
+        root().join("benches/README.md"),
+        root().join("fuzz/README.md"),
+    ];
+    walk(&root().join("docs"), &mut docs);
+    let mut missing = Vec::new();
+    for doc in docs {
+        let Ok(text) = fs::read_to_string(&doc) else {
+            continue;
+        };
+        for (i, _) in text.match_indices(".rs") {
+            let start = text[..i]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '/'))
+                .map_or(0, |p| p + 1);
+            let path = &text[start..i + 3];
+            if (path.starts_with("src/") || path.starts_with("tests/"))
+                && !root().join(path).exists()
+            {
+                missing.push(format!("{}: {path}", doc.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "named but missing: {missing:#?}");
+}

@@ -3,19 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use crate::smtp::client::{Observer, Said};
 use crate::tls::{TlsError, Verify};
-
-/// When to use STARTTLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StartTls {
-    /// Require it: fail when the server does not offer it.
-    Always,
-    /// Use it when the server offers it.
-    Auto,
-}
+pub use crate::tools::{StartTls, stderr_transcript};
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct TlsArgs {
@@ -50,17 +41,4 @@ impl TlsArgs {
             Ok(None)
         }
     }
-}
-
-/// A `-v` transcript on stderr, swaks style: ` -> ` what we sent, `<-  ` what we got,
-/// ` === ` our own notes. `prefix` tells concurrent sessions apart.
-pub fn stderr_transcript(prefix: String) -> Observer {
-    Box::new(move |said, line| {
-        let arrow = match said {
-            Said::Client => " -> ",
-            Said::Server => "<-  ",
-            Said::Note => " === ",
-        };
-        eprintln!("{prefix}{arrow}{line}");
-    })
 }

@@ -12,10 +12,8 @@ use comfy_table::Table;
 
 use super::{Fail, GlobalOpts, stdout_error};
 use crate::pop3::client::conn::{Direction, Secret, Transcript};
-use crate::pop3::client::login_check::{
-    self, AuthMethod, CheckOptions, FailureKind, Report, TlsMode,
-};
 use crate::tls::Verify;
+use crate::tools::pop_login::{self, AuthMethod, CheckOptions, FailureKind, Report, TlsMode};
 
 /// Logged in (and every requested listing worked).
 pub const LOGGED_IN: i32 = 0;
@@ -246,7 +244,7 @@ pub fn run(_global: &GlobalOpts, a: &PopLoginArgs) -> Result<i32, Fail> {
         .build()
         .map_err(|e| Fail::new(FAILED, format!("pop-login: {e}")))?;
     let transcript = a.verbose.then(stderr_transcript);
-    let report = runtime.block_on(login_check::run(&opts, &secret, transcript));
+    let report = runtime.block_on(pop_login::run(&opts, &secret, transcript));
     output(a, &report)?;
     Ok(exit_code(&report))
 }

@@ -1,6 +1,6 @@
 //! `mailtool relaycheck`: the arguments, the host list, running hosts concurrently and
 //! printing their results in the order given. The probes and verdicts live in
-//! [`crate::relaycheck`].
+//! [`crate::tools::relaycheck`].
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -12,11 +12,11 @@ use clap::Args;
 
 use super::client_args::{StartTls, TlsArgs, stderr_transcript};
 use super::{Fail, stdout_error};
-use crate::relaycheck::battery::{DEFAULT_DOMAIN, DEFAULT_FROM, DEFAULT_TO};
-use crate::relaycheck::report::{self, EXIT_NO_RELAY, EXIT_OPEN_RELAY, EXIT_UNTESTED};
-use crate::relaycheck::runner::{self, ClassicVerdict, Options, Target, TlsMode};
 use crate::smtp::client::split_host_port;
 use crate::sysexits::{EX_NOINPUT, EX_USAGE};
+use crate::tools::relaycheck::battery::{DEFAULT_DOMAIN, DEFAULT_FROM, DEFAULT_TO};
+use crate::tools::relaycheck::report::{self, EXIT_NO_RELAY, EXIT_OPEN_RELAY, EXIT_UNTESTED};
+use crate::tools::relaycheck::runner::{self, ClassicVerdict, Options, Target, TlsMode};
 
 /// relaychecker.pl's fixed values.
 const CLASSIC_HELO: &str = "mail.example.com";

@@ -132,7 +132,7 @@ pub async fn reach(kind: &str, addr: SocketAddr, greeting: Option<&str>) -> Chec
 /// relaycheck against our own SMTP listener, from an untrusted loopback address (127.0.0.50),
 /// so the loopback exemption does not hide an open relay.
 pub async fn open_relay(cfg: &Config) -> Check {
-    use crate::relaycheck::runner::{Options, Target, TlsMode, check_host};
+    use crate::tools::relaycheck::runner::{Options, Target, TlsMode, check_host};
     let Some(addr) = cfg
         .settings
         .smtp
@@ -165,14 +165,14 @@ pub async fn open_relay(cfg: &Config) -> Check {
         port: addr.port(),
     };
     let report = check_host(&target, &opts).await;
-    let summary = crate::relaycheck::report::summary(&report).join(" ");
+    let summary = crate::tools::relaycheck::report::summary(&report).join(" ");
     if report.open_relay() {
         Check::fail(
             "open relay",
             summary,
             "remove RELAY entries for outside networks from access/localip/relay-domains",
         )
-    } else if report.status != crate::relaycheck::runner::Status::Failed {
+    } else if report.status != crate::tools::relaycheck::runner::Status::Failed {
         Check::pass("open relay", summary)
     } else {
         Check::warn(

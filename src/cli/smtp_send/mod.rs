@@ -2,8 +2,7 @@
 //! sends it to a named server or to the recipient domain's MX, and exits with the number of
 //! the stage that failed.
 
-mod message;
-mod session;
+use crate::tools::smtp_send::{message, session};
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};

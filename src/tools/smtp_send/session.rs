@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::super::client_args::{StartTls, stderr_transcript};
 use crate::smtp::client::{AuthMech, Client, ClientError, Observer, Said};
 use crate::smtp::proto::Reply;
+use crate::tools::{StartTls, stderr_transcript};
 
 /// The protocol step a transaction reached; each has its own exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

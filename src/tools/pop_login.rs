@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use super::conn::{
+use crate::pop3::client::conn::{
     Client, MASK, Pop3Error, Secret, Transcript, apop_digest, ok_or_refused, sasl_plain,
 };
-use super::response::{self, Indicator, Listing, Summary, UniqueId};
+use crate::pop3::client::response::{self, Indicator, Listing, Summary, UniqueId};
 use crate::tls::{self, Verify};
 
 /// How the connection is secured.
