@@ -7,6 +7,7 @@ pub mod address;
 pub mod cli;
 pub mod config;
 pub mod courier;
+pub mod dates;
 pub mod dns;
 pub mod doctor;
 pub mod duration;

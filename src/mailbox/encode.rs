@@ -15,7 +15,6 @@ use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::LocalMessage;
-use crate::util::civil_from_days;
 
 /// The sender shown for the null sender, as sendmail and mail.local show it.
 pub const NULL_SENDER: &str = "MAILER-DAEMON";
@@ -45,25 +44,7 @@ pub fn from_line(sender: &str, when: SystemTime, utc_offset: i32) -> String {
 
 /// asctime(3) without the newline: `Sat Nov 28 10:00:00 2026`, `Sun Nov  1 09:05:03 2026`.
 pub fn asctime(when: SystemTime, utc_offset: i32) -> String {
-    let secs = match when.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2),
-        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX / 2),
-    } + i64::from(utc_offset);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{} {} {d:>2} {:02}:{:02}:{:02} {y}",
-        WD[days.rem_euclid(7) as usize],
-        MON[(m - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::dates::asctime(crate::dates::unix_secs(when) + i64::from(utc_offset))
 }
 
 /// The system's offset from UTC at `when` (seconds east), from localtime_r(3).

@@ -197,44 +197,7 @@ fn random_offset() -> u32 {
     })
 }
 
-/// Broken-down time (proleptic Gregorian, no time zone).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Civil {
-    pub year: i64,
-    /// 0–11
-    pub month0: i64,
-    /// 1–31
-    pub mday: i64,
-    pub hour: i64,
-    pub min: i64,
-    pub sec: i64,
-    /// 0 = Sunday
-    pub wday: i64,
-}
-
-/// Converts seconds since the epoch to broken-down time (Howard Hinnant's days→civil algorithm).
-pub(crate) fn civil_from_unix(secs: i64) -> Civil {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let mday = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    Civil {
-        year,
-        month0: month - 1,
-        mday,
-        hour: rem / 3600,
-        min: (rem % 3600) / 60,
-        sec: rem % 60,
-        wday: (days + 4).rem_euclid(7),
-    }
-}
+pub(crate) use crate::dates::civil_from_unix;
 
 #[cfg(test)]
 mod tests {

@@ -15,11 +15,10 @@
 //! * Addresses are shown in angle brackets, as sendmail shows its qf `S`/`R` values; the null
 //!   sender is `<>`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use super::id::civil_from_unix;
 use super::spool::{QueuedMessage, RcptState};
 
 /// How Q-Time is converted to wall-clock time.
@@ -237,12 +236,7 @@ fn shown(s: &str, max: usize) -> String {
     out
 }
 
-fn unix_secs(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-    }
-}
+use crate::dates::unix_secs;
 
 /// Offset of local time from UTC at `t`, in seconds.
 use crate::sys::time::local_utc_offset as local_offset;
@@ -253,29 +247,12 @@ fn ctime(t: i64, tz: TimeZone) -> String {
         TimeZone::Local => local_offset(t),
         TimeZone::Fixed(o) => o,
     };
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let c = civil_from_unix(t.saturating_add(offset));
-    format!(
-        "{} {} {:>2} {:02}:{:02}:{:02} {}",
-        DAYS[c.wday as usize], MONTHS[c.month0 as usize], c.mday, c.hour, c.min, c.sec, c.year
-    )
+    crate::dates::asctime(t.saturating_add(offset))
 }
 
 /// RFC 3339 UTC timestamp: `2006-06-15T16:59:00Z`.
 pub fn rfc3339(t: u64) -> String {
-    let c = civil_from_unix(i64::try_from(t).unwrap_or(i64::MAX));
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.year,
-        c.month0 + 1,
-        c.mday,
-        c.hour,
-        c.min,
-        c.sec
-    )
+    crate::dates::rfc3339(i64::try_from(t).unwrap_or(i64::MAX))
 }
 
 /// JSON form of a listing: an array with one object per message.
@@ -338,6 +315,7 @@ mod tests {
     use crate::queue::id::QueueId;
     use crate::queue::spool::{BodyType, Envelope, Recipient};
     use std::time::Duration;
+    use std::time::UNIX_EPOCH;
 
     const T0: u64 = 1_150_390_740; // Thu Jun 15 16:59:00 2006 UTC
     const QDIR: &str = "/var/spool/mqueue";

@@ -199,12 +199,15 @@ pub fn prepare(raw: &[u8], local: &Local) -> Prepared {
 
 /// `YYYYMMDDhhmm`, as sendmail starts its Message-IDs.
 fn message_id_stamp(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (y, m, d) = crate::util::civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!("{y:04}{m:02}{d:02}{:02}{:02}", rem / 3600, rem % 3600 / 60)
+    let c = crate::dates::civil_from_unix(crate::dates::unix_secs(t).max(0));
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}",
+        c.year,
+        c.month0 + 1,
+        c.mday,
+        c.hour,
+        c.min
+    )
 }
 
 /// A phrase for `From: NAME <addr>`: quoted when it holds specials (RFC 5322 §3.2.3).
