@@ -16,7 +16,7 @@ use crate::maps::class::{self, ClassR, ClassW, LocalIp};
 use crate::maps::lazy::LazyMap;
 use crate::maps::store::db_path;
 use crate::maps::{Map, MapError};
-use crate::reply::Reply;
+use crate::reply::Rejection;
 use crate::route::{Route, Router};
 
 /// What the server knows about the client.
@@ -105,7 +105,7 @@ pub enum Connect {
     /// `Connect:` OK or RELAY: DNSBL is skipped (docs/sendmail-compat.md §4.4, §7).
     Accept,
     /// Refuse every command but QUIT/HELO/EHLO/NOOP/RSET with this reply (§6.6).
-    Reject(Reply),
+    Reject(Rejection),
 }
 
 /// An accepted recipient.
@@ -124,9 +124,9 @@ pub struct MailOk {
 }
 
 /// Why a lookup failed, as a reply: with `-T<TMPF>` a map error is a temporary failure.
-fn map_error(temp_fail: bool, e: &MapError) -> Option<Reply> {
+fn map_error(temp_fail: bool, e: &MapError) -> Option<Rejection> {
     tracing::warn!("map lookup failed: {e}");
-    temp_fail.then(Reply::temp_failure)
+    temp_fail.then(Rejection::temp_failure)
 }
 
 impl Policy {
@@ -193,22 +193,22 @@ impl Policy {
     }
 
     /// The seed's Local_check_relay PTR rules, run before the access checks.
-    pub fn ptr_rule(&self, c: &Client) -> Option<Reply> {
+    pub fn ptr_rule(&self, c: &Client) -> Option<Rejection> {
         let s = self.settings();
         let ip = canonical(c.ip);
         match (s.ptr_check, &c.resolve) {
             (PtrCheck::Off, _) => None,
-            (_, ClientResolve::Temp) => Some(Reply::new(
+            (_, ClientResolve::Temp) => Some(Rejection::new(
                 450,
                 "4.7.1",
                 format!("Access denied. Cannot resolve PTR record for {ip}"),
             )),
-            (_, ClientResolve::Fail) => Some(Reply::new(
+            (_, ClientResolve::Fail) => Some(Rejection::new(
                 450,
                 "4.7.1",
                 format!("Access denied. IP name lookup failed {}", c.name()),
             )),
-            (PtrCheck::Forged, ClientResolve::Forged(n)) => Some(Reply::new(
+            (PtrCheck::Forged, ClientResolve::Forged(n)) => Some(Rejection::new(
                 450,
                 "4.7.1",
                 format!("Access denied. IP name possibly forged {n}"),
@@ -232,10 +232,10 @@ impl Policy {
     }
 
     /// The DNSBL rejection for a listed client (FEATURE(dnsbl), docs/sendmail-compat.md §7).
-    pub fn dnsbl_reply(ip: IpAddr, zone: &str, message: Option<&str>) -> Reply {
+    pub fn dnsbl_reply(ip: IpAddr, zone: &str, message: Option<&str>) -> Rejection {
         match message {
-            Some(m) => Reply::from_error(Some("5.7.1"), m),
-            None => Reply::new(
+            Some(m) => Rejection::from_error(Some("5.7.1"), m),
+            None => Rejection::new(
                 550,
                 "5.7.1",
                 format!("Rejected: {} listed at {zone}", canonical(ip)),
@@ -244,7 +244,7 @@ impl Policy {
     }
 
     /// check_mail: `From:` entries for the sender. `arg` is the MAIL argument as typed.
-    pub fn check_mail(&self, _c: &Client, arg: &str) -> Result<MailOk, Reply> {
+    pub fn check_mail(&self, _c: &Client, arg: &str) -> Result<MailOk, Rejection> {
         match self.access().check_mail(arg) {
             Ok(Verdict::Reject(r)) => Err(r),
             Ok(Verdict::Discard) => Ok(MailOk { discard: true }),
@@ -257,14 +257,14 @@ impl Policy {
 
     /// check_rcpt: the recipient blacklist, then Rcpt_ok / Relay_ok (docs/sendmail-compat.md §6.2), then
     /// whether a local recipient exists. `arg` is the RCPT argument as typed.
-    pub fn check_rcpt(&self, c: &Client, rcpt: &Path, arg: &str) -> Result<RcptOk, Reply> {
+    pub fn check_rcpt(&self, c: &Client, rcpt: &Path, arg: &str) -> Result<RcptOk, Rejection> {
         let s = self.settings();
         let classes = self.classes();
         // Maps other than access have no -T<TMPF>: a failure there is always temporary, since
         // accepting a recipient we could not check would lose mail later.
-        let tf = |e: MapError| map_error(true, &e).unwrap_or_else(Reply::temp_failure);
+        let tf = |e: MapError| map_error(true, &e).unwrap_or_else(Rejection::temp_failure);
         let Some(mbox) = &rcpt.mailbox else {
-            return Err(Reply::new(553, "5.0.0", "User address required").with_addr(arg));
+            return Err(Rejection::new(553, "5.0.0", "User address required").with_addr(arg));
         };
         let trusted = self.client_may_relay(c, &s, &classes).map_err(tf)?;
         // Sender-specified routing (source routes, %, !, quoted @) is never relayed for an
@@ -333,7 +333,7 @@ impl Policy {
         };
         if ours || relay_to || trusted {
             if c.submission && c.authenticated.is_none() && !ours {
-                return Err(Reply::new(530, "5.7.0", "Authentication required"));
+                return Err(Rejection::new(530, "5.7.0", "Authentication required"));
             }
             return Ok(RcptOk { route, discard });
         }
@@ -417,30 +417,30 @@ impl Policy {
         }
     }
 
-    fn relay_denied(&self, c: &Client, s: &Settings, arg: &str) -> Reply {
+    fn relay_denied(&self, c: &Client, s: &Settings, arg: &str) -> Rejection {
         let ip = canonical(c.ip);
         let r = match &c.resolve {
-            ClientResolve::Temp if s.ptr_check != PtrCheck::Off => Reply::new(
+            ClientResolve::Temp if s.ptr_check != PtrCheck::Off => Rejection::new(
                 450,
                 "4.4.0",
                 format!("Relaying temporarily denied. Cannot resolve PTR record for {ip}"),
             ),
-            ClientResolve::Fail if s.ptr_check != PtrCheck::Off => Reply::new(
+            ClientResolve::Fail if s.ptr_check != PtrCheck::Off => Rejection::new(
                 550,
                 "5.7.1",
                 format!("Relaying denied. IP name lookup failed {}", c.name()),
             ),
-            ClientResolve::Forged(n) if s.ptr_check != PtrCheck::Off => Reply::new(
+            ClientResolve::Forged(n) if s.ptr_check != PtrCheck::Off => Rejection::new(
                 550,
                 "5.7.1",
                 format!("Relaying denied. IP name possibly forged {n}"),
             ),
-            _ if s.auth_offered => Reply::new(
+            _ if s.auth_offered => Rejection::new(
                 550,
                 "5.7.1",
                 "Relaying denied. Proper authentication required.",
             ),
-            _ => Reply::new(550, "5.7.1", "Relaying denied"),
+            _ => Rejection::new(550, "5.7.1", "Relaying denied"),
         };
         r.with_addr(arg)
     }

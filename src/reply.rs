@@ -1,8 +1,8 @@
 //! SMTP replies and sendmail's rules for formatting them (docs/sendmail-compat.md §6.3).
 //!
 //! sendmail builds every rejection from a `$#error $@ <status> $: <text>` triple (parseaddr.c
-//! buildaddr) and prints it through err.c fmtmsg. [`Reply::from_error`] is that first step and
-//! [`Reply::line`] the second, so the access db, the virtusertable and the alias code all produce
+//! buildaddr) and prints it through err.c fmtmsg. [`Rejection::from_error`] is that first step and
+//! [`Rejection::line`] the second, so the access db, the virtusertable and the alias code all produce
 //! byte-identical replies.
 
 use std::fmt;
@@ -12,7 +12,7 @@ pub const TEMP_FAILURE_TEXT: &str = "Temporary system failure. Please try again 
 
 /// One SMTP reply line: `code dsn <addr>... text`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
+pub struct Rejection {
     /// The three-digit reply code (kept as a number; sendmail accepts any three digits here).
     pub code: u16,
     /// The RFC 3463 enhanced status code, or empty when the reply has none (e.g. `050`).
@@ -24,7 +24,7 @@ pub struct Reply {
     pub addr: Option<String>,
 }
 
-impl Reply {
+impl Rejection {
     /// A reply with an explicit enhanced status code (pass `""` for none).
     pub fn new(code: u16, dsn: impl Into<String>, text: impl Into<String>) -> Self {
         Self {
@@ -109,7 +109,7 @@ impl Reply {
     }
 }
 
-impl fmt::Display for Reply {
+impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.line())
     }
@@ -206,7 +206,7 @@ mod tests {
     // docs/sendmail-compat.md §6.3: address part shown for 550.
     #[test]
     fn formats_user_unknown() {
-        let r = Reply::new(550, "5.1.1", "User unknown").with_addr("<x@y>");
+        let r = Rejection::new(550, "5.1.1", "User unknown").with_addr("<x@y>");
         assert_eq!(r.line(), "550 5.1.1 <x@y>... User unknown");
         assert_eq!(r.to_string(), r.line());
     }
@@ -220,21 +220,21 @@ mod tests {
         for code in [221, 354, 421, 451, 452, 501, 551, 552, 554] {
             assert!(!address_shown(code), "{code}");
         }
-        let r = Reply::new(554, "5.4.6", "loop").with_addr("<a@b>");
+        let r = Rejection::new(554, "5.4.6", "loop").with_addr("<a@b>");
         assert_eq!(r.line(), "554 5.4.6 loop");
-        let r = Reply::new(451, "4.3.0", TEMP_FAILURE_TEXT).with_addr("<a@b>");
+        let r = Rejection::new(451, "4.3.0", TEMP_FAILURE_TEXT).with_addr("<a@b>");
         assert_eq!(
             r.line(),
             "451 4.3.0 Temporary system failure. Please try again later."
         );
-        let r = Reply::new(50, "", "expanded").with_addr("<a@b>");
+        let r = Rejection::new(50, "", "expanded").with_addr("<a@b>");
         assert_eq!(r.line(), "050 <a@b>... expanded");
     }
 
     // docs/sendmail-compat.md §6.3: an empty address is not shown.
     #[test]
     fn empty_addr_not_shown() {
-        let r = Reply::new(550, "5.7.1", "Access denied").with_addr("");
+        let r = Rejection::new(550, "5.7.1", "Access denied").with_addr("");
         assert_eq!(r.line(), "550 5.7.1 Access denied");
     }
 
@@ -247,7 +247,7 @@ mod tests {
         assert_eq!(default_dsn(50), "");
         assert_eq!(default_dsn(354), "");
         assert_eq!(
-            Reply::from_error(None, "450 mailbox full").line(),
+            Rejection::from_error(None, "450 mailbox full").line(),
             "450 4.0.0 mailbox full"
         );
     }
@@ -255,30 +255,33 @@ mod tests {
     // docs/sendmail-compat.md §6.3: `$#error` text without a leading code becomes 553 5.3.0.
     #[test]
     fn text_without_code_is_553() {
-        let r = Reply::from_error(Some("nouser"), "User unknown").with_addr("<a@b>");
+        let r = Rejection::from_error(Some("nouser"), "User unknown").with_addr("<a@b>");
         assert_eq!(r.line(), "553 5.3.0 <a@b>... User unknown");
         // Status D.S.N is ignored in that case, as in buildaddr.
-        let r = Reply::from_error(Some("5.1.1"), "User unknown");
+        let r = Rejection::from_error(Some("5.1.1"), "User unknown");
         assert_eq!(r.line(), "553 5.3.0 User unknown");
         // "550" without a following space is not a code.
-        assert_eq!(Reply::from_error(None, "550").line(), "553 5.3.0 550");
-        assert_eq!(Reply::from_error(None, "550-x").line(), "553 5.3.0 550-x");
-        assert_eq!(Reply::from_error(None, "").line(), "553 5.3.0 ");
+        assert_eq!(Rejection::from_error(None, "550").line(), "553 5.3.0 550");
+        assert_eq!(
+            Rejection::from_error(None, "550-x").line(),
+            "553 5.3.0 550-x"
+        );
+        assert_eq!(Rejection::from_error(None, "").line(), "553 5.3.0 ");
     }
 
     // docs/sendmail-compat.md §5.4 / §6.3: status D.S.N used when text has only a code; text's own D.S.N wins.
     #[test]
     fn dsn_precedence() {
         assert_eq!(
-            Reply::from_error(Some("5.7.0"), "550 Address invalid").line(),
+            Rejection::from_error(Some("5.7.0"), "550 Address invalid").line(),
             "550 5.7.0 Address invalid"
         );
         assert_eq!(
-            Reply::from_error(Some("5.7.0"), "550 5.1.1 Gone").line(),
+            Rejection::from_error(Some("5.7.0"), "550 5.1.1 Gone").line(),
             "550 5.1.1 Gone"
         );
         assert_eq!(
-            Reply::from_error(Some("nouser"), "550 No such user here").line(),
+            Rejection::from_error(Some("nouser"), "550 No such user here").line(),
             "550 5.0.0 No such user here"
         );
     }
@@ -312,7 +315,7 @@ mod tests {
     // docs/sendmail-compat.md §4.1: the TMPF reply.
     #[test]
     fn temp_failure_reply() {
-        let r = Reply::temp_failure();
+        let r = Rejection::temp_failure();
         assert!(r.is_temporary() && !r.is_permanent());
         assert_eq!(
             r.line(),
@@ -323,9 +326,9 @@ mod tests {
     // Robustness: control characters never reach the wire; non-ASCII input does not panic.
     #[test]
     fn control_chars_and_unicode() {
-        let r = Reply::from_error(None, "\"550 a\r\nb\"");
+        let r = Rejection::from_error(None, "\"550 a\r\nb\"");
         assert_eq!(r.line(), "550 5.0.0 a  b");
-        assert_eq!(Reply::from_error(None, "5é0 x").code, 553);
+        assert_eq!(Rejection::from_error(None, "5é0 x").code, 553);
         assert_eq!(split_smtp_code("55é x"), None);
         assert_eq!(split_smtp_code("é"), None);
     }

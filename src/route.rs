@@ -5,7 +5,7 @@
 use crate::maps::class::ClassW;
 use crate::maps::virtuser::{self, VirtResult};
 use crate::maps::{Map, MapError, aliases};
-use crate::reply::Reply;
+use crate::reply::Rejection;
 
 /// Where a recipient goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub enum Route {
     Remote(String),
     /// Refused, with the reply sendmail gives (`550 5.1.1 … User unknown`, virtusertable's
     /// `error:` text, …).
-    Reject(Reply),
+    Reject(Rejection),
 }
 
 /// virtusertable may point at another virtual address; sendmail has no loop protection here
@@ -100,7 +100,7 @@ impl Router<'_> {
         let base = name.split_once('+').map_or(name.as_str(), |(u, _)| u);
         if name.is_empty() {
             return Ok(Route::Reject(
-                Reply::new(553, "5.1.3", "User address required").with_addr(shown),
+                Rejection::new(553, "5.1.3", "User address required").with_addr(shown),
             ));
         }
         let known = base == "postmaster"
@@ -111,7 +111,7 @@ impl Router<'_> {
             Ok(Route::Local(name))
         } else {
             Ok(Route::Reject(
-                Reply::new(550, "5.1.1", "User unknown").with_addr(shown),
+                Rejection::new(550, "5.1.1", "User unknown").with_addr(shown),
             ))
         }
     }
@@ -167,7 +167,9 @@ mod tests {
         assert_eq!(
             r.resolve("x", Some("example2.com"), "<x@example2.com>")
                 .unwrap(),
-            Route::Reject(Reply::new(550, "5.0.0", "error-message").with_addr("<x@example2.com>"))
+            Route::Reject(
+                Rejection::new(550, "5.0.0", "error-message").with_addr("<x@example2.com>")
+            )
         );
         assert_eq!(
             r.resolve("info", Some("virtual.test"), "<info@virtual.test>")

@@ -6,7 +6,7 @@
 //! taken as "not found", so the caller can apply `-T<TMPF>` with [`temp_failure_reply`].
 
 use crate::maps::{Map, MapError};
-use crate::reply::Reply;
+use crate::reply::Rejection;
 
 /// The LHS prefix `Tag:` (docs/sendmail-compat.md §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,15 +111,15 @@ pub enum AccessValue {
     /// `QUARANTINE:reason` (8.13).
     Quarantine(String),
     /// `ERROR:### text`, `ERROR:D.S.N:### text`, `ERROR:"### text"`.
-    Error(Reply),
+    Error(Rejection),
     /// `TEMP:` forms of check_compat, parsed like `ERROR:`.
-    Temp(Reply),
+    Temp(Rejection),
     Friend,
     Hater,
     /// A plain decimal number (GreetPause, ClientRate, ClientConn).
     Number(u64),
     /// The deprecated untagged `### text` generic error.
-    GenericError(Reply),
+    GenericError(Rejection),
     /// Anything else: Srv_Features letters, queue group names, or (in check_* rulesets) a
     /// generic error text. May be empty.
     Other(String),
@@ -158,7 +158,7 @@ impl AccessValue {
             return AccessValue::Number(n);
         }
         if crate::reply::split_smtp_code(v).is_some() {
-            return AccessValue::GenericError(Reply::from_error(None, v));
+            return AccessValue::GenericError(Rejection::from_error(None, v));
         }
         AccessValue::Other(v.to_string())
     }
@@ -179,14 +179,14 @@ impl AccessValue {
 
 /// `ERROR:` text after the colon: `D.S.N:text` gives `$@ D.S.N $: text`, anything else
 /// `$: text` (proto.m4 `R<ERROR:$-.$-.$-:$+>` then `R<ERROR:$+>`).
-fn parse_error_rhs(rest: &str) -> Reply {
+fn parse_error_rhs(rest: &str) -> Rejection {
     if let Some((dsn, text)) = rest.split_once(':') {
         let dsn = dsn.trim();
         if crate::reply::is_enhanced_code(dsn) && !text.trim().is_empty() {
-            return Reply::from_error(Some(dsn), text);
+            return Rejection::from_error(Some(dsn), text);
         }
     }
-    Reply::from_error(None, rest)
+    Rejection::from_error(None, rest)
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -218,23 +218,23 @@ pub enum Verdict {
     /// `QUARANTINE:reason`.
     Quarantine(String),
     /// Reject with this reply (address part attached when the check has one).
-    Reject(Reply),
+    Reject(Rejection),
 }
 
 /// `550 5.7.1 Access denied`: REJECT in check_relay / check_mail (confREJECT_MSG default).
-pub fn access_denied() -> Reply {
-    Reply::new(550, "5.7.1", "Access denied")
+pub fn access_denied() -> Rejection {
+    Rejection::new(550, "5.7.1", "Access denied")
 }
 
 /// `550 5.2.1 <addr>... Mailbox disabled for this recipient`: REJECT in the check_rcpt
 /// blacklist (confRCPTREJ_MSG default). `addr` is the RCPT argument as typed.
-pub fn mailbox_disabled(addr: &str) -> Reply {
-    Reply::new(550, "5.2.1", "Mailbox disabled for this recipient").with_addr(addr)
+pub fn mailbox_disabled(addr: &str) -> Rejection {
+    Rejection::new(550, "5.2.1", "Mailbox disabled for this recipient").with_addr(addr)
 }
 
 /// The reply for a failed lookup under `-T<TMPF>` (docs/sendmail-compat.md §4.1).
-pub fn temp_failure_reply(_err: &MapError) -> Reply {
-    Reply::temp_failure()
+pub fn temp_failure_reply(_err: &MapError) -> Rejection {
+    Rejection::temp_failure()
 }
 
 /// The access table with the FEATURE options; all lookups go through this.
@@ -497,7 +497,7 @@ pub fn verdict(
     let Some(hit) = hit else {
         return Verdict::Continue;
     };
-    let with_addr = |r: Reply| match addr {
+    let with_addr = |r: Rejection| match addr {
         Some(a) => r.with_addr(a),
         None => r,
     };
@@ -519,7 +519,7 @@ pub fn verdict(
         // An empty value matches none of the rules (`R<$+>` needs a token).
         AccessValue::Other(s) if s.is_empty() => Verdict::Continue,
         // Generic error: any other value is the `$#error $:` text.
-        _ => Verdict::Reject(with_addr(Reply::from_error(None, &hit.raw))),
+        _ => Verdict::Reject(with_addr(Rejection::from_error(None, &hit.raw))),
     }
 }
 

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use crate::maps::{Map, MapError};
-use crate::reply::Reply;
+use crate::reply::Rejection;
 
 /// sendmail's default `MaxAliasRecursion` (confMAX_ALIAS_RECURSION).
 pub const MAX_ALIAS_RECURSION: usize = 10;
@@ -247,7 +247,7 @@ pub enum Recipient {
 pub struct Failure {
     /// The address as written (e.g. `deep11`, `:include:/x`).
     pub address: String,
-    pub reply: Reply,
+    pub reply: Rejection,
 }
 
 /// The result of expanding one address.
@@ -282,8 +282,8 @@ impl Default for ExpandOptions {
 pub type IncludeReader<'a> = &'a dyn Fn(&str) -> Result<String, String>;
 
 /// `554 5.4.6 aliasing/forwarding loop broken (N aliases deep; M max)`.
-pub fn loop_reply(depth: usize, max: usize) -> Reply {
-    Reply::new(
+pub fn loop_reply(depth: usize, max: usize) -> Rejection {
+    Rejection::new(
         554,
         "5.4.6",
         format!("aliasing/forwarding loop broken ({depth} aliases deep; {max} max)"),
@@ -387,7 +387,7 @@ impl Expander<'_> {
             Err(why) => {
                 self.out.failures.push(Failure {
                     address: written.to_string(),
-                    reply: Reply::new(550, "5.2.4", format!("Cannot open {path}: {why}"))
+                    reply: Rejection::new(550, "5.2.4", format!("Cannot open {path}: {why}"))
                         .with_addr(written),
                 });
                 return Ok(false);

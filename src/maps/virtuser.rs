@@ -5,7 +5,7 @@
 //! §5.4. Keys are folded to lower case for the lookup; `%0`–`%9` keep the case of the address.
 
 use crate::maps::{Map, MapError};
-use crate::reply::Reply;
+use crate::reply::Rejection;
 
 /// What a matched entry means (docs/sendmail-compat.md §5.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub enum VirtResult {
     Address(String),
     /// An `error:` value: reject with `reply`. `status` is the `$@` part (a D.S.N or a word such
     /// as `nouser`), kept for the delivery status; it does not change the SMTP reply text.
-    Error { reply: Reply, status: String },
+    Error { reply: Rejection, status: String },
 }
 
 /// A matched entry: the key that matched, the raw value, and the value after substitution.
@@ -135,11 +135,11 @@ pub fn expand(value: &str, key: &str, args: &[&str]) -> String {
 
 /// Interprets an (expanded) value (docs/sendmail-compat.md §5.4). `addr` is attached to error replies
 /// (the address looked up, e.g. `<joe@bar.com>`; callers may replace it with the RCPT argument
-/// as typed via [`Reply::with_addr`]).
+/// as typed via [`Rejection::with_addr`]).
 pub fn interpret(value: &str, addr: &str) -> VirtResult {
     match parse_error(value) {
         Some((status, text)) => VirtResult::Error {
-            reply: Reply::from_error(Some(&status), text).with_addr(addr),
+            reply: Rejection::from_error(Some(&status), text).with_addr(addr),
             status,
         },
         None => VirtResult::Address(value.trim().to_string()),
@@ -169,7 +169,7 @@ fn parse_error(value: &str) -> Option<(String, &str)> {
 }
 
 /// `$-.$-.$-`: three single tokens joined by dots (any tokens, as the rule does not check
-/// digits; [`Reply::from_error`] only uses it as a D.S.N when it is one).
+/// digits; [`Rejection::from_error`] only uses it as a D.S.N when it is one).
 fn is_dotted_triple(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').map(str::trim).collect();
     parts.len() == 3

@@ -16,7 +16,7 @@
 
 use crate::address::{self, Params, Path};
 use crate::policy::{Client, Connect, Policy, RcptOk};
-use crate::reply::Reply as MapReply;
+use crate::reply::Rejection;
 use crate::smtp::proto::{Command, EhloCaps, LineEvent, Reply, parse_command};
 
 /// Per-listener and per-server settings the session needs.
@@ -135,8 +135,8 @@ pub struct Session {
     pending_auth_user: Option<String>,
 }
 
-/// sendmail's rejections carry their address part already (`reply::Reply::line`).
-pub fn wire(r: &MapReply) -> Reply {
+/// sendmail's rejections carry their address part already (`reply::Rejection::line`).
+pub fn wire(r: &Rejection) -> Reply {
     let line = r.line();
     let text = line.get(4..).unwrap_or("").to_string();
     Reply::new(r.code, text)

@@ -40,7 +40,7 @@ fn decode_with(s: &str, strict: bool) -> Option<String> {
         if c == b'+' {
             let hi = hex_val(*b.get(i + 1)?)?;
             let lo = hex_val(*b.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
+            out.push((hi << 4) + lo);
             i += 3;
         } else if !strict || ((33..=126).contains(&c) && c != b'=') {
             out.push(c);
