@@ -21,7 +21,7 @@ use super::session::{
 use crate::config::Config;
 use crate::server::app::App as Shared;
 use crate::server::listen::{Conn, Family, accept_loop, admit};
-use crate::smtp::proto::{LineEvent, LineReader};
+use crate::wire::lines::{LineEvent, LineReader};
 
 /// State the POP3 side adds to the server's shared state.
 #[derive(Default)]

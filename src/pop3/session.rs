@@ -8,6 +8,8 @@
 
 use base64::Engine as _;
 
+use crate::wire::dot;
+
 /// The longest command line accepted. RFC 1939 arguments are at most 40 octets, but an AUTH
 /// PLAIN response carries a base64 password, so allow some room.
 pub const MAX_LINE: usize = 2048;
@@ -581,11 +583,7 @@ impl MessageEncoder {
                 }
                 self.body_lines += 1;
             }
-            if text.first() == Some(&b'.') {
-                out.push(b'.');
-            }
-            out.extend_from_slice(text);
-            out.extend_from_slice(b"\r\n");
+            dot::push_crlf_line(text, out);
             if !self.in_body && text.is_empty() {
                 self.in_body = true;
             }

@@ -11,6 +11,8 @@
 
 use serde::Serialize;
 
+use crate::wire::dot;
+
 /// The longest status line accepted. RFC 1939 allows 512 octets; servers in the wild send a
 /// little more in greetings, and anything far beyond that is not POP3.
 pub const MAX_STATUS_LINE: usize = 4096;
@@ -240,10 +242,7 @@ pub fn parse_multiline(
 pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 16);
     for line in body.split_inclusive(|&b| b == b'\n') {
-        if line.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
+        dot::push_line(line, &mut out);
     }
     if !out.is_empty() && out.last() != Some(&b'\n') {
         out.extend_from_slice(b"\r\n");

@@ -2,6 +2,7 @@
 //! encoding. No sockets, so the fuzzer and the unit tests drive it directly.
 
 use crate::smtp::proto::{EhloCaps, Reply};
+use crate::wire::dot;
 
 /// RFC 5321 §4.5.3.1.5 allows 512 octets; real servers send longer banners, so be lenient
 /// but bounded (a hostile server must not make us buffer without limit).
@@ -151,37 +152,10 @@ pub fn parse_ehlo(reply: &Reply) -> EhloCaps {
 /// another "." (RFC 5321 §4.5.2), and the terminating `.CRLF`.
 pub fn encode_data(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + message.len() / 32 + 8);
-    let mut at_line_start = true;
-    let mut i = 0;
-    while i < message.len() {
-        let b = message[i];
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        match b {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                // CRLF counts once.
-                if message.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-                at_line_start = true;
-            }
-            b'\n' => {
-                out.extend_from_slice(b"\r\n");
-                at_line_start = true;
-            }
-            _ => {
-                out.push(b);
-                at_line_start = false;
-            }
-        }
-        i += 1;
+    for line in dot::lines_any_end(message) {
+        dot::push_crlf_line(line, &mut out);
     }
-    if !at_line_start {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
+    out.extend_from_slice(dot::END);
     out
 }
 
