@@ -163,13 +163,59 @@ impl Ret {
     }
 }
 
-/// One NOTIFY= keyword (RFC 3461 §4.1). `Never` only ever appears alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notify {
-    Never,
-    Success,
-    Failure,
-    Delay,
+/// RFC 3461 §4.1 NOTIFY=: NEVER, or a set of SUCCESS, FAILURE and DELAY. One type from the
+/// RCPT parameter through the queue file to the RCPT we send; where it is held, `None` means
+/// the client gave no NOTIFY.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Notify {
+    pub success: bool,
+    pub failure: bool,
+    pub delay: bool,
+    pub never: bool,
+}
+
+impl Notify {
+    /// `NEVER` alone, or a comma list of SUCCESS / FAILURE / DELAY, in any case; a keyword
+    /// may repeat. NEVER in a list and empty items (`SUCCESS,,DELAY`) are refused.
+    pub fn parse(v: &str) -> Option<Notify> {
+        if v.eq_ignore_ascii_case("NEVER") {
+            return Some(Notify {
+                never: true,
+                ..Notify::default()
+            });
+        }
+        let mut n = Notify::default();
+        for item in v.split(',') {
+            match item.to_ascii_uppercase().as_str() {
+                "SUCCESS" => n.success = true,
+                "FAILURE" => n.failure = true,
+                "DELAY" => n.delay = true,
+                _ => return None,
+            }
+        }
+        Some(n)
+    }
+}
+
+/// The value as RCPT sends it: `NEVER`, or the keywords set, in RFC 3461's order
+/// (`SUCCESS,FAILURE,DELAY`); empty when none is set.
+impl fmt::Display for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.never {
+            return f.write_str("NEVER");
+        }
+        let words = [
+            (self.success, "SUCCESS"),
+            (self.failure, "FAILURE"),
+            (self.delay, "DELAY"),
+        ];
+        let set: Vec<&str> = words
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, w)| *w)
+            .collect();
+        f.write_str(&set.join(","))
+    }
 }
 
 /// ESMTP parameters of one MAIL or RCPT command.
@@ -185,8 +231,8 @@ pub struct Params {
     pub ret: Option<Ret>,
     /// RFC 3461 ENVID=, xtext-decoded.
     pub envid: Option<String>,
-    /// RFC 3461 NOTIFY=; `vec![Notify::Never]` for NEVER, else a de-duplicated list.
-    pub notify: Option<Vec<Notify>>,
+    /// RFC 3461 NOTIFY=.
+    pub notify: Option<Notify>,
     /// RFC 3461 ORCPT=addr-type;xtext → (addr-type as written, decoded address).
     pub orcpt: Option<(String, String)>,
     /// RFC 4954 §5 AUTH=, xtext-decoded; the literal `<>` (identity unknown) is kept as `"<>"`.
@@ -1269,10 +1315,23 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(p.notify, Some(vec![Notify::Success, Notify::Delay]));
+        assert_eq!(
+            p.notify,
+            Some(Notify {
+                success: true,
+                delay: true,
+                ..Notify::default()
+            })
+        );
         assert_eq!(p.orcpt, Some(("rfc822".to_string(), "a+b@c".to_string())));
         let (_, p) = parse_rcpt_to("<a@b> notify=NEVER", false).unwrap();
-        assert_eq!(p.notify, Some(vec![Notify::Never]));
+        assert_eq!(
+            p.notify,
+            Some(Notify {
+                never: true,
+                ..Notify::default()
+            })
+        );
         for bad in ["NEVER,SUCCESS", "SUCCESS,NEVER", "SUCCESS,,DELAY", "ALWAYS"] {
             let e = rcpt_err(&format!("<a@b> NOTIFY={bad}"));
             assert_eq!(
@@ -1413,5 +1472,33 @@ mod tests {
                 assert_eq!(parse_rcpt_to(&p.to_string(), false).unwrap().0, p);
             }
         }
+    }
+
+    // RFC 3461 §4.1: NEVER alone or a set; written back in the RFC's order, once each.
+    #[test]
+    fn notify_parses_and_writes_the_keywords() {
+        let n = |s, f, d, never| Notify {
+            success: s,
+            failure: f,
+            delay: d,
+            never,
+        };
+        assert_eq!(Notify::parse("never"), Some(n(false, false, false, true)));
+        assert_eq!(
+            Notify::parse("Delay,success,DELAY"),
+            Some(n(true, false, true, false))
+        );
+        assert_eq!(Notify::parse("FAILURE"), Some(n(false, true, false, false)));
+        for bad in ["", "NEVER,SUCCESS", "SUCCESS,,DELAY", "SUCCESS,", "ALWAYS"] {
+            assert_eq!(Notify::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            n(true, true, true, false).to_string(),
+            "SUCCESS,FAILURE,DELAY"
+        );
+        assert_eq!(n(false, true, true, false).to_string(), "FAILURE,DELAY");
+        assert_eq!(n(true, false, false, false).to_string(), "SUCCESS");
+        assert_eq!(n(true, false, false, true).to_string(), "NEVER");
+        assert_eq!(Notify::default().to_string(), "");
     }
 }

@@ -119,7 +119,7 @@ pub(super) fn parse_params(
                     xtext_decode(v).ok_or(AddrError::XtextSyntax("AUTH"))?
                 });
             }
-            "NOTIFY" => p.notify = Some(parse_notify(v).ok_or_else(|| bad("NOTIFY"))?),
+            "NOTIFY" => p.notify = Some(Notify::parse(v).ok_or_else(|| bad("NOTIFY"))?),
             "ORCPT" => {
                 // RFC 3461 §4.2: ORCPT=addr-type ";" xtext, addr-type an atom (e.g. rfc822).
                 let parsed = (v.len() <= MAX_ORCPT)
@@ -137,25 +137,4 @@ pub(super) fn parse_params(
         }
     }
     Ok(p)
-}
-
-/// RFC 3461 §4.1: `NEVER` alone, or a comma list of SUCCESS / FAILURE / DELAY.
-pub(super) fn parse_notify(v: &str) -> Option<Vec<Notify>> {
-    if v.eq_ignore_ascii_case("NEVER") {
-        return Some(vec![Notify::Never]);
-    }
-    let mut out = Vec::new();
-    for item in v.split(',') {
-        let n = match item.to_ascii_uppercase().as_str() {
-            "SUCCESS" => Notify::Success,
-            "FAILURE" => Notify::Failure,
-            "DELAY" => Notify::Delay,
-            // Includes NEVER in a list and empty items (`SUCCESS,,DELAY`).
-            _ => return None,
-        };
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    Some(out)
 }

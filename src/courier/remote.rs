@@ -400,22 +400,9 @@ fn rcpt_command(c: &Client, r: &RemoteRcpt) -> String {
     let mut cmd = format!("RCPT TO:<{}>", r.address);
     if c.caps().is_some_and(|k| k.dsn) {
         if let Some(n) = r.notify {
-            let mut v = Vec::new();
-            if n.never {
-                v.push("NEVER");
-            } else {
-                for (on, w) in [
-                    (n.success, "SUCCESS"),
-                    (n.failure, "FAILURE"),
-                    (n.delay, "DELAY"),
-                ] {
-                    if on {
-                        v.push(w);
-                    }
-                }
-            }
+            let v = n.to_string();
             if !v.is_empty() {
-                cmd.push_str(&format!(" NOTIFY={}", v.join(",")));
+                cmd.push_str(&format!(" NOTIFY={v}"));
             }
         }
         if let Some(o) = &r.orcpt {

@@ -9,16 +9,9 @@ const WK_RECIP_FACT: i64 = 30_000;
 const WK_TIME_FACT: i64 = 90_000;
 
 /// `BODY=` of MAIL FROM (`B` record) and `RET=` (`r` record): the ESMTP parameter types.
-pub use crate::address::{Body as BodyType, Ret};
-
-/// `NOTIFY=` of RCPT TO. `None` in [`Recipient::notify`] means the client gave no NOTIFY.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notify {
-    pub success: bool,
-    pub failure: bool,
-    pub delay: bool,
-    pub never: bool,
-}
+/// `NOTIFY=` of RCPT TO (`R` record); `None` in [`Recipient::notify`] means the client gave
+/// no NOTIFY.
+pub use crate::address::{Body, Notify, Ret};
 
 /// Delivery state of one recipient.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +94,7 @@ pub struct Envelope {
     /// `Y`: earliest time of the next attempt (unix seconds), if the delivery code schedules one.
     pub next_attempt: Option<u64>,
     /// `B`: BODY= parameter, if the client gave one.
-    pub body_type: Option<BodyType>,
+    pub body_type: Option<Body>,
     /// `Z`: DSN ENVID (xtext as received).
     pub envid: Option<String>,
     /// `r`: DSN RET.

@@ -313,7 +313,7 @@ pub fn mailq_json(msgs: &[QueuedMessage]) -> Value {
 mod tests {
     use super::*;
     use crate::queue::id::QueueId;
-    use crate::queue::spool::{BodyType, Envelope, Recipient};
+    use crate::queue::spool::{Body, Envelope, Recipient};
     use std::time::Duration;
     use std::time::UNIX_EPOCH;
 
@@ -384,7 +384,7 @@ mod tests {
             "user@example.com",
             &["r1@example.org", "r2@example.org"],
         );
-        a.envelope.body_type = Some(BodyType::EightBitMime);
+        a.envelope.body_type = Some(Body::EightBitMime);
         a.envelope.status_message = Some("Deferred: Connection refused by mx.example.org.".into());
         a.locked = true;
         // 2: status message without body type; long sender (cut at 39), long recipient (38),
@@ -404,7 +404,7 @@ mod tests {
         b.envelope.held = true;
         // 3: null sender, body type only, control character escaped.
         let mut c = qm("k5FGx2Cx012345", 0, "", &["bell\u{7}@example.org"]);
-        c.envelope.body_type = Some(BodyType::SevenBit);
+        c.envelope.body_type = Some(Body::SevenBit);
         let out = utc(&[a, b, c], false);
         let expected = String::from("\t\t/var/spool/mqueue (3 requests)\n")
             + HDR
@@ -447,7 +447,7 @@ mod tests {
             "user@example.com",
             &["rcpt@example.org", "other@example.org"],
         );
-        a.envelope.body_type = Some(BodyType::EightBitMime);
+        a.envelope.body_type = Some(Body::EightBitMime);
         a.envelope.status_message = Some("Deferred: Connection refused by mx.example.org.".into());
         a.envelope.recipients[0].status =
             Some("Deferred: Connection refused by mx.example.org.".into());
@@ -599,7 +599,7 @@ mod tests {
         m.envelope.recipients[1].state = RcptState::Sent;
         m.envelope.recipients[0].status = Some("Deferred: timeout".into());
         m.envelope.status_message = Some("Deferred: timeout".into());
-        m.envelope.body_type = Some(BodyType::EightBitMime);
+        m.envelope.body_type = Some(Body::EightBitMime);
         let v = mailq_json(&[m]);
         assert_eq!(
             v,

@@ -106,6 +106,6 @@ pub mod spool;
 pub use id::{InvalidQueueId, QueueId};
 pub use mailq::{Filter, TimeZone, format_mailq, format_mailq_tz, mailq_json};
 pub use spool::{
-    BodyType, Envelope, MessageLock, NewMessage, Notify, QfError, QueueScan, QueuedMessage,
-    RcptState, Recipient, RecoveryReport, Ret, Spool, SpoolError, SpoolOptions, SyncMode,
+    Body, Envelope, MessageLock, NewMessage, Notify, QfError, QueueScan, QueuedMessage, RcptState,
+    Recipient, RecoveryReport, Ret, Spool, SpoolError, SpoolOptions, SyncMode,
 };

@@ -165,7 +165,7 @@ impl Envelope {
                     have_i = true;
                 }
                 'P' => {} // priority, recomputed
-                'B' => env.body_type = Some(BodyType::parse(rest).ok_or_else(|| bad("bad B"))?),
+                'B' => env.body_type = Some(Body::parse(rest).ok_or_else(|| bad("bad B"))?),
                 'M' => env.status_message = Some(rest.to_string()),
                 'F' => {
                     for c in rest.chars() {

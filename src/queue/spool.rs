@@ -90,7 +90,7 @@ impl SpoolError {
 }
 
 use super::commit::Batch;
-pub use super::envelope::{BodyType, Envelope, Notify, RcptState, Recipient, Ret};
+pub use super::envelope::{Body, Envelope, Notify, RcptState, Recipient, Ret};
 pub use super::qf::{QF_VERSION, QfError};
 
 // ---------------------------------------------------------------------------------------------
@@ -546,7 +546,7 @@ mod tests {
         env.last_attempt = 1_150_390_800;
         env.tries = 2;
         env.next_attempt = Some(1_150_394_400);
-        env.body_type = Some(BodyType::EightBitMime);
+        env.body_type = Some(Body::EightBitMime);
         env.envid = Some("QQ314159".into());
         env.ret = Some(Ret::Hdrs);
         env.auth = Some("<>".into());
@@ -692,7 +692,7 @@ mod tests {
             &["r1@example.org", "r2@example.org"],
             b"Subject: hi\n\nbody\n",
         );
-        m.envelope.body_type = Some(BodyType::SevenBit);
+        m.envelope.body_type = Some(Body::SevenBit);
         let id = spool.store(m).unwrap();
         assert_eq!(
             id.as_str().len(),

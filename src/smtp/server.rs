@@ -513,15 +513,7 @@ fn to_queue_envelope(env: &Envelope, host: &str, add_domain: bool) -> queue::Env
         .iter()
         .map(|r| {
             let mut q = queue::Recipient::new(qualify(&r.path));
-            q.notify = r.params.notify.as_ref().map(|n| {
-                use crate::address::Notify as N;
-                queue::Notify {
-                    success: n.contains(&N::Success),
-                    failure: n.contains(&N::Failure),
-                    delay: n.contains(&N::Delay),
-                    never: n.contains(&N::Never),
-                }
-            });
+            q.notify = r.params.notify;
             q.orcpt = r
                 .params
                 .orcpt

@@ -12,7 +12,7 @@
 //! `-bP`, `-bh`, `-bH`, `-ba`, `-C`, `-d`, `-X`, `-M`, `-oQ`/`-O QueueDirectory`, `-oA`, and
 //! every option mailtool does not know.
 
-use crate::queue::{BodyType, Ret};
+use crate::address::{Body, Notify, Ret};
 
 /// What the command is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,9 +64,9 @@ pub struct Invocation {
     /// `-qR…`, `-qS…`, `-qI…` (optionally after `!`), as mailq takes them.
     pub queue_filters: Vec<String>,
     /// `-B`.
-    pub body: Option<BodyType>,
+    pub body: Option<Body>,
     /// `-N`: DSN NOTIFY, upper case (`NEVER` or a list of SUCCESS, FAILURE, DELAY).
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
     /// `-R`.
     pub ret: Option<Ret>,
     /// `-V`: DSN ENVID.
@@ -221,8 +221,8 @@ fn with_arg(
             inv.full_name = Some(value.to_string());
         }
         'B' => {
-            inv.body = Some(match BodyType::parse(value) {
-                Some(b @ (BodyType::SevenBit | BodyType::EightBitMime)) => b,
+            inv.body = Some(match Body::parse(value) {
+                Some(b @ (Body::SevenBit | Body::EightBitMime)) => b,
                 _ => return err(format!("Illegal body type {value}")),
             });
         }
@@ -291,22 +291,13 @@ fn queue_opt(inv: &mut Invocation, rest: &str) -> Result<(), UsageError> {
     Ok(())
 }
 
-fn parse_notify(value: &str) -> Result<String, UsageError> {
-    let words: Vec<String> = value
-        .split(',')
-        .map(|w| w.trim().to_ascii_uppercase())
-        .collect();
-    let ok = if words.iter().any(|w| w == "NEVER") {
-        words.len() == 1
-    } else {
-        words
-            .iter()
-            .all(|w| matches!(w.as_str(), "SUCCESS" | "FAILURE" | "DELAY"))
-    };
-    if !ok || value.is_empty() {
-        return err(format!("Invalid -N argument {value}"));
+fn parse_notify(value: &str) -> Result<Notify, UsageError> {
+    // sendmail allows spaces around the words: `-N "success, delay"`.
+    let words: Vec<&str> = value.split(',').map(str::trim).collect();
+    match Notify::parse(&words.join(",")) {
+        Some(n) => Ok(n),
+        None => err(format!("Invalid -N argument {value}")),
     }
-    Ok(words.join(","))
 }
 
 /// `-oXvalue`: the one-letter names of sendmail's options.
@@ -448,12 +439,19 @@ mod tests {
             "x",
         ])
         .unwrap();
-        assert_eq!(i.body, Some(BodyType::EightBitMime));
-        assert_eq!(i.notify.as_deref(), Some("SUCCESS,FAILURE"));
+        assert_eq!(i.body, Some(Body::EightBitMime));
+        assert_eq!(
+            i.notify.map(|n| n.to_string()).as_deref(),
+            Some("SUCCESS,FAILURE")
+        );
         assert_eq!(i.ret, Some(Ret::Hdrs));
         assert_eq!(i.envid.as_deref(), Some("env1"));
         assert_eq!(
-            p(&["-N", "never", "x"]).unwrap().notify.as_deref(),
+            p(&["-N", "never", "x"])
+                .unwrap()
+                .notify
+                .map(|n| n.to_string())
+                .as_deref(),
             Some("NEVER")
         );
         for (words, msg) in [

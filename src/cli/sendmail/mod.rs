@@ -19,7 +19,7 @@ use clap::Args;
 use super::{Fail, GlobalOpts, stdout_error};
 use crate::config::Config;
 use crate::queue::client_spool::{self, ClientSpoolError};
-use crate::queue::{Envelope, Notify, QueueId, Recipient};
+use crate::queue::{Envelope, QueueId, Recipient};
 use crate::sysexits::*;
 use args::{Invocation, Mode, QueueOpt};
 use submit::{Outcome, Submission};
@@ -225,7 +225,7 @@ fn deliver(cfg: &Config, inv: &Invocation) -> Result<i32, Fail> {
         recipients: &recipients,
         data: &prepared.data,
         body: inv.body,
-        notify: inv.notify.as_deref(),
+        notify: inv.notify,
         ret: inv.ret,
         envid: inv.envid.as_deref(),
         verbose: inv.verbose,
@@ -273,7 +273,7 @@ fn deliver(cfg: &Config, inv: &Invocation) -> Result<i32, Fail> {
                 sender.clone(),
                 left.iter()
                     .map(|a| Recipient {
-                        notify: inv.notify.as_deref().map(notify),
+                        notify: inv.notify,
                         ..Recipient::new(a.as_str())
                     })
                     .collect(),
@@ -302,16 +302,6 @@ fn deliver(cfg: &Config, inv: &Invocation) -> Result<i32, Fail> {
                 )),
             }
         }
-    }
-}
-
-fn notify(n: &str) -> Notify {
-    let has = |w: &str| n.split(',').any(|x| x == w);
-    Notify {
-        success: has("SUCCESS"),
-        failure: has("FAILURE"),
-        delay: has("DELAY"),
-        never: has("NEVER"),
     }
 }
 

@@ -5,8 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::address::Notify;
 use crate::config::Config;
-use crate::queue::{BodyType, Ret};
+use crate::queue::{Body, Ret};
 use crate::smtp::client::{Client, Said};
 use crate::smtp::proto::Reply;
 
@@ -20,8 +21,8 @@ pub struct Submission<'a> {
     pub sender: &'a str,
     pub recipients: &'a [String],
     pub data: &'a [u8],
-    pub body: Option<BodyType>,
-    pub notify: Option<&'a str>,
+    pub body: Option<Body>,
+    pub notify: Option<Notify>,
     pub ret: Option<Ret>,
     pub envid: Option<&'a str>,
     /// `-v`: print the conversation on stdout, as sendmail -v does.
@@ -117,7 +118,7 @@ async fn session(addr: SocketAddr, s: &Submission<'_>) -> Outcome {
         s.data
             .iter()
             .any(|b| *b >= 0x80)
-            .then_some(BodyType::EightBitMime)
+            .then_some(Body::EightBitMime)
     });
     if let Some(b) = body
         && caps.eight_bit_mime
