@@ -4,6 +4,7 @@
 //! from the file or from the defaults, is relocated under `--root`, which is how the tests run
 //! the whole stack in a temp directory.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -347,6 +348,67 @@ impl Default for Log {
     }
 }
 
+/// The kind of store a `[backends.NAME]` table names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Postgresql,
+    Redis,
+}
+
+/// `[backends.NAME]`: a store that maps named `NAME:TABLE` live in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    #[serde(rename = "type")]
+    pub kind: BackendKind,
+    /// `postgresql://user@host:port/db[?sslmode=require]` or `redis://host:port/db`; never
+    /// with a password in it.
+    pub url: String,
+    /// The password is the first line of this file (relocated under the root), if set.
+    #[serde(default)]
+    pub password_file: String,
+    /// Per query; a timeout is a lookup error, never "not found".
+    #[serde(default = "Backend::default_timeout")]
+    pub timeout: Span,
+    /// Connections per process.
+    #[serde(default = "Backend::default_pool")]
+    pub pool: usize,
+}
+
+impl Backend {
+    fn default_timeout() -> Span {
+        Span(std::time::Duration::from_secs(2))
+    }
+
+    fn default_pool() -> usize {
+        4
+    }
+}
+
+/// Where a map named in `[maps]` (or on makemap's command line) lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapPlace {
+    /// The SQLite file `PATH.db` built from the source `PATH` in mail_dir.
+    File(PathBuf),
+    /// The table `table` in `[backends.backend]`.
+    Backend { backend: String, table: String },
+}
+
+/// Splits `BACKEND:TABLE`; `None` for a file name. A name with a `/` before any `:` is a path.
+pub fn split_backend_name(name: &str) -> Option<(&str, &str)> {
+    let (b, t) = name.split_once(':')?;
+    (!b.contains('/')).then_some((b, t))
+}
+
+/// A table name PostgreSQL and Redis both take without quoting surprises.
+fn valid_table(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 63
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !t.as_bytes()[0].is_ascii_digit()
+}
+
 /// The whole file. Field names are the contract of mailtool.toml(5), KEYS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -363,6 +425,8 @@ pub struct Settings {
     pub dns: Dns,
     pub queue: Queue,
     pub log: Log,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub backends: BTreeMap<String, Backend>,
 }
 
 impl Settings {
@@ -380,6 +444,7 @@ impl Settings {
             dns: Dns::default(),
             queue: Queue::default(),
             log: Log::default(),
+            backends: BTreeMap::new(),
         }
     }
 }
@@ -479,6 +544,30 @@ impl Config {
         }
     }
 
+    /// Where a map lives: `BACKEND:TABLE` in a configured backend, else a file (see
+    /// [`Config::map_path`]). An unknown backend or a bad table name is an error (the config
+    /// check reports the ones in `[maps]` with their position).
+    pub fn map_place(&self, name: &str) -> Result<MapPlace, String> {
+        let Some((backend, table)) = split_backend_name(name) else {
+            return Ok(MapPlace::File(self.map_path(name)));
+        };
+        if !self.settings.backends.contains_key(backend) {
+            return Err(format!(
+                "map {name:?}: no backend {backend:?} ([backends.{backend}] is not in {})",
+                self.file.display()
+            ));
+        }
+        if !valid_table(table) {
+            return Err(format!(
+                "map {name:?}: {table:?} is not a table name (letters, digits and _)"
+            ));
+        }
+        Ok(MapPlace::Backend {
+            backend: backend.to_string(),
+            table: table.to_string(),
+        })
+    }
+
     /// This host's name: the config's, else the system's.
     pub fn hostname(&self) -> String {
         self.settings
@@ -516,7 +605,111 @@ pub fn parse(text: &str, path: &str, privileged: bool) -> Result<Settings, Confi
         path: path.to_string(),
         message,
     })?;
+    check_backends(text, path, &settings)?;
     Ok(settings)
+}
+
+/// `[maps]` names that point into a backend, and the backends themselves, checked with the
+/// position of the offending value: an unknown backend, a bad table name, a URL that does not
+/// fit the type or that carries a password.
+fn check_backends(text: &str, path: &str, s: &Settings) -> Result<(), ConfigError> {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        maps: BTreeMap<String, toml::Spanned<toml::Value>>,
+        #[serde(default)]
+        backends: BTreeMap<String, toml::Spanned<BackendSpans>>,
+    }
+    #[derive(Deserialize)]
+    struct BackendSpans {
+        url: toml::Spanned<String>,
+    }
+    let at = |span: std::ops::Range<usize>, message: String| {
+        let (line, column) = line_col(text, span.start);
+        ConfigError::Parse {
+            path: path.to_string(),
+            line,
+            column,
+            message,
+        }
+    };
+    let doc: Doc = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
+    for (name, b) in &doc.backends {
+        if name.is_empty() || name.contains([':', '/']) {
+            return Err(at(
+                b.span(),
+                format!("backend name {name:?} may not contain ':' or '/'"),
+            ));
+        }
+        let Some(conf) = s.backends.get(name) else {
+            continue;
+        };
+        let url = b.get_ref().url.get_ref();
+        if let Err(m) = check_url(conf.kind, url) {
+            return Err(at(
+                b.get_ref().url.span(),
+                format!("backends.{name}.url: {m}"),
+            ));
+        }
+        if conf.timeout.is_zero() || conf.pool == 0 {
+            return Err(at(
+                b.span(),
+                format!("backends.{name}: timeout and pool must be more than 0"),
+            ));
+        }
+    }
+    for (key, v) in &doc.maps {
+        let Some(name) = v.get_ref().as_str() else {
+            continue;
+        };
+        let Some((backend, table)) = split_backend_name(name) else {
+            continue;
+        };
+        let message = if matches!(key.as_str(), "local_host_names" | "relay_domains") {
+            format!("maps.{key}: class files are plain files in mail_dir, not in a backend")
+        } else if !s.backends.contains_key(backend) {
+            format!("maps.{key}: no backend {backend:?} (add a [backends.{backend}] table)")
+        } else if !valid_table(table) {
+            format!("maps.{key}: {table:?} is not a table name (letters, digits and _)")
+        } else {
+            continue;
+        };
+        return Err(at(v.span(), message));
+    }
+    Ok(())
+}
+
+/// The URL fits the backend's type and carries no password (it would show in `ps`, logs and
+/// `config show`; `password_file` is where it goes).
+fn check_url(kind: BackendKind, url: &str) -> Result<(), String> {
+    let schemes: &[&str] = match kind {
+        BackendKind::Postgresql => &["postgresql", "postgres"],
+        BackendKind::Redis => &["redis", "rediss"],
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("{url:?} is not a URL (want {}://…)", schemes[0]));
+    };
+    if !schemes.contains(&scheme) {
+        return Err(format!(
+            "{scheme}:// does not fit this type (want {}://…)",
+            schemes[0]
+        ));
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if let Some((userinfo, _)) = authority.rsplit_once('@')
+        && userinfo.contains(':')
+    {
+        return Err("the URL carries a password; put it in password_file instead".into());
+    }
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    if query.split('&').any(|kv| {
+        kv.split('=')
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case("password"))
+    }) {
+        return Err("the URL carries a password; put it in password_file instead".into());
+    }
+    Ok(())
 }
 
 fn validate(s: &Settings) -> Result<(), String> {
@@ -720,5 +913,116 @@ interval = "1h"
             PathBuf::from("/tmp/r/etc/mail/access")
         );
         assert_eq!(c.map_path("/srv/x"), PathBuf::from("/tmp/r/srv/x"));
+    }
+
+    // The contract's "Maps in a backend": names resolve, and every mistake names its place.
+    #[test]
+    fn backends_and_their_mistakes() {
+        let good = "[maps]\naccess = \"shared:access\"\npopip = \"cache:popip\"\n\
+                    [backends.shared]\ntype = \"postgresql\"\n\
+                    url = \"postgresql://mail@127.0.0.1:5432/mail?sslmode=require\"\n\
+                    password_file = \"/etc/mail/pg.pw\"\n\
+                    [backends.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\n\
+                    timeout = \"500ms\"\n";
+        let s = parse(good, "t.toml", true).unwrap();
+        let b = &s.backends["shared"];
+        assert_eq!(b.kind, BackendKind::Postgresql);
+        assert_eq!(b.timeout.0, std::time::Duration::from_secs(2));
+        assert_eq!(b.pool, 4);
+        assert_eq!(
+            s.backends["cache"].timeout.0,
+            std::time::Duration::from_millis(500)
+        );
+        let cfg = Config::from_settings(s.clone(), PathBuf::from("/r"));
+        assert_eq!(
+            cfg.map_place(&s.maps.access),
+            Ok(MapPlace::Backend {
+                backend: "shared".into(),
+                table: "access".into()
+            })
+        );
+        assert_eq!(
+            cfg.map_place("virtusertable"),
+            Ok(MapPlace::File(PathBuf::from("/r/etc/mail/virtusertable")))
+        );
+        assert_eq!(
+            cfg.map_place("/x/y:z"),
+            Ok(MapPlace::File(PathBuf::from("/r/x/y:z")))
+        );
+        assert!(cfg.map_place("nosuch:access").is_err());
+        assert!(cfg.map_place("shared:bad-name").is_err());
+        assert!(cfg.map_place("shared:").is_err());
+        // `config show` writes backends back in a form that parses again.
+        let shown = toml::to_string(&s).unwrap();
+        assert_eq!(parse(&shown, "t.toml", true).unwrap(), s);
+
+        for (text, line, column, needle) in [
+            (
+                "[maps]\naccess = \"nosuch:access\"\n",
+                2,
+                10,
+                "no backend \"nosuch\"",
+            ),
+            (
+                "[maps]\nusers = \"shared:1users\"\n[backends.shared]\ntype = \"redis\"\nurl = \"redis://h/0\"\n",
+                2,
+                9,
+                "not a table name",
+            ),
+            (
+                "[maps]\nrelay_domains = \"shared:rd\"\n[backends.shared]\ntype = \"redis\"\nurl = \"redis://h/0\"\n",
+                2,
+                17,
+                "class files",
+            ),
+            (
+                "[backends.shared]\ntype = \"postgresql\"\nurl = \"postgresql://mail:secret@h/db\"\n",
+                3,
+                7,
+                "password_file",
+            ),
+            (
+                "[backends.shared]\ntype = \"redis\"\nurl = \"redis://:secret@h/0\"\n",
+                3,
+                7,
+                "password_file",
+            ),
+            (
+                "[backends.shared]\ntype = \"postgresql\"\nurl = \"postgresql://h/db?password=x\"\n",
+                3,
+                7,
+                "password_file",
+            ),
+            (
+                "[backends.shared]\ntype = \"redis\"\nurl = \"postgresql://h/db\"\n",
+                3,
+                7,
+                "does not fit",
+            ),
+            (
+                "[backends.shared]\ntype = \"redis\"\nurl = \"h:6379\"\n",
+                3,
+                7,
+                "not a URL",
+            ),
+        ] {
+            match parse(text, "t.toml", true) {
+                Err(ConfigError::Parse {
+                    line: l,
+                    column: c,
+                    message,
+                    ..
+                }) => {
+                    assert_eq!((l, c), (line, column), "{text}: {message}");
+                    assert!(message.contains(needle), "{text}: {message}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        // An unknown type is a parse error too.
+        assert!(parse("[backends.x]\ntype = \"mysql\"\nurl = \"x\"\n", "t", true).is_err());
+        // A user name in the URL is fine; only a password is refused.
+        assert!(check_url(BackendKind::Postgresql, "postgres://mail@h:5432/db").is_ok());
+        assert!(check_url(BackendKind::Redis, "rediss://h/0").is_ok());
     }
 }

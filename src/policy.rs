@@ -12,9 +12,9 @@ use crate::address::{Domain, Path};
 use crate::config::{Config, PtrCheck};
 use crate::dns::ClientResolve;
 use crate::maps::access::{Access, AccessOptions, Verdict};
+use crate::maps::backend::Backends;
 use crate::maps::class::{self, ClassR, ClassW, LocalIp};
-use crate::maps::lazy::LazyMap;
-use crate::maps::store::db_path;
+use crate::maps::table::ServerMap;
 use crate::maps::{Map, MapError};
 use crate::reply::Rejection;
 use crate::route::{Route, Router};
@@ -87,12 +87,14 @@ pub struct Settings {
 
 /// The decision maker shared by every session.
 pub struct Policy {
-    pub access: LazyMap,
-    pub virtuser: LazyMap,
-    pub aliases: LazyMap,
-    pub localip: LazyMap,
-    pub popip: LazyMap,
-    pub users: LazyMap,
+    pub access: ServerMap,
+    pub virtuser: ServerMap,
+    pub aliases: ServerMap,
+    pub localip: ServerMap,
+    pub popip: ServerMap,
+    pub users: ServerMap,
+    /// The `[backends]` the maps above may live in, connected on first use.
+    pub backends: Backends,
     classes: RwLock<Arc<Classes>>,
     settings: RwLock<Arc<Settings>>,
 }
@@ -132,7 +134,8 @@ fn map_error(temp_fail: bool, e: &MapError) -> Option<Rejection> {
 impl Policy {
     pub fn new(cfg: &Config) -> Policy {
         let m = &cfg.settings.maps;
-        let open = |name: &str| LazyMap::new(db_path(&cfg.map_path(name)));
+        let backends = Backends::new(cfg);
+        let open = |name: &str| ServerMap::open(cfg, &backends, name);
         Policy {
             access: open(&m.access),
             virtuser: open(&m.virtusertable),
@@ -140,6 +143,7 @@ impl Policy {
             localip: open(&m.localip),
             popip: open(&m.popip),
             users: open(&m.users),
+            backends,
             classes: RwLock::new(Arc::new(load_classes(cfg))),
             settings: RwLock::new(Arc::new(settings_from(cfg))),
         }

@@ -12,13 +12,137 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::config::{Config, MapPlace};
+use crate::maps::backend::{Backends, Put};
 use crate::maps::open::AnyMap;
 use crate::maps::store::{self, DupPolicy, Meta, StoreError, Updater};
+use crate::maps::table::{MutableMap, RemoteTable};
+use crate::maps::{Map, MapError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PopipError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Map(#[from] MapError),
+}
+
+/// The popip map wherever `[maps] popip` puts it: a map file, or a backend table shared by
+/// every host (Redis ends each entry itself, with an expiry of `pop_before_smtp_ttl`).
+pub enum PopipMap {
+    /// The map name (its file is `NAME.db`).
+    File(std::path::PathBuf),
+    Remote(RemoteTable),
+}
+
+impl PopipMap {
+    pub fn open(cfg: &Config, backends: &Backends) -> Result<PopipMap, PopipError> {
+        let name = &cfg.settings.maps.popip;
+        match cfg.map_place(name) {
+            Ok(MapPlace::File(path)) => Ok(PopipMap::File(path)),
+            Ok(MapPlace::Backend { backend, table }) => Ok(PopipMap::Remote(RemoteTable::new(
+                backends.get(&backend).map_err(MapError::from)?,
+                &table,
+            ))),
+            Err(message) => Err(PopipError::Map(MapError::Io {
+                path: name.clone(),
+                message,
+            })),
+        }
+    }
+
+    /// Where it lives, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            PopipMap::File(p) => store::db_path(p).display().to_string(),
+            PopipMap::Remote(t) => t.describe(),
+        }
+    }
+
+    /// [`record`]; in a backend the entry expires after `ttl` (Redis).
+    pub fn record(&self, ip: IpAddr, when: SystemTime, ttl: Duration) -> Result<(), PopipError> {
+        match self {
+            PopipMap::File(p) => record(p, ip, when),
+            PopipMap::Remote(t) => {
+                let k = key(ip);
+                let secs = unix(when);
+                if let Some(old) = t.get(k.as_bytes())? {
+                    match parse_time(&old) {
+                        Some(t) if t < secs => {}
+                        _ => return Ok(()),
+                    }
+                }
+                let left = ttl.saturating_sub(now_age(when));
+                let how = if left.is_zero() {
+                    Put::Replace
+                } else {
+                    Put::Expiring(left)
+                };
+                t.put(k.as_bytes(), secs.to_string().as_bytes(), how)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// [`list`], with the time the store keeps each entry where it says (Redis).
+    pub fn list(&self) -> Result<Vec<(Entry, Option<Duration>)>, PopipError> {
+        match self {
+            PopipMap::File(p) => Ok(list(p)?.into_iter().map(|e| (e, None)).collect()),
+            PopipMap::Remote(t) => Ok(t
+                .iterate()?
+                .into_iter()
+                .map(|r| {
+                    (
+                        Entry {
+                            ip: shown(&r.key),
+                            time: parse_time(&r.value),
+                        },
+                        r.expires_in,
+                    )
+                })
+                .collect()),
+        }
+    }
+
+    /// [`remove`].
+    pub fn remove(&self, ip: IpAddr) -> Result<bool, PopipError> {
+        match self {
+            PopipMap::File(p) => remove(p, ip),
+            PopipMap::Remote(t) => Ok(t.delete(key(ip).as_bytes())?),
+        }
+    }
+
+    /// [`expire`]. In a backend an entry is read again just before it is deleted, so a login
+    /// from another host meanwhile keeps it.
+    pub fn expire(&self, ttl: Duration, now: SystemTime) -> Result<usize, PopipError> {
+        match self {
+            PopipMap::File(p) => expire(p, ttl, now),
+            PopipMap::Remote(t) => {
+                let mut n = 0;
+                for r in t.iterate()? {
+                    let stale = |v: &[u8]| {
+                        Entry {
+                            ip: String::new(),
+                            time: parse_time(v),
+                        }
+                        .is_expired(ttl, now)
+                    };
+                    if stale(&r.value)
+                        && t.get(&r.key)?.is_some_and(|v| stale(&v))
+                        && t.delete(&r.key)?
+                    {
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            }
+        }
+    }
+}
+
+/// How long ago `when` was (zero for a time in the future).
+fn now_age(when: SystemTime) -> Duration {
+    SystemTime::now().duration_since(when).unwrap_or_default()
 }
 
 /// One popip record.

@@ -54,6 +54,7 @@ pub fn run(global: &GlobalOpts, a: &DoctorArgs) -> Result<i32, Fail> {
         }
     };
     checks.extend(doctor::files::maps(&cfg, a.fix));
+    checks.extend(doctor::backends::check(&cfg));
     checks.extend(doctor::files::permissions(&cfg));
     checks.push(doctor::files::mailbox_formats(&cfg));
     checks.push(doctor::tls::certificate(&cfg, SystemTime::now()));

@@ -8,10 +8,14 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{Fail, GlobalOpts, stdout_error};
+use crate::config::Config;
+use crate::maps::MapError;
+use crate::maps::backend::{BackendError, Backends};
 use crate::maps::build;
 use crate::maps::open::AnyMap;
 use crate::maps::source::makemap::ParseOptions;
 use crate::maps::store::{self, DupPolicy, Meta, StoreError, Updater};
+use crate::maps::table::open_mutable;
 use crate::sysexits::*;
 
 pub const USAGE: &str = "makemap [-C cffile] [-N] [-c cachesize] [-D commentchar] [-d] [-e] [-f] [-i type] [-l] [-o] [-r] [-s] [-t delimiter] [-u] [-v] type mapname
@@ -145,6 +149,9 @@ pub fn run(global: &GlobalOpts, a: &MakemapArgs) -> Result<i32, Fail> {
         }
         Some(s) => Some(s.as_bytes()[0]),
     };
+    if crate::config::split_backend_name(&name).is_some() {
+        return remote(global, a, &name, sep);
+    }
     let path = store::db_path(mapname);
     if a.dump {
         return dump(&path, &name, maptype, sep, a.json);
@@ -155,7 +162,16 @@ pub fn run(global: &GlobalOpts, a: &MakemapArgs) -> Result<i32, Fail> {
     if let Some(k) = &a.delete {
         return delete(&path, &name, maptype, k, !a.no_fold);
     }
-    let opts = ParseOptions {
+    let opts = parse_options(a, sep);
+    let policy = dup_policy(a);
+    let code = build(&path, &name, maptype, a, &opts, policy)?;
+    super::give_to_server_group(global, &path);
+    Ok(code)
+}
+
+/// The options that pick what to read from the input.
+fn parse_options(a: &MakemapArgs, sep: Option<u8>) -> ParseOptions {
+    ParseOptions {
         comment: match a.comment.as_deref() {
             None => b'#',
             Some(c) => c.as_bytes().first().copied().unwrap_or(0),
@@ -163,17 +179,89 @@ pub fn run(global: &GlobalOpts, a: &MakemapArgs) -> Result<i32, Fail> {
         separator: sep,
         fold_case: !a.no_fold,
         allow_empty: a.empty,
-    };
-    let policy = if a.dups {
+    }
+}
+
+fn dup_policy(a: &MakemapArgs) -> DupPolicy {
+    if a.dups {
         DupPolicy::Keep
     } else if a.replace {
         DupPolicy::Replace
     } else {
         DupPolicy::FirstWins
+    }
+}
+
+/// `makemap TYPE BACKEND:TABLE`: the map is a table in `[backends.BACKEND]`; every mode works
+/// on it as on a file. A backend that cannot be reached is a temporary failure (75).
+fn remote(global: &GlobalOpts, a: &MakemapArgs, name: &str, sep: Option<u8>) -> Result<i32, Fail> {
+    let cfg = Config::load(&global.locate())?;
+    let backends = Backends::new(&cfg);
+    let table = open_mutable(&cfg, &backends, name).map_err(|e| map_fail(name, &e))?;
+    if a.nul {
+        return Err(Fail::new(
+            EX_USAGE,
+            "makemap: -N applies to map files; a backend table holds text".to_string(),
+        ));
+    }
+    if a.dump {
+        return print_dump(name, sep, a.json, &mut |f| {
+            for r in table.iterate().map_err(|e| e.to_string())? {
+                f(&r.key, &r.value);
+            }
+            Ok(())
+        });
+    }
+    if let Some(q) = &a.query {
+        return print_query(name, q, !a.no_fold, a.json, &|keys| {
+            table.get_many(keys).map_err(|e| e.to_string())
+        });
+    }
+    if let Some(k) = &a.delete {
+        let found = table
+            .delete(&fold(k.as_bytes(), !a.no_fold))
+            .map_err(|e| map_fail(name, &e))?;
+        return Ok(if found { EX_OK } else { 1 });
+    }
+    let spec = build::Spec {
+        opts: parse_options(a, sep),
+        policy: dup_policy(a),
+        run_bytes: build::RUN_BYTES,
     };
-    let code = build(&path, &name, maptype, a, &opts, policy)?;
-    super::give_to_server_group(global, &path);
-    Ok(code)
+    let text_only = matches!(
+        crate::config::split_backend_name(name)
+            .and_then(|(b, _)| cfg.settings.backends.get(b))
+            .map(|b| b.kind),
+        Some(crate::config::BackendKind::Postgresql)
+    );
+    let mut stdin = io::stdin().lock();
+    match build::build_into(table.as_ref(), &mut stdin, &spec, a.append, text_only) {
+        Ok(mut outcome) => {
+            print_diags(name, &mut outcome.diagnostics);
+            Ok(if outcome.diagnostics.is_empty() {
+                EX_OK
+            } else {
+                EX_DATAERR
+            })
+        }
+        Err(build::RemoteBuildError::Input(e)) => Err(Fail::new(
+            EX_IOERR,
+            format!(
+                "makemap: {name}: reading the input: {}",
+                crate::util::io_message(&e)
+            ),
+        )),
+        Err(build::RemoteBuildError::Map(e)) => Err(map_fail(name, &e)),
+    }
+}
+
+fn map_fail(name: &str, e: &MapError) -> Fail {
+    let code = match e {
+        MapError::Backend(BackendError::Unavailable { .. }) => EX_TEMPFAIL,
+        MapError::Backend(BackendError::Table { .. }) => EX_DATAERR,
+        MapError::Io { .. } | MapError::Format { .. } => EX_CONFIG,
+    };
+    Fail::new(code, format!("makemap: {name}: {e}"))
 }
 
 fn open_error(maptype: &str, name: &str, reason: &str) -> Fail {
@@ -354,6 +442,15 @@ fn open_existing(path: &Path, maptype: &str, name: &str) -> Result<AnyMap, Fail>
 
 fn dump(path: &Path, name: &str, maptype: &str, sep: Option<u8>, json: bool) -> Result<i32, Fail> {
     let map = open_existing(path, maptype, name)?;
+    print_dump(name, sep, json, &mut |f| {
+        map.for_each(f).map_err(|e| e.reason().to_string())
+    })
+}
+
+/// Every record of a map is handed to the callback by `walk`.
+type Walk<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&[u8], &[u8])) -> Result<(), String>;
+
+fn print_dump(name: &str, sep: Option<u8>, json: bool, walk: Walk<'_>) -> Result<i32, Fail> {
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let sep = sep.unwrap_or(b'\t');
     let mut werr: Option<io::Error> = None;
@@ -361,7 +458,7 @@ fn dump(path: &Path, name: &str, maptype: &str, sep: Option<u8>, json: bool) -> 
     if json {
         let _ = out.write_all(b"[");
     }
-    map.for_each(|k, v| {
+    walk(&mut |k, v| {
         if werr.is_some() {
             return;
         }
@@ -377,7 +474,7 @@ fn dump(path: &Path, name: &str, maptype: &str, sep: Option<u8>, json: bool) -> 
             werr = Some(e);
         }
     })
-    .map_err(|e| Fail::new(EX_SOFTWARE, format!("makemap: {name}: {}", e.reason())))?;
+    .map_err(|e| Fail::new(EX_TEMPFAIL, format!("makemap: {name}: {e}")))?;
     if let Some(e) = werr {
         return Err(stdout_error(e));
     }
@@ -405,16 +502,26 @@ fn query(
     json: bool,
 ) -> Result<i32, Fail> {
     let map = open_existing(path, maptype, name)?;
-    let lookup_err = |e: StoreError| {
-        Fail::new(
-            EX_TEMPFAIL,
-            format!("makemap: {name}: lookup failed: {}", e.reason()),
-        )
-    };
+    print_query(name, q, fold_keys, json, &|keys| {
+        map.get_many(keys).map_err(|e| e.reason().to_string())
+    })
+}
+
+/// The values of the keys asked, `None` where absent.
+type GetMany<'a> = &'a dyn Fn(&[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, String>;
+
+fn print_query(
+    name: &str,
+    q: &str,
+    fold_keys: bool,
+    json: bool,
+    get_many: GetMany<'_>,
+) -> Result<i32, Fail> {
+    let lookup_err =
+        |e: String| Fail::new(EX_TEMPFAIL, format!("makemap: {name}: lookup failed: {e}"));
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     if q != "-" {
-        let v = map
-            .get_many(&[&fold(q.as_bytes(), fold_keys)])
+        let v = get_many(&[&fold(q.as_bytes(), fold_keys)])
             .map_err(lookup_err)?
             .pop()
             .flatten();
@@ -446,7 +553,7 @@ fn query(
         .collect();
     let folded: Vec<Vec<u8>> = keys.iter().map(|k| fold(k, fold_keys)).collect();
     let refs: Vec<&[u8]> = folded.iter().map(|k| k.as_slice()).collect();
-    let values = map.get_many(&refs).map_err(lookup_err)?;
+    let values = get_many(&refs).map_err(lookup_err)?;
     let mut found = false;
     if json {
         let arr: Vec<serde_json::Value> = keys

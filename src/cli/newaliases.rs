@@ -63,12 +63,54 @@ fn source_and_class(
 }
 
 pub fn run(global: &GlobalOpts, a: &NewaliasesArgs) -> Result<i32, Fail> {
+    let cfg = Config::load(&global.locate())?;
+    if a.file.is_none()
+        && let Some((_, table)) = crate::config::split_backend_name(&cfg.settings.maps.aliases)
+    {
+        return remote(&cfg, table, a);
+    }
     let (source, local) = source_and_class(global, a.file.as_ref())?;
     let db = store::db_path(&source);
     if a.dump {
         return print_db(&db, &[], a.json);
     }
     build(global, &source, &db, &local, a.verbose, true)
+}
+
+/// `[maps] aliases = "BACKEND:TABLE"`: the source is the file TABLE in mail_dir, and the
+/// database is the table; `--dump` reads the table.
+fn remote(cfg: &Config, table: &str, a: &NewaliasesArgs) -> Result<i32, Fail> {
+    let backends = crate::maps::backend::Backends::new(cfg);
+    let name = &cfg.settings.maps.aliases;
+    let map = crate::maps::table::open_mutable(cfg, &backends, name)
+        .map_err(|e| Fail::new(EX_CONFIG, format!("newaliases: {e}")))?;
+    if a.dump {
+        let rows = map
+            .iterate()
+            .map_err(|e| Fail::new(EX_TEMPFAIL, format!("praliases: {name}: {e}")))?;
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = rows
+            .into_iter()
+            .filter(|r| r.key != b"@")
+            .map(|r| (r.key, r.value))
+            .collect();
+        return print_pairs(&pairs, a.json).map(|()| EX_OK);
+    }
+    let source = cfg.map_path(table);
+    let local = rebuild::local_names(cfg);
+    let built = rebuild::build_aliases_into(&source, map.as_ref(), &local).map_err(aliases_fail)?;
+    report(&source.display().to_string(), &built, a.verbose, true)
+}
+
+fn aliases_fail(e: AliasesError) -> Fail {
+    let code = match &e {
+        AliasesError::Open { .. } | AliasesError::Read { .. } => EX_NOINPUT,
+        AliasesError::Locked { .. } | AliasesError::Backend(_) => EX_TEMPFAIL,
+        AliasesError::Write { .. } => EX_CANTCREAT,
+    };
+    match e {
+        AliasesError::Locked { .. } => Fail::new(code, e.to_string()),
+        _ => Fail::new(code, format!("newaliases: {e}")),
+    }
 }
 
 /// Builds `db` from the aliases file `source` (newaliases, and `migrate` when the database
@@ -83,17 +125,19 @@ pub(crate) fn build(
     stats: bool,
 ) -> Result<i32, Fail> {
     let shown = source.display().to_string();
-    let built = rebuild::build_aliases(source, db, local).map_err(|e| {
-        let code = match &e {
-            AliasesError::Open { .. } | AliasesError::Read { .. } => EX_NOINPUT,
-            AliasesError::Locked { .. } => EX_TEMPFAIL,
-            AliasesError::Write { .. } => EX_CANTCREAT,
-        };
-        match e {
-            AliasesError::Locked { .. } => Fail::new(code, e.to_string()),
-            _ => Fail::new(code, format!("newaliases: {e}")),
-        }
-    })?;
+    let built = rebuild::build_aliases(source, db, local).map_err(aliases_fail)?;
+    super::give_to_server_group(global, db);
+    report(&shown, &built, verbose, stats)
+}
+
+/// What sendmail prints after a build: line diagnostics on stderr, `-v` records and the
+/// statistics line on stdout.
+fn report(
+    shown: &str,
+    built: &rebuild::AliasesBuilt,
+    verbose: bool,
+    stats: bool,
+) -> Result<i32, Fail> {
     {
         let mut err = io::stderr().lock();
         if let Some(w) = &built.lock_warning {
@@ -103,7 +147,6 @@ pub(crate) fn build(
             let _ = writeln!(err, "{shown}: line {line}: {text}");
         }
     }
-    super::give_to_server_group(global, db);
 
     let mut out = io::stdout().lock();
     if verbose {
@@ -135,6 +178,38 @@ pub(crate) fn build(
 
 pub fn praliases(global: &GlobalOpts, a: &PraliasesArgs) -> Result<i32, Fail> {
     super::restore_sigpipe();
+    let cfg = Config::load(&global.locate())?;
+    let name = &cfg.settings.maps.aliases;
+    if crate::config::split_backend_name(name).is_some() {
+        let backends = crate::maps::backend::Backends::new(&cfg);
+        let map = crate::maps::table::open_mutable(&cfg, &backends, name)
+            .map_err(|e| Fail::new(EX_CONFIG, format!("praliases: {e}")))?;
+        let temp = |e: crate::maps::MapError| Fail::new(EX_TEMPFAIL, format!("praliases: {e}"));
+        let mut missing = false;
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = if a.names.is_empty() {
+            map.iterate()
+                .map_err(temp)?
+                .into_iter()
+                .filter(|r| r.key != b"@")
+                .map(|r| (r.key, r.value))
+                .collect()
+        } else {
+            let keys: Vec<Vec<u8>> = a
+                .names
+                .iter()
+                .map(|n| n.to_ascii_lowercase().into_bytes())
+                .collect();
+            let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            let vals = map.get_many(&refs).map_err(temp)?;
+            missing = vals.iter().any(Option::is_none);
+            keys.into_iter()
+                .zip(vals)
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect()
+        };
+        print_pairs(&pairs, a.json)?;
+        return Ok(if missing { 1 } else { EX_OK });
+    }
     let (source, _) = source_and_class(global, None)?;
     print_db(&store::db_path(&source), &a.names, a.json)
 }
@@ -177,6 +252,11 @@ fn print_db(db: &Path, names: &[String], json: bool) -> Result<i32, Fail> {
             }
         }
     }
+    print_pairs(&pairs, json)?;
+    Ok(if missing { 1 } else { EX_OK })
+}
+
+fn print_pairs(pairs: &[(Vec<u8>, Vec<u8>)], json: bool) -> Result<(), Fail> {
     let mut out = BufWriter::new(io::stdout().lock());
     if json {
         let arr: Vec<serde_json::Value> = pairs
@@ -186,7 +266,7 @@ fn print_db(db: &Path, names: &[String], json: bool) -> Result<i32, Fail> {
         serde_json::to_writer_pretty(&mut out, &arr).map_err(|e| stdout_error(e.into()))?;
         writeln!(out).map_err(stdout_error)?;
     } else {
-        for (k, v) in &pairs {
+        for (k, v) in pairs {
             out.write_all(k)
                 .and_then(|_| out.write_all(b":"))
                 .and_then(|_| out.write_all(v))
@@ -194,6 +274,5 @@ fn print_db(db: &Path, names: &[String], json: bool) -> Result<i32, Fail> {
                 .map_err(stdout_error)?;
         }
     }
-    out.flush().map_err(stdout_error)?;
-    Ok(if missing { 1 } else { EX_OK })
+    out.flush().map_err(stdout_error)
 }

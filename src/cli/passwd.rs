@@ -12,8 +12,11 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{Fail, GlobalOpts, stdout_error};
 use crate::config::Config;
+use crate::maps::MapError;
+use crate::maps::backend::Put;
 use crate::maps::open::AnyMap;
 use crate::maps::store::{self, DupPolicy, Meta, StoreError, Updater};
+use crate::maps::table::open_mutable;
 use crate::sysexits::*;
 use crate::users::{Entry, hash_password};
 
@@ -56,6 +59,9 @@ pub struct PasswdArgs {
 
 pub fn run(global: &GlobalOpts, a: &PasswdArgs) -> Result<i32, Fail> {
     let cfg = Config::load(&global.locate())?;
+    if crate::config::split_backend_name(&cfg.settings.maps.users).is_some() {
+        return remote(&cfg, a);
+    }
     let db = store::db_path(&cfg.map_path(&cfg.settings.maps.users));
     if a.list {
         return list(&db, a.json);
@@ -70,21 +76,8 @@ pub fn run(global: &GlobalOpts, a: &PasswdArgs) -> Result<i32, Fail> {
     if a.delete {
         return delete(&db, &user);
     }
-    let password = read_password()?;
-    let apop = if a.apop {
-        let secret = String::from_utf8(password.clone())
-            .ok()
-            .filter(|p| !p.contains(char::is_whitespace))
-            .ok_or_else(|| {
-                Fail::new(
-                    EX_DATAERR,
-                    "mailtool passwd: an APOP secret must be UTF-8 without white space",
-                )
-            })?;
-        Some(secret)
-    } else {
-        None
-    };
+    let apop_secret = read_secret(a)?;
+    let (password, apop) = apop_secret;
     let hash = hash_password(&password)
         .map_err(|e| Fail::new(EX_SOFTWARE, format!("mailtool passwd: hashing: {e}")))?;
     let created = create_map(&db)?;
@@ -104,6 +97,98 @@ pub fn run(global: &GlobalOpts, a: &PasswdArgs) -> Result<i32, Fail> {
         .map_err(|e| store_fail(&db, &e))?;
     eprintln!("mailtool passwd: password set for {user}");
     Ok(EX_OK)
+}
+
+/// The password from the terminal or stdin, and the APOP secret when `--apop` asks for one.
+fn read_secret(a: &PasswdArgs) -> Result<(Vec<u8>, Option<String>), Fail> {
+    let password = read_password()?;
+    let apop = if a.apop {
+        let secret = String::from_utf8(password.clone())
+            .ok()
+            .filter(|p| !p.contains(char::is_whitespace))
+            .ok_or_else(|| {
+                Fail::new(
+                    EX_DATAERR,
+                    "mailtool passwd: an APOP secret must be UTF-8 without white space",
+                )
+            })?;
+        Some(secret)
+    } else {
+        None
+    };
+    Ok((password, apop))
+}
+
+/// `[maps] users = "BACKEND:TABLE"`: the same operations on the shared table, so a user set
+/// on one host logs in on every host.
+fn remote(cfg: &Config, a: &PasswdArgs) -> Result<i32, Fail> {
+    let name = &cfg.settings.maps.users;
+    let backends = crate::maps::backend::Backends::new(cfg);
+    let table = open_mutable(cfg, &backends, name).map_err(|e| map_fail(name, &e))?;
+    if a.list {
+        let rows = table.iterate().map_err(|e| map_fail(name, &e))?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let v = String::from_utf8_lossy(&r.value);
+                Row {
+                    user: String::from_utf8_lossy(&r.key).into_owned(),
+                    scheme: scheme(&v),
+                    apop: crate::users::apop_secret(&v).is_some(),
+                }
+            })
+            .collect();
+        return print_rows(rows, a.json);
+    }
+    if let Some(file) = &a.import {
+        let (good, bad) = read_import(file)?;
+        for (u, h) in &good {
+            table
+                .put(u.as_bytes(), h.as_bytes(), Put::Replace)
+                .map_err(|e| map_fail(name, &e))?;
+        }
+        eprintln!("mailtool passwd: {} users imported", good.len());
+        return Ok(if bad == 0 { EX_OK } else { EX_DATAERR });
+    }
+    let Some(user) = a.user.as_deref() else {
+        return Err(Fail::new(EX_USAGE, "mailtool passwd: a USER is needed"));
+    };
+    let user = valid_user(user)?;
+    if a.delete {
+        if !table
+            .delete(user.as_bytes())
+            .map_err(|e| map_fail(name, &e))?
+        {
+            return Err(Fail::new(
+                EX_NOUSER,
+                format!("mailtool passwd: no such user: {user}"),
+            ));
+        }
+        eprintln!("mailtool passwd: {user} deleted");
+        return Ok(EX_OK);
+    }
+    let (password, apop) = read_secret(a)?;
+    let hash = hash_password(&password)
+        .map_err(|e| Fail::new(EX_SOFTWARE, format!("mailtool passwd: hashing: {e}")))?;
+    let other = table
+        .get(user.as_bytes())
+        .map_err(|e| map_fail(name, &e))?
+        .map(|old| Entry::parse(&String::from_utf8_lossy(&old)).other)
+        .unwrap_or_default();
+    let value = Entry { hash, apop, other }.to_value();
+    table
+        .put(user.as_bytes(), value.as_bytes(), Put::Replace)
+        .map_err(|e| map_fail(name, &e))?;
+    eprintln!("mailtool passwd: password set for {user}");
+    Ok(EX_OK)
+}
+
+fn map_fail(name: &str, e: &MapError) -> Fail {
+    let code = match e {
+        MapError::Backend(crate::maps::backend::BackendError::Unavailable { .. }) => EX_TEMPFAIL,
+        _ => EX_CANTCREAT,
+    };
+    Fail::new(code, format!("mailtool passwd: {name}: {e}"))
 }
 
 /// A user name the map can hold as one key and a login can name: no white space, no control
@@ -256,6 +341,10 @@ fn list(db: &Path, json: bool) -> Result<i32, Fail> {
         Err(_) if !db.exists() => {}
         Err(e) => return Err(store_fail(db, &e)),
     }
+    print_rows(rows, json)
+}
+
+fn print_rows(rows: Vec<Row>, json: bool) -> Result<i32, Fail> {
     let mut out = io::stdout().lock();
     if json {
         let text = serde_json::to_string_pretty(&rows)
@@ -273,8 +362,8 @@ fn list(db: &Path, json: bool) -> Result<i32, Fail> {
     Ok(EX_OK)
 }
 
-/// `--import`: shadow-style `user:hash[:…]` lines, all in one transaction.
-fn import(global: &GlobalOpts, db: &Path, file: &Path) -> Result<i32, Fail> {
+/// The good `user:hash` lines of an import file, and how many lines were bad (reported).
+fn read_import(file: &Path) -> Result<(Vec<(String, String)>, usize), Fail> {
     let mut text = Vec::new();
     let name = file.display().to_string();
     let read = if name == "-" {
@@ -301,6 +390,12 @@ fn import(global: &GlobalOpts, db: &Path, file: &Path) -> Result<i32, Fail> {
             }
         }
     }
+    Ok((good, bad))
+}
+
+/// `--import`: shadow-style `user:hash[:…]` lines, all in one transaction.
+fn import(global: &GlobalOpts, db: &Path, file: &Path) -> Result<i32, Fail> {
+    let (good, bad) = read_import(file)?;
     if create_map(db)? {
         super::give_to_server_group(global, db);
     }

@@ -13,8 +13,10 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use super::{Fail, GlobalOpts, stdout_error};
 use crate::config::Config;
 use crate::duration::Span;
+use crate::maps::MapError;
+use crate::maps::backend::Backends;
 use crate::maps::store::{self, StoreError};
-use crate::popip::{self, Entry, PopipError};
+use crate::popip::{Entry, PopipError, PopipMap};
 use crate::sysexits::*;
 
 #[derive(Debug, Clone, Args)]
@@ -62,20 +64,24 @@ fn parse_span(s: &str) -> Result<Span, String> {
 
 pub fn run(global: &GlobalOpts, a: &PoprelayArgs) -> Result<i32, Fail> {
     let cfg = Config::load(&global.locate())?;
-    let map = cfg.map_path(&cfg.settings.maps.popip);
+    let backends = Backends::new(&cfg);
+    let map = PopipMap::open(&cfg, &backends).map_err(|e| fail(&e))?;
     let ttl = cfg.settings.pop3.pop_before_smtp_ttl.0;
     let now = SystemTime::now();
     match &a.action {
         PoprelayAction::List { json } => list(&map, ttl, now, *json),
         PoprelayAction::Add { ips } => {
             let ips = parse_ips(ips)?;
-            let db = store::db_path(&map);
-            let existed = db.exists();
+            let db = match &map {
+                PopipMap::File(p) => Some(store::db_path(p)),
+                PopipMap::Remote(_) => None,
+            };
+            let existed = db.as_ref().is_none_or(|d| d.exists());
             for ip in ips {
-                popip::record(&map, ip, now).map_err(|e| fail(&e))?;
+                map.record(ip, now, ttl).map_err(|e| fail(&e))?;
             }
-            if !existed {
-                give_to_server(&cfg, &db);
+            if !existed && let Some(db) = &db {
+                give_to_server(&cfg, db);
             }
             Ok(EX_OK)
         }
@@ -83,7 +89,7 @@ pub fn run(global: &GlobalOpts, a: &PoprelayArgs) -> Result<i32, Fail> {
             let ips = parse_ips(ips)?;
             let mut code = EX_OK;
             for ip in ips {
-                if !popip::remove(&map, ip).map_err(|e| fail(&e))? {
+                if !map.remove(ip).map_err(|e| fail(&e))? {
                     eprintln!("mailtool poprelay: {ip} is not in the map");
                     code = 1;
                 }
@@ -92,7 +98,7 @@ pub fn run(global: &GlobalOpts, a: &PoprelayArgs) -> Result<i32, Fail> {
         }
         PoprelayAction::Expire { ttl: given } => {
             let ttl = given.map_or(ttl, |s| s.0);
-            let n = popip::expire(&map, ttl, now).map_err(|e| fail(&e))?;
+            let n = map.expire(ttl, now).map_err(|e| fail(&e))?;
             writeln!(
                 io::stdout(),
                 "{n} expired {} removed",
@@ -123,6 +129,8 @@ fn fail(e: &PopipError) -> Fail {
     let code = match e {
         PopipError::Store(StoreError::Open { .. } | StoreError::NotAMap { .. }) => EX_CANTCREAT,
         PopipError::Store(_) => EX_IOERR,
+        PopipError::Map(MapError::Backend(_)) => EX_TEMPFAIL,
+        PopipError::Map(MapError::Io { .. } | MapError::Format { .. }) => EX_CANTCREAT,
     };
     Fail::new(code, format!("mailtool poprelay: {e}"))
 }
@@ -167,19 +175,23 @@ struct Row {
     expires_in: Option<u64>,
 }
 
-fn list(map: &Path, ttl: Duration, now: SystemTime, json: bool) -> Result<i32, Fail> {
-    let mut entries: Vec<Entry> = popip::list(map).map_err(|e| fail(&e))?;
+fn list(map: &PopipMap, ttl: Duration, now: SystemTime, json: bool) -> Result<i32, Fail> {
+    let mut entries: Vec<(Entry, Option<Duration>)> = map.list().map_err(|e| fail(&e))?;
     // Youngest first, permanent entries last.
-    entries.sort_by_key(|e| (e.time.is_none(), e.age(now), e.ip.clone()));
+    entries.sort_by_key(|(e, _)| (e.time.is_none(), e.age(now), e.ip.clone()));
     let rows: Vec<Row> = entries
         .iter()
-        .map(|e| {
+        .map(|(e, kept)| {
             let age = e.age(now);
             Row {
                 ip: e.ip.clone(),
                 time: e.time,
                 age,
-                expires_in: age.map(|a| ttl.as_secs().saturating_sub(a)),
+                // Redis says how long it keeps the entry; otherwise the TTL from the login.
+                expires_in: match kept {
+                    Some(d) => Some(d.as_secs()),
+                    None => age.map(|a| ttl.as_secs().saturating_sub(a)),
+                },
             }
         })
         .collect();

@@ -48,7 +48,7 @@ pub fn run(global: &GlobalOpts, a: &ServeArgs) -> Result<i32, Fail> {
                 }) => EX_CANTCREAT,
                 ServeError::Account(_) => EX_OSERR,
                 ServeError::Spool { .. } | ServeError::Io { .. } => EX_CANTCREAT,
-                ServeError::Tls(_) | ServeError::Dns(_) => EX_CONFIG,
+                ServeError::Tls(_) | ServeError::Dns(_) | ServeError::Backend(_) => EX_CONFIG,
                 ServeError::Runtime(_) => EX_SOFTWARE,
             };
             Err(Fail::new(code, format!("mailtool serve: {e}")))

@@ -13,13 +13,18 @@ use crate::maps::store::db_path;
 /// The maps built from a text source, with the makemap flags the seed's Makefile uses.
 fn sources(cfg: &Config) -> Vec<(&'static str, PathBuf, &'static [&'static str])> {
     let m = &cfg.settings.maps;
-    vec![
-        ("access", cfg.map_path(&m.access), &[][..]),
-        ("virtusertable", cfg.map_path(&m.virtusertable), &[][..]),
+    let all: [(&'static str, &String, &'static [&'static str]); 4] = [
+        ("access", &m.access, &[][..]),
+        ("virtusertable", &m.virtusertable, &[][..]),
         // localip lists bare addresses and networks: keys without values.
-        ("localip", cfg.map_path(&m.localip), &["-e"][..]),
-        ("popip", cfg.map_path(&m.popip), &[][..]),
-    ]
+        ("localip", &m.localip, &["-e"][..]),
+        ("popip", &m.popip, &[][..]),
+    ];
+    // Maps in a backend have no file; `backends` checks them.
+    all.into_iter()
+        .filter(|(_, name, _)| crate::config::split_backend_name(name).is_none())
+        .map(|(label, name, flags)| (label, cfg.map_path(name), flags))
+        .collect()
 }
 
 fn mtime(p: &Path) -> Option<i64> {
@@ -48,12 +53,15 @@ pub fn maps(cfg: &Config, fix: bool) -> Vec<Check> {
         })
         .collect();
     let aliases = cfg.map_path(&cfg.settings.maps.aliases);
-    all.push((
-        "map aliases".into(),
-        aliases.clone(),
-        db_path(&aliases),
-        Rebuild::Aliases,
-    ));
+    let aliases_in_file = crate::config::split_backend_name(&cfg.settings.maps.aliases).is_none();
+    all.extend(aliases_in_file.then(|| {
+        (
+            "map aliases".into(),
+            aliases.clone(),
+            db_path(&aliases),
+            Rebuild::Aliases,
+        )
+    }));
     for (name, src, db, how) in all {
         let shown_src = src.display().to_string();
         let rebuild = || -> Result<(), String> {
@@ -225,7 +233,9 @@ pub fn permissions(cfg: &Config) -> Vec<Check> {
         }
     }
     let aliases = db_path(&cfg.map_path(&cfg.settings.maps.aliases));
-    if let Ok(m) = std::fs::metadata(&aliases) {
+    if crate::config::split_backend_name(&cfg.settings.maps.aliases).is_none()
+        && let Ok(m) = std::fs::metadata(&aliases)
+    {
         checked += 1;
         if !allowed(&m, uid, gid, 4) {
             unreadable.push(aliases.display().to_string());

@@ -3,6 +3,7 @@
 //! certificate, the listeners, the relay policy seen from outside, and the queue. Each check
 //! gives pass / warn / fail and a one-line fix.
 
+pub mod backends;
 pub mod files;
 pub mod network;
 pub mod queue;

@@ -373,10 +373,10 @@ impl<'a> Access<'a> {
         client_name: &str,
         client_addr: &str,
     ) -> Result<Option<AccessHit>, MapError> {
-        match self.client(tag, client_name, client_addr)? {
+        self.batched(|a| match a.client(tag, client_name, client_addr)? {
             Some(hit) => Ok(Some(hit)),
-            None => self.default_entry(tag),
-        }
+            None => a.default_entry(tag),
+        })
     }
 
     /// E-mail address lookup (SearchList `F`, `U`, `D`; docs/sendmail-compat.md §4.4):
@@ -428,8 +428,17 @@ impl<'a> Access<'a> {
 
     /// check_relay's access part: `Connect:` D on the name, then A on the address.
     pub fn check_relay(&self, client_name: &str, client_addr: &str) -> Result<Verdict, MapError> {
-        let hit = self.client(Tag::Connect, client_name, client_addr)?;
-        Ok(verdict(hit.as_ref(), Check::Relay, None, self.opts))
+        self.batched(|a| {
+            let hit = a.client(Tag::Connect, client_name, client_addr)?;
+            Ok(verdict(hit.as_ref(), Check::Relay, None, a.opts))
+        })
+    }
+
+    /// Runs a walk with all of its keys asked for at once when the map is remote: one round
+    /// trip per check ([`crate::maps::batched`]).
+    fn batched<T>(&self, walk: impl Fn(&Access<'_>) -> Result<T, MapError>) -> Result<T, MapError> {
+        let opts = self.opts;
+        crate::maps::batched(self.map, |m| walk(&Access::new(m, opts)))
     }
 
     /// check_mail's access part for the MAIL argument `sender` as typed (e.g. `<a@b>`). The null
@@ -438,22 +447,27 @@ impl<'a> Access<'a> {
         if strip_angle(sender).is_empty() {
             return Ok(Verdict::Continue);
         }
-        let hit = self.email(Tag::From, sender, true)?;
-        Ok(verdict(hit.as_ref(), Check::Mail, Some(sender), self.opts))
+        self.batched(|a| {
+            let hit = a.email(Tag::From, sender, true)?;
+            Ok(verdict(hit.as_ref(), Check::Mail, Some(sender), a.opts))
+        })
     }
 
     /// check_rcpt's blacklist_recipients part for the RCPT argument as typed. `user@` forms are
     /// tried only when the domain is local (class w) or absent.
     pub fn check_rcpt(&self, rcpt: &str, domain_is_local: bool) -> Result<Verdict, MapError> {
-        let hit = self.email(Tag::To, rcpt, domain_is_local)?;
-        Ok(verdict(hit.as_ref(), Check::Rcpt, Some(rcpt), self.opts))
+        self.batched(|a| {
+            let hit = a.email(Tag::To, rcpt, domain_is_local)?;
+            Ok(verdict(hit.as_ref(), Check::Rcpt, Some(rcpt), a.opts))
+        })
     }
 
     /// Rcpt_ok's access part: does the `To:` domain walk say RELAY for this domain?
     pub fn relay_to_domain(&self, domain: &str) -> Result<bool, MapError> {
-        Ok(self
-            .domain(Tag::To, domain)?
-            .is_some_and(|h| h.value == AccessValue::Relay))
+        self.batched(|a| {
+            Ok(a.domain(Tag::To, domain)?
+                .is_some_and(|h| h.value == AccessValue::Relay))
+        })
     }
 
     /// Relay_ok's access part: `Connect:` A on the client address, then D on the client name,
@@ -464,10 +478,12 @@ impl<'a> Access<'a> {
         client_addr: &str,
     ) -> Result<bool, MapError> {
         let is_relay = |h: Option<AccessHit>| h.is_some_and(|h| h.value == AccessValue::Relay);
-        if is_relay(self.address(Tag::Connect, client_addr)?) {
-            return Ok(true);
-        }
-        Ok(!client_name.trim().is_empty() && is_relay(self.domain(Tag::Connect, client_name)?))
+        self.batched(|a| {
+            if is_relay(a.address(Tag::Connect, client_addr)?) {
+                return Ok(true);
+            }
+            Ok(!client_name.trim().is_empty() && is_relay(a.domain(Tag::Connect, client_name)?))
+        })
     }
 
     fn unless_skipped(&self, hit: AccessHit) -> Option<AccessHit> {

@@ -384,6 +384,98 @@ pub fn update(
     Ok(out)
 }
 
+/// Builds (or with `append`, adds to) a map in any [`MutableMap`], a backend table in
+/// practice: the input parsed as for a map file, with the same line errors and duplicate
+/// reports. A key or value that the store cannot hold (PostgreSQL's `text` takes UTF-8 without
+/// NUL) is reported with its line and left out; the good lines are still written. A rebuild is
+/// one `replace_all`, so readers see the old map or the new one.
+pub fn build_into(
+    table: &dyn crate::maps::table::MutableMap,
+    input: &mut dyn Read,
+    spec: &Spec,
+    append: bool,
+    text_only: bool,
+) -> Result<Outcome, RemoteBuildError> {
+    use crate::maps::backend::Put;
+    let mut data = Vec::new();
+    input
+        .read_to_end(&mut data)
+        .map_err(RemoteBuildError::Input)?;
+    let mut out = Outcome::default();
+    let mut order: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut index: hashbrown::HashMap<Vec<u8>, usize> = hashbrown::HashMap::new();
+    let items = super::source::makemap::parse(&mut data, &spec.opts);
+    let mut lines: Vec<u32> = Vec::new();
+    for item in items {
+        let r = match item {
+            Item::Record(r) => r,
+            Item::Error { line, error } => {
+                out.diagnostics.push(Diagnostic {
+                    line,
+                    text: error.message(),
+                });
+                continue;
+            }
+        };
+        let (k, v) = (&data[r.key.clone()], &data[r.value.clone()]);
+        if text_only && !(crate::maps::backend::text_ok(k) && crate::maps::backend::text_ok(v)) {
+            out.diagnostics.push(Diagnostic {
+                line: r.line,
+                text: format!(
+                    "key {}: not UTF-8 text, which a backend table holds",
+                    String::from_utf8_lossy(k)
+                ),
+            });
+            continue;
+        }
+        match index.get(k) {
+            Some(&i) => match spec.policy {
+                DupPolicy::FirstWins => out.diagnostics.push(Diagnostic {
+                    line: r.line,
+                    text: format!("key {}: duplicate key", String::from_utf8_lossy(k)),
+                }),
+                DupPolicy::Replace => order[i].1 = v.to_vec(),
+                // A table keeps one value per key; lookups see the first, as with -d.
+                DupPolicy::Keep => {}
+            },
+            None => {
+                index.insert(k.to_vec(), order.len());
+                order.push((k.to_vec(), v.to_vec()));
+                lines.push(r.line);
+            }
+        }
+    }
+    if append {
+        for ((k, v), &line) in order.iter().zip(&lines) {
+            let how = match spec.policy {
+                DupPolicy::Replace => Put::Replace,
+                DupPolicy::FirstWins | DupPolicy::Keep => Put::IfAbsent,
+            };
+            let new = table.put(k, v, how)?;
+            if !new && spec.policy == DupPolicy::FirstWins {
+                out.diagnostics.push(Diagnostic {
+                    line,
+                    text: format!("key {}: duplicate key", String::from_utf8_lossy(k)),
+                });
+            }
+            out.stored += usize::from(new || spec.policy == DupPolicy::Replace);
+        }
+    } else {
+        out.stored = table.replace_all(order)?;
+    }
+    out.diagnostics.sort_by_key(|d| d.line);
+    Ok(out)
+}
+
+/// Why [`build_into`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteBuildError {
+    #[error("reading the input: {}", crate::util::io_message(.0))]
+    Input(io::Error),
+    #[error(transparent)]
+    Map(#[from] crate::maps::MapError),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod aliases;
+pub mod backend;
 pub mod bdb;
 pub mod build;
 pub mod class;
@@ -15,6 +16,7 @@ pub mod open;
 pub mod rebuild;
 pub mod source;
 pub mod store;
+pub mod table;
 pub mod virtuser;
 
 use std::collections::HashMap;
@@ -27,6 +29,9 @@ pub enum MapError {
     Io { path: String, message: String },
     #[error("{path}: not a map file ({message})")]
     Format { path: String, message: String },
+    /// A map in a backend that is down, slow, or answering errors.
+    #[error(transparent)]
+    Backend(#[from] backend::BackendError),
 }
 
 /// A read-only key/value table. Keys are raw bytes exactly as stored: makemap folds keys to
@@ -35,6 +40,75 @@ pub enum MapError {
 pub trait Map: Send + Sync {
     /// The first value stored for `key`, or `None` when the key is absent.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError>;
+
+    /// The values of `keys`, `None` where absent. A map in a backend answers in one round trip.
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, MapError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    /// The first of `keys` that is present, with its index.
+    fn get_first(&self, keys: &[&[u8]]) -> Result<Option<(usize, Vec<u8>)>, MapError> {
+        if self.is_remote() {
+            let values = self.get_many(keys)?;
+            return Ok(values
+                .into_iter()
+                .enumerate()
+                .find_map(|(i, v)| v.map(|v| (i, v))));
+        }
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(v) = self.get(k)? {
+                return Ok(Some((i, v)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether a lookup costs a network round trip, so that a walk over candidate keys should
+    /// ask for them all at once ([`batched`]).
+    fn is_remote(&self) -> bool {
+        false
+    }
+}
+
+/// Runs a lookup walk (the access db's, virtusertable's) so that a remote map is asked once:
+/// a dry run against a table that has nothing collects every key the walk may ask for (a hit
+/// only ends a walk early), one [`Map::get_many`] fetches them, and the walk runs again over
+/// the answers. A local map is walked directly, where stopping at the first hit is cheaper.
+pub fn batched<T>(
+    map: &dyn Map,
+    walk: impl Fn(&dyn Map) -> Result<T, MapError>,
+) -> Result<T, MapError> {
+    if !map.is_remote() {
+        return walk(map);
+    }
+    let asked = Recorder::default();
+    walk(&asked)?;
+    let keys = asked.keys.into_inner().unwrap_or_else(|p| p.into_inner());
+    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let values = map.get_many(&refs)?;
+    let mut fetched = MemMap::new();
+    for (k, v) in keys.iter().zip(values) {
+        if let Some(v) = v {
+            fetched.insert(k.clone(), v);
+        }
+    }
+    walk(&fetched)
+}
+
+/// A table that has nothing and remembers what was asked (for [`batched`]).
+#[derive(Default)]
+struct Recorder {
+    keys: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl Map for Recorder {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if !keys.iter().any(|k| k == key) {
+            keys.push(key.to_vec());
+        }
+        Ok(None)
+    }
 }
 
 /// An in-memory table, for tests and for maps assembled at run time.

@@ -6,10 +6,12 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::MapError;
 use super::build::{self, BuildError, Spec};
 use super::source::aliases::{self, Severity};
 use super::source::makemap::ParseOptions;
 use super::store::{self, Builder, DupPolicy, Meta};
+use super::table::MutableMap;
 use crate::config::Config;
 use crate::util::io_message;
 
@@ -26,6 +28,9 @@ pub enum AliasesError {
     Read { path: PathBuf, message: String },
     #[error("cannot write {}: {message}", path.display())]
     Write { path: PathBuf, message: String },
+    /// The database is a backend table that could not be written now.
+    #[error("{0}")]
+    Backend(String),
 }
 
 /// What a build of the aliases database did.
@@ -68,6 +73,52 @@ pub fn build_aliases(
     source: &Path,
     db: &Path,
     local: &[String],
+) -> Result<AliasesBuilt, AliasesError> {
+    build_aliases_with(source, local, |all| {
+        let write = || -> Result<(), store::StoreError> {
+            let mut b = Builder::create(
+                db,
+                Meta {
+                    kind: "hash".into(),
+                    nul: false,
+                },
+            )?;
+            for (k, v) in &all {
+                b.push(k, v)?;
+            }
+            b.commit()
+        };
+        write().map_err(|e| AliasesError::Write {
+            path: db.to_path_buf(),
+            message: e.reason().to_string(),
+        })
+    })
+}
+
+/// [`build_aliases`] into any writable map (a backend table): the same rules, and one
+/// `replace_all`, so readers see the old aliases or the new ones.
+pub fn build_aliases_into(
+    source: &Path,
+    table: &dyn MutableMap,
+    local: &[String],
+) -> Result<AliasesBuilt, AliasesError> {
+    build_aliases_with(source, local, |all| {
+        table.replace_all(all).map(|_| ()).map_err(|e| match e {
+            MapError::Backend(e) => AliasesError::Backend(e.to_string()),
+            e => AliasesError::Write {
+                path: PathBuf::from(table.describe()),
+                message: e.to_string(),
+            },
+        })
+    })
+}
+
+/// Parses the aliases file and hands every record, in key order and with the `@` marker, to
+/// `write`.
+fn build_aliases_with(
+    source: &Path,
+    local: &[String],
+    write: impl FnOnce(Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), AliasesError>,
 ) -> Result<AliasesBuilt, AliasesError> {
     let mut file = File::open(source).map_err(|e| AliasesError::Open {
         path: source.to_path_buf(),
@@ -124,31 +175,14 @@ pub fn build_aliases(
         })
         .collect();
     rows.sort_unstable();
-    let write = || -> Result<(), store::StoreError> {
-        let mut b = Builder::create(
-            db,
-            Meta {
-                kind: "hash".into(),
-                nul: false,
-            },
-        )?;
-        // The `@` -> `@` marker tells readers (sendmail's AliasWait) the database is complete.
-        let marker: (&[u8], &[u8]) = (b"@", b"@");
-        let mut all: Vec<(&[u8], &[u8])> = rows
-            .iter()
-            .map(|(k, v)| (k.as_slice(), v.as_slice()))
-            .chain(std::iter::once(marker))
-            .collect();
-        all.sort_unstable();
-        for (k, v) in all {
-            b.push(k, v)?;
-        }
-        b.commit()
-    };
-    write().map_err(|e| AliasesError::Write {
-        path: db.to_path_buf(),
-        message: e.reason().to_string(),
-    })?;
+    // The `@` -> `@` marker tells readers (sendmail's AliasWait) the database is complete.
+    let mut all: Vec<(Vec<u8>, Vec<u8>)> = rows
+        .iter()
+        .cloned()
+        .chain(std::iter::once((b"@".to_vec(), b"@".to_vec())))
+        .collect();
+    all.sort_unstable();
+    write(all)?;
     drop(file);
     Ok(AliasesBuilt {
         diagnostics,

@@ -71,16 +71,18 @@ pub fn lookup(map: &dyn Map, local: &str, domain: &str) -> Result<Option<VirtHit
         return Ok(None);
     }
     let reply_addr = format!("<{local}@{domain}>");
-    for cand in candidates(local, domain) {
-        let Some(raw) = map.get(cand.key.to_ascii_lowercase().as_bytes())? else {
-            continue;
-        };
+    let cands = candidates(local, domain);
+    let keys: Vec<String> = cands.iter().map(|c| c.key.to_ascii_lowercase()).collect();
+    let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+    // One round trip for a map in a backend; a map file stops at the first hit.
+    if let Some((i, raw)) = map.get_first(&refs)? {
+        let cand = &cands[i];
         let raw = String::from_utf8_lossy(&raw).into_owned();
         let args: Vec<&str> = cand.args.iter().map(String::as_str).collect();
         let expanded = expand(&raw, &cand.key, &args);
         let result = interpret(&expanded, &reply_addr);
         return Ok(Some(VirtHit {
-            key: cand.key,
+            key: cand.key.clone(),
             raw,
             expanded,
             result,

@@ -466,10 +466,16 @@ async fn login(
     let ttl = p.pop_before_smtp_ttl.0;
     if !ttl.is_zero() && ctx.pop.popip_due(ip, Instant::now(), ttl) {
         // Written from the session itself, never read back from a log (CVE-2001-1075).
-        let path = ctx.cfg.map_path(&ctx.cfg.settings.maps.popip);
-        let recorded =
-            tokio::task::spawn_blocking(move || crate::popip::record(&path, ip, SystemTime::now()))
-                .await;
+        let cfg = ctx.cfg.clone();
+        let shared = ctx.shared.clone();
+        let recorded = tokio::task::spawn_blocking(move || {
+            crate::popip::PopipMap::open(&cfg, &shared.policy.backends)?.record(
+                ip,
+                SystemTime::now(),
+                ttl,
+            )
+        })
+        .await;
         if let Ok(Err(e)) = recorded {
             tracing::warn!("popip: cannot record {ip}: {e}");
         }

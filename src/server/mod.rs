@@ -47,6 +47,8 @@ pub enum ServeError {
     Dns(String),
     #[error("{0}")]
     Runtime(String),
+    #[error("{0}")]
+    Backend(String),
 }
 
 /// Options from the command line.
@@ -197,6 +199,8 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     write_pid(&pid_file);
     let mailboxes = cfg.path(&cfg.settings.paths.mailboxes);
     if crate::config::is_root() {
+        // Password files are often root's alone: read them before the switch.
+        crate::maps::backend::preload_passwords(&cfg);
         let mut id = run_time_identity(&cfg, &mailboxes)?;
         chown_tree(&spool_dir, &id);
         if created.contains(&mailboxes) {
@@ -208,8 +212,10 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
         let p3 = &cfg.settings.pop3;
         let pop3_listens = !p3.listen.is_empty() || !p3.pop3s.is_empty();
         if pop3_listens && !p3.pop_before_smtp_ttl.0.is_zero() {
-            let popip = cfg.map_path(&cfg.settings.maps.popip);
-            if let Err(e) = crate::popip::prepare(&popip, (id.uid, id.gid)) {
+            if let Ok(crate::config::MapPlace::File(popip)) =
+                cfg.map_place(&cfg.settings.maps.popip)
+                && let Err(e) = crate::popip::prepare(&popip, (id.uid, id.gid))
+            {
                 tracing::warn!("popip map {}: {e}", popip.display());
             }
         }
@@ -238,6 +244,14 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     }
     let dns = Dns::new(&cfg.settings.dns.servers, cfg.settings.dns.timeout.0)
         .map_err(|e| ServeError::Dns(e.to_string()))?;
+    let mut tables = preflight::Report::default();
+    preflight::backend_tables(&cfg, &mut tables);
+    if let Some(p) = tables.problems.first() {
+        return Err(ServeError::Backend(p.message.clone()));
+    }
+    for note in &tables.notes {
+        tracing::warn!("{note}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("mailtool")
@@ -285,12 +299,19 @@ async fn async_main(
             tick.tick().await;
             let cfg = purge_shared.config();
             let ttl = cfg.settings.pop3.pop_before_smtp_ttl.0;
-            let path = cfg.map_path(&cfg.settings.maps.popip);
-            if ttl.is_zero() || !crate::maps::store::db_path(&path).exists() {
+            let file = match cfg.map_place(&cfg.settings.maps.popip) {
+                Ok(crate::config::MapPlace::File(path)) => Some(path),
+                // Redis expires its entries itself; a PostgreSQL table is purged here.
+                Ok(crate::config::MapPlace::Backend { .. }) => None,
+                Err(_) => continue,
+            };
+            if ttl.is_zero() || file.is_some_and(|p| !crate::maps::store::db_path(&p).exists()) {
                 continue;
             }
+            let policy = purge_shared.policy.clone();
             let res = tokio::task::spawn_blocking(move || {
-                crate::popip::expire(&path, ttl, std::time::SystemTime::now())
+                crate::popip::PopipMap::open(&cfg, &policy.backends)?
+                    .expire(ttl, std::time::SystemTime::now())
             })
             .await;
             match res {

@@ -89,6 +89,7 @@ pub fn check(cfg: &Config) -> Report {
         });
     }
     account(cfg, &mut r);
+    backend_tables(cfg, &mut r);
     let running = running_server(cfg);
     for (addr, kind) in listeners(cfg) {
         match std::net::TcpListener::bind(addr) {
@@ -118,6 +119,38 @@ pub fn check(cfg: &Config) -> Report {
         }
     }
     r
+}
+
+/// The backend tables `[maps]` names: a table with the wrong columns stops the start; a
+/// backend that is down now does not (lookups answer 451 until it is back), nor does a table
+/// not built yet (an empty map). Those are notes.
+pub fn backend_tables(cfg: &Config, r: &mut Report) {
+    let tables = crate::doctor::backends::tables(cfg);
+    if tables.is_empty() {
+        return;
+    }
+    let backends = crate::maps::backend::Backends::new(cfg);
+    for (label, backend, table) in tables {
+        let place = format!("{backend}:{table}");
+        match backends.get(&backend).and_then(|b| b.check(&table)) {
+            Ok(c) => match c.present {
+                Some(Ok(())) => {}
+                None => r.notes.push(format!(
+                    "map {label}: {place} does not exist yet (an empty map)"
+                )),
+                Some(Err(shape)) => r.problems.push(Problem {
+                    message: format!(
+                        "map {label}: {place}: {shape}; the table must be (key text PRIMARY \
+                         KEY, value text NOT NULL)"
+                    ),
+                    exit: EX_CONFIG,
+                }),
+            },
+            Err(e) => r.notes.push(format!(
+                "map {label}: {e}; its lookups fail (451) until the backend answers"
+            )),
+        }
+    }
 }
 
 /// As root, the run-time account must exist, or be the default one that `serve` creates.

@@ -148,10 +148,10 @@ async fn connection_checks(shared: &Shared, cfg: &Config, client: &Client) -> Co
     }
     let verdict = shared.policy.connect(client);
     tracing::debug!(
-        "check_relay for {} [{}]: {verdict:?} (access map present: {})",
+        "check_relay for {} [{}]: {verdict:?} (access map: {})",
         client.name(),
         client.addr(),
-        shared.policy.access.is_present()
+        shared.policy.access.describe()
     );
     match verdict {
         Connect::Accept => return Connect::Accept,
