@@ -270,11 +270,13 @@ impl Policy {
         let Some(mbox) = &rcpt.mailbox else {
             return Err(Rejection::new(553, "5.0.0", "User address required").with_addr(arg));
         };
-        let trusted = self.client_may_relay(c, &s, &classes).map_err(tf)?;
+        // Asked only when it matters, so that a backend holding popip being down refuses
+        // relaying (451) but not mail to our own users.
+        let trusted = || self.client_may_relay(c, &s, &classes).map_err(tf);
         // Sender-specified routing (source routes, %, !, quoted @) is never relayed for an
         // untrusted client, whatever the final domain: the relay decision must not be made on
         // a name that is not where the mail would go.
-        if rcpt.routing_trick().is_some() && !trusted {
+        if rcpt.routing_trick().is_some() && !trusted()? {
             return Err(self.relay_denied(c, &s, arg));
         }
         let local_part = mbox.local_unquoted();
@@ -335,7 +337,7 @@ impl Policy {
             }
             _ => false,
         };
-        if ours || relay_to || trusted {
+        if ours || relay_to || trusted()? {
             if c.submission && c.authenticated.is_none() && !ours {
                 return Err(Rejection::new(530, "5.7.0", "Authentication required"));
             }

@@ -168,6 +168,9 @@ fn every_config_key_is_documented() {
     let stale: Vec<String> = documented
         .iter()
         .filter(|k| !keys.contains(k))
+        // `[backends.NAME]` is a template that `config show` prints only when one is set;
+        // src/cli/man5/config.rs checks its keys against the code.
+        .filter(|(t, _)| !t.ends_with(".NAME"))
         .map(|(t, k)| format!("{t}.{k}"))
         .collect();
     assert!(

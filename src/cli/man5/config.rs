@@ -102,7 +102,10 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "maps",
         intro: "The maps and class files. A relative name is in `mail_dir`; *NAME* means the \
-                map file *NAME*`.db` built by makemap (or newaliases) from the text file *NAME*.",
+                map file *NAME*`.db` built by makemap (or newaliases) from the text file *NAME*; \
+                *BACKEND*`:`*TABLE* means the table *TABLE* in `[backends.`*BACKEND*`]` (not for \
+                the two class files). With aliases in a backend, newaliases reads the source \
+                file *TABLE* in `mail_dir`.",
         keys: &[
             k(
                 "access",
@@ -152,6 +155,50 @@ pub const TABLES: &[Table] = &[
                 "Plain text, same format: domains and hosts (class R) that may relay, and to \
                  which we relay: a domain matches itself and its subdomains, an address prefix \
                  of whole octets (`192.168.10`) matches clients in it.",
+            ),
+        ],
+    },
+    Table {
+        name: "backends.NAME",
+        intro: "A store that maps can live in, shared by every host that names it: a map \
+                named *NAME*`:`*TABLE* in `[maps]` (or given to makemap) is the table *TABLE* \
+                there, not a file. makemap, newaliases, passwd and poprelay write it; `-u`, \
+                `-q`, `-o` and `--delete` work on it as on a file. In PostgreSQL the table is \
+                `TABLE (key text PRIMARY KEY, value text NOT NULL)`, created by the first write; \
+                a rebuild replaces it in one transaction, and a row inserted with psql applies \
+                to the next lookup. In Redis the map is the string keys *TABLE*`:`*KEY*, and \
+                popip entries expire after `pop3.pop_before_smtp_ttl`. A backend that is down, \
+                slow or failing makes lookups fail, never pass: `451 4.3.0` for SMTP, \
+                `-ERR [SYS/TEMP]` for POP3. The server keeps running, reconnects by itself \
+                (backing off up to 5 s) and logs one line when an outage starts and one when it \
+                ends. See docs/scaling.md.",
+        keys: &[
+            kd("type", "(required)", "`\"postgresql\"` or `\"redis\"`."),
+            kd(
+                "url",
+                "(required)",
+                "`postgresql://USER@HOST:PORT/DB` (TLS through rustls with \
+                 `?sslmode=require`, the server's certificate checked against the system's \
+                 CAs) or `redis://HOST:PORT/DB`. A URL with a password in it is refused: put \
+                 the password in `password_file`.",
+            ),
+            kd(
+                "password_file",
+                "(none)",
+                "A file whose first line is the password (relocated under the root). `serve` \
+                 reads it before it leaves root, so it may be root's alone.",
+            ),
+            kd(
+                "timeout",
+                "\"2s\"",
+                "Per query. A timeout or a lost connection is a lookup error, never \"not \
+                 found\".",
+            ),
+            kd(
+                "pool",
+                "4",
+                "PostgreSQL connections per process; each pipelines concurrent lookups. Redis \
+                 uses one multiplexed connection.",
             ),
         ],
     },
@@ -602,5 +649,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The keys of `[backends.NAME]`, which `config show` prints only when one is set, are
+    /// exactly the fields of a backend.
+    #[test]
+    fn backend_keys_are_the_backend_fields() {
+        let b = crate::config::Backend {
+            kind: crate::config::BackendKind::Redis,
+            url: "redis://127.0.0.1/0".into(),
+            password_file: String::new(),
+            timeout: crate::duration::Span(std::time::Duration::from_secs(2)),
+            pool: 4,
+        };
+        let fields: Vec<String> = toml::Table::try_from(&b).unwrap().keys().cloned().collect();
+        let t = TABLES.iter().find(|t| t.name == "backends.NAME").unwrap();
+        let mut documented: Vec<String> = t.keys.iter().map(|k| k.name.to_string()).collect();
+        let mut fields = fields;
+        fields.sort();
+        documented.sort();
+        assert_eq!(documented, fields);
     }
 }

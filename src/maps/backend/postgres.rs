@@ -110,7 +110,12 @@ impl Pg {
 
     /// Sorts a query error: a broken connection (reported to the gate) or a table problem.
     fn failure(&self, e: &tokio_postgres::Error) -> StoreFailure {
-        if e.as_db_error().is_none() {
+        // Classes 08 (connection exception), 53 (insufficient resources) and 57 (operator
+        // intervention: a shutdown, a restart) are about the server, not the table.
+        let server_side = e
+            .code()
+            .is_some_and(|c| matches!(&c.code()[..2], "08" | "53" | "57"));
+        if e.as_db_error().is_none() || server_side {
             let m = describe(e);
             self.gate.failed(&m);
             return StoreFailure::Connection(m);
