@@ -63,6 +63,8 @@ pub mod dovecot;
 pub mod fuzz;
 pub mod pop3;
 pub mod postfix;
+pub mod postgres;
+pub mod redis;
 pub mod server;
 pub mod skip;
 
