@@ -11,6 +11,8 @@ pub mod dates;
 pub mod dns;
 pub mod doctor;
 pub mod duration;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod logging;
 pub mod mailbox;
 pub mod maps;

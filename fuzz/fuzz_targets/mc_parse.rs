@@ -1,10 +1,8 @@
-//! cargo-fuzz target for the sendmail `.mc` reader (`mailtool migrate sendmail`). The
-//! invariants live in `mailtool::migrate::mc::fuzz_invariants`, so that
-//! `tests/fuzz_replay_mc.rs` checks the same things on stable.
+//! cargo-fuzz target `mc_parse`: the invariants are `mailtool::fuzz::mc_parse::invariants`
+//! (src/fuzz/mc_parse.rs), which the stable replay in the same file runs over
+//! `fuzz/corpus/mc_parse/` too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    mailtool::migrate::mc::fuzz_invariants(data);
-});
+fuzz_target!(|data: &[u8]| mailtool::fuzz::mc_parse::invariants(data));

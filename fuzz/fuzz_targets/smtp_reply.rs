@@ -1,10 +1,8 @@
-//! cargo-fuzz target for the SMTP client codec: reply framing and the DATA encoding. The
-//! invariants live in `mailtool::smtp::client::codec::fuzz_invariants`, so that
-//! `tests/fuzz_replay_smtp_reply.rs` checks the same things on stable.
+//! cargo-fuzz target `smtp_reply`: the invariants are `mailtool::fuzz::smtp_reply::invariants`
+//! (src/fuzz/smtp_reply.rs), which the stable replay in the same file runs over
+//! `fuzz/corpus/smtp_reply/` too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    mailtool::smtp::client::codec::fuzz_invariants(data);
-});
+fuzz_target!(|data: &[u8]| mailtool::fuzz::smtp_reply::invariants(data));

@@ -398,27 +398,6 @@ impl Reader<'_> {
     }
 }
 
-/// The fuzz target's invariants: never panics, every item's (or error's) line exists in the
-/// input, and parsing is deterministic.
-pub fn fuzz_invariants(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    let lines = text.split('\n').count();
-    let first = parse("fuzz.mc", &text);
-    match &first {
-        Ok(items) => {
-            for it in items {
-                assert!(
-                    it.line >= 1 && it.line <= lines,
-                    "line {} of {lines}: {it:?}",
-                    it.line
-                );
-            }
-        }
-        Err(e) => assert!(e.line >= 1 && e.line <= lines, "{e}"),
-    }
-    assert_eq!(first, parse("fuzz.mc", &text), "parsing is deterministic");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,7 +567,7 @@ mod tests {
         for f in ["mydomain.mc", "poprelay.mc"] {
             let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-mc/");
             let data = std::fs::read(format!("{path}{f}")).unwrap();
-            fuzz_invariants(&data);
+            crate::fuzz::mc_parse::invariants(&data);
         }
     }
 }

@@ -78,7 +78,7 @@ impl DropError {
 
 /// Where a message's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Loc {
+pub(crate) enum Loc {
     /// `from` is the From_ line, `start..start+len` the message itself.
     Mbox { from: u64, start: u64, len: u64 },
     /// A Maildir file, by its name under `new/` or `cur/`.
@@ -90,7 +90,7 @@ pub struct Message {
     pub size: u64,
     /// The UID before duplicates are numbered.
     key: String,
-    loc: Loc,
+    pub(crate) loc: Loc,
 }
 
 /// One mailbox's messages as last indexed, with the listing sessions share (sizes and
@@ -737,22 +737,6 @@ fn list_maildir(dir: &Path, cache: &IndexCache) -> Result<Vec<Message>, DropErro
     Ok(out)
 }
 
-/// The fuzz target's checks: indexing arbitrary bytes never panics, message extents lie
-/// inside the input and do not overlap, and each size is what the wire encoding produces.
-pub fn fuzz_invariants(data: &[u8]) {
-    let msgs = scan_mbox(data, 0).expect("in-memory read");
-    let mut prev_end = 0u64;
-    for m in &msgs {
-        let Loc::Mbox { from, start, len } = m.loc else {
-            panic!("mbox scan gave a file");
-        };
-        assert!(from >= prev_end && start > from && start + len <= data.len() as u64);
-        let body = &data[start as usize..(start + len) as usize];
-        assert_eq!(super::session::wire_size(body), m.size);
-        prev_end = start + len;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -774,8 +758,8 @@ mod tests {
         assert_eq!(body, b"Subject: one\n\nbody\n>From quoted\n");
         assert_eq!(msgs[0].size, super::super::session::wire_size(body));
         assert_ne!(msgs[0].key, msgs[1].key);
-        fuzz_invariants(MBOX);
-        fuzz_invariants(b"junk\nFrom \n\n\nFrom x\nno newline");
+        crate::fuzz::pop3_mbox::invariants(MBOX);
+        crate::fuzz::pop3_mbox::invariants(b"junk\nFrom \n\n\nFrom x\nno newline");
     }
 
     #[test]

@@ -211,13 +211,13 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
         }
         let p3 = &cfg.settings.pop3;
         let pop3_listens = !p3.listen.is_empty() || !p3.pop3s.is_empty();
-        if pop3_listens && !p3.pop_before_smtp_ttl.0.is_zero() {
-            if let Ok(crate::config::MapPlace::File(popip)) =
+        if pop3_listens
+            && !p3.pop_before_smtp_ttl.0.is_zero()
+            && let Ok(crate::config::MapPlace::File(popip)) =
                 cfg.map_place(&cfg.settings.maps.popip)
-                && let Err(e) = crate::popip::prepare(&popip, (id.uid, id.gid))
-            {
-                tracing::warn!("popip map {}: {e}", popip.display());
-            }
+            && let Err(e) = crate::popip::prepare(&popip, (id.uid, id.gid))
+        {
+            tracing::warn!("popip map {}: {e}", popip.display());
         }
         let client = cfg.path(&cfg.settings.paths.client_spool);
         if let Err(e) = crate::queue::client_spool::prepare_dir(&client, Some((id.uid, id.gid))) {

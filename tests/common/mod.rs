@@ -60,7 +60,6 @@ pub fn link(dir: &Path, name: &str) -> PathBuf {
 }
 pub mod dns;
 pub mod dovecot;
-pub mod fuzz;
 pub mod pop3;
 pub mod postfix;
 pub mod postgres;

@@ -186,6 +186,7 @@ impl DataReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzz::smtp_proto::{SessionEvent, simulate_session};
     use crate::smtp::proto::*;
 
     /// Feed a whole DATA stream; returns (consumed, state, message).
