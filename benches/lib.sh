@@ -83,3 +83,29 @@ remove_work() {
         rm -rf "$WORK"
     fi
 }
+
+# postfix_master_cf PORT: a private instance's master.cf: no chroot, smtpd only on
+# 127.0.0.1:PORT, the discard transport, and the daemons `postfix check` wants to see.
+postfix_master_cf() {
+    cat <<EOF
+127.0.0.1:$1 inet n - n - - smtpd
+pickup    unix  n  -  n  60    1  pickup
+cleanup   unix  n  -  n  -     0  cleanup
+qmgr      unix  n  -  n  300   1  qmgr
+rewrite   unix  -  -  n  -     -  trivial-rewrite
+bounce    unix  -  -  n  -     0  bounce
+defer     unix  -  -  n  -     0  bounce
+trace     unix  -  -  n  -     0  bounce
+verify    unix  -  -  n  -     1  verify
+flush     unix  n  -  n  1000? 0  flush
+proxymap  unix  -  -  n  -     -  proxymap
+proxywrite unix -  -  n  -     1  proxymap
+showq     unix  n  -  n  -     -  showq
+error     unix  -  -  n  -     -  error
+retry     unix  -  -  n  -     -  error
+discard   unix  -  -  n  -     -  discard
+anvil     unix  -  -  n  -     1  anvil
+scache    unix  -  -  n  -     1  scache
+postlog   unix-dgram n - n -   1  postlogd
+EOF
+}

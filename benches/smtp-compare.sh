@@ -323,27 +323,7 @@ biff = no
 EOF
 # No chroot anywhere; smtpd only on 127.0.0.1:PF_PORT; no SMTP client, no pickup from maildrop
 # needed but kept so `postfix check` sees a complete set.
-cat >"$PF_DIR/conf/master.cf" <<EOF
-127.0.0.1:$PF_PORT inet n - n - - smtpd
-pickup    unix  n  -  n  60    1  pickup
-cleanup   unix  n  -  n  -     0  cleanup
-qmgr      unix  n  -  n  300   1  qmgr
-rewrite   unix  -  -  n  -     -  trivial-rewrite
-bounce    unix  -  -  n  -     0  bounce
-defer     unix  -  -  n  -     0  bounce
-trace     unix  -  -  n  -     0  bounce
-verify    unix  -  -  n  -     1  verify
-flush     unix  n  -  n  1000? 0  flush
-proxymap  unix  -  -  n  -     -  proxymap
-proxywrite unix -  -  n  -     1  proxymap
-showq     unix  n  -  n  -     -  showq
-error     unix  -  -  n  -     -  error
-retry     unix  -  -  n  -     -  error
-discard   unix  -  -  n  -     -  discard
-anvil     unix  -  -  n  -     1  anvil
-scache    unix  -  -  n  -     1  scache
-postlog   unix-dgram n - n -   1  postlogd
-EOF
+postfix_master_cf "$PF_PORT" >"$PF_DIR/conf/master.cf"
 note "Postfix $PF_VERSION (private instance) on 127.0.0.1:$PF_PORT"
 postfix -c "$PF_DIR/conf" check >"$PF_DIR/check.log" 2>&1 || die "postfix check: $(head -c 1000 "$PF_DIR/check.log")"
 PF_CONF=$PF_DIR/conf

@@ -236,14 +236,7 @@ fn remote(global: &GlobalOpts, a: &MakemapArgs, name: &str, sep: Option<u8>) -> 
     );
     let mut stdin = io::stdin().lock();
     match build::build_into(table.as_ref(), &mut stdin, &spec, a.append, text_only) {
-        Ok(mut outcome) => {
-            print_diags(name, &mut outcome.diagnostics);
-            Ok(if outcome.diagnostics.is_empty() {
-                EX_OK
-            } else {
-                EX_DATAERR
-            })
-        }
+        Ok(mut outcome) => Ok(print_diags(name, &mut outcome.diagnostics)),
         Err(build::RemoteBuildError::Input(e)) => Err(Fail::new(
             EX_IOERR,
             format!(
@@ -376,14 +369,7 @@ fn build(
     }
     verbose_out.flush().map_err(stdout_error)?;
     match result {
-        Ok(mut outcome) => {
-            print_diags(name, &mut outcome.diagnostics);
-            Ok(if outcome.diagnostics.is_empty() {
-                EX_OK
-            } else {
-                EX_DATAERR
-            })
-        }
+        Ok(mut outcome) => Ok(print_diags(name, &mut outcome.diagnostics)),
         // Nothing was renamed into place: the old map is intact.
         Err(build::BuildError::Store(e)) => Err(store_fail(maptype, name, &e)),
         Err(e @ build::BuildError::Input(_)) => {
@@ -395,12 +381,14 @@ fn build(
     }
 }
 
-fn print_diags(name: &str, diags: &mut [build::Diagnostic]) {
+/// Prints the line diagnostics as sendmail does; the exit status they make (65 if any).
+fn print_diags(name: &str, diags: &mut [build::Diagnostic]) -> i32 {
     diags.sort_by_key(|d| d.line);
     let mut err = io::stderr().lock();
     for d in diags.iter() {
         let _ = writeln!(err, "makemap: {name}: line {}: {}", d.line, d.text);
     }
+    if diags.is_empty() { EX_OK } else { EX_DATAERR }
 }
 
 fn store_fail(maptype: &str, name: &str, e: &StoreError) -> Fail {
