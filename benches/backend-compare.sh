@@ -283,6 +283,7 @@ smtpd_sender_restrictions = check_sender_access proxy:pgsql:$PF_DIR/conf/sender.
 smtpd_relay_restrictions = permit_mynetworks, reject
 smtpd_recipient_restrictions = check_recipient_access proxy:pgsql:$PF_DIR/conf/recipient.cf, permit_mynetworks, reject
 maillog_file = $PF_DIR/maillog
+maillog_file_prefixes = $PF_DIR
 biff = no
 EOF
 postfix_master_cf "$PF_PORT" >"$PF_DIR/conf/master.cf"
