@@ -159,14 +159,18 @@ impl Policy {
     pub fn with_router<T>(&self, f: impl FnOnce(&Router<'_>) -> T) -> T {
         let classes = self.classes();
         let s = self.settings();
-        f(&Router {
+        f(&self.router(&classes, &s))
+    }
+
+    fn router<'a>(&'a self, classes: &'a Classes, s: &'a Settings) -> Router<'a> {
+        Router {
             w: &classes.w,
             virtuser: &self.virtuser,
             aliases: &self.aliases,
             users: &self.users,
             hostname: &s.hostname,
             system_users: s.system_users,
-        })
+        }
     }
 
     /// Delivery-time routing of a queued recipient, with the rules RCPT used.
@@ -305,14 +309,7 @@ impl Policy {
                 }
             }
         }
-        let router = Router {
-            w: &classes.w,
-            virtuser: &self.virtuser,
-            aliases: &self.aliases,
-            users: &self.users,
-            hostname: &s.hostname,
-            system_users: s.system_users,
-        };
+        let router = self.router(&classes, &s);
         let literal_local =
             domain_is_local && matches!(mbox.domain, Some(Domain::V4(_) | Domain::V6(_)));
         let route_domain = if literal_local {

@@ -32,12 +32,6 @@ mod tests {
     /// `#`, newlines, the letters of `dnl`).
     #[test]
     fn corpus_and_mutations_keep_invariants() {
-        Plan {
-            iterations: 3_000,
-            max_len: 4096,
-            bytes: b"`'(),#\n\tdnlS$",
-            ..Plan::new("mc_parse")
-        }
-        .run(invariants);
+        Plan::text("mc_parse", b"`'(),#\n\tdnlS$", 4096).run(invariants);
     }
 }

@@ -27,13 +27,7 @@ mod tests {
     /// The corpus and mutations with the bytes that matter to mbox message boundaries.
     #[test]
     fn corpus_and_mutations_keep_invariants() {
-        Plan {
-            iterations: 3000,
-            max_len: 16384,
-            bytes: super::super::pop3_session::INTERESTING,
-            ..Plan::new("pop3_mbox")
-        }
-        .run(invariants);
+        Plan::text("pop3_mbox", super::super::pop3_session::INTERESTING, 16384).run(invariants);
     }
 
     #[test]

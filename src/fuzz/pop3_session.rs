@@ -75,13 +75,7 @@ mod tests {
 
     #[test]
     fn corpus_and_mutations_keep_invariants() {
-        Plan {
-            iterations: 3000,
-            max_len: 4096,
-            bytes: INTERESTING,
-            ..Plan::new("pop3_session")
-        }
-        .run(invariants);
+        Plan::text("pop3_session", INTERESTING, 4096).run(invariants);
     }
 
     #[test]

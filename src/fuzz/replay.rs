@@ -80,6 +80,16 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// A text target: 3,000 mutants of at most `max_len` bytes, with `bytes` as the bytes that
+    /// matter to its parser.
+    pub fn text(target: &'a str, bytes: &'a [u8], max_len: usize) -> Plan<'a> {
+        Plan {
+            bytes,
+            max_len,
+            ..Plan::new(target)
+        }
+    }
+
     /// Replays the corpus through `check`, then mutates it. Returns the corpus files.
     pub fn run(&self, check: fn(&[u8])) -> Vec<(String, Vec<u8>)> {
         let files = corpus(self.target);

@@ -210,13 +210,7 @@ mod tests {
     /// The corpus and mutations with the bytes that matter for framing and smuggling.
     #[test]
     fn corpus_and_mutations_keep_invariants() {
-        Plan {
-            iterations: 3_000,
-            max_len: 4096,
-            bytes: b"\r\n.\0 :",
-            ..Plan::new("smtp_proto")
-        }
-        .run(invariants);
+        Plan::text("smtp_proto", b"\r\n.\0 :", 4096).run(invariants);
     }
 
     // Every split point gives the same result (pipelined TCP segments may

@@ -92,12 +92,6 @@ mod tests {
     /// The corpus and mutations with the bytes that matter to the reply parser.
     #[test]
     fn corpus_and_mutations_keep_invariants() {
-        Plan {
-            iterations: 3_000,
-            max_len: 4096,
-            bytes: b"\r\n-. 25\x1b",
-            ..Plan::new("smtp_reply")
-        }
-        .run(invariants);
+        Plan::text("smtp_reply", b"\r\n-. 25\x1b", 4096).run(invariants);
     }
 }

@@ -567,27 +567,8 @@ impl Updater {
     /// Calls `f` for every record in key order as this transaction sees it (the NUL of `-N`
     /// maps removed). Reading under the write lock lets a caller decide what to change without
     /// another writer slipping in between (popip expiry).
-    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
-        let sql = |e| StoreError::sqlite(&self.path, e);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT data FROM blocks ORDER BY first_key")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let data = row
-                .get_ref(0)
-                .and_then(|v| Ok(v.as_bytes()?))
-                .map_err(sql)?;
-            for (k, v) in entries(data) {
-                if self.nul {
-                    f(strip_nul(k), strip_nul(v));
-                } else {
-                    f(k, v);
-                }
-            }
-        }
-        Ok(())
+    pub fn for_each(&self, f: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
+        each_record(&self.conn, &self.path, self.nul, f)
     }
 
     pub fn commit(self) -> Result<(), StoreError> {
@@ -692,29 +673,9 @@ impl SqliteMap {
 
     /// Calls `f` for every record in key order (duplicates in insertion order), with the NUL
     /// of `-N` maps removed.
-    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
+    pub fn for_each(&self, f: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
         let guard = self.lock_fresh()?;
-        let nul = guard.meta.nul;
-        let sql = |e| StoreError::sqlite(&self.path, e);
-        let mut stmt = guard
-            .conn
-            .prepare("SELECT data FROM blocks ORDER BY first_key")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let data = row
-                .get_ref(0)
-                .and_then(|v| Ok(v.as_bytes()?))
-                .map_err(sql)?;
-            for (k, v) in entries(data) {
-                if nul {
-                    f(strip_nul(k), strip_nul(v));
-                } else {
-                    f(k, v);
-                }
-            }
-        }
-        Ok(())
+        each_record(&guard.conn, &self.path, guard.meta.nul, f)
     }
 
     /// Looks up many keys at once (`makemap -q -`), answering in the order given. The probes
@@ -772,6 +733,34 @@ impl SqliteMap {
         }
         Ok(guard)
     }
+}
+
+/// Every record of the map open on `conn`, in key order, the NUL of `-N` maps removed.
+fn each_record(
+    conn: &Connection,
+    path: &Path,
+    nul: bool,
+    mut f: impl FnMut(&[u8], &[u8]),
+) -> Result<(), StoreError> {
+    let sql = |e| StoreError::sqlite(path, e);
+    let mut stmt = conn
+        .prepare("SELECT data FROM blocks ORDER BY first_key")
+        .map_err(sql)?;
+    let mut rows = stmt.query([]).map_err(sql)?;
+    while let Some(row) = rows.next().map_err(sql)? {
+        let data = row
+            .get_ref(0)
+            .and_then(|v| Ok(v.as_bytes()?))
+            .map_err(sql)?;
+        for (k, v) in entries(data) {
+            if nul {
+                f(strip_nul(k), strip_nul(v));
+            } else {
+                f(k, v);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn last_key(data: &[u8]) -> Option<&[u8]> {
