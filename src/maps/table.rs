@@ -34,14 +34,6 @@ impl RemoteTable {
             table: table.to_string(),
         }
     }
-
-    pub fn backend(&self) -> &Backend {
-        &self.backend
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
 }
 
 impl Map for RemoteTable {
@@ -342,6 +334,36 @@ mod tests {
         assert!(open_mutable(&cfg, &backends, "nosuch:access").is_err());
         let f = ServerMap::open(&cfg, &backends, "access");
         assert!(!f.is_remote());
+        assert!(f.file().is_some());
+        assert!(f.describe().ends_with("etc/mail/access.db"), "{}", f.describe());
         assert_eq!(f.get(b"k").unwrap(), None);
+    }
+
+    // A table whose backend is down: every operation is an error, never an empty answer.
+    #[test]
+    fn a_remote_table_never_answers_empty_when_its_backend_is_down() {
+        let conf = crate::config::Backend {
+            kind: crate::config::BackendKind::Redis,
+            url: "redis://127.0.0.1:9/0".into(),
+            password_file: String::new(),
+            timeout: crate::duration::Span(std::time::Duration::from_millis(300)),
+            pool: 1,
+        };
+        let t = RemoteTable::new(Backend::start("dead", &conf, None), "access");
+        assert!(t.is_remote());
+        assert_eq!(MutableMap::describe(&t), "dead:access");
+        assert!(t.get(b"k").is_err());
+        assert!(t.get_many(&[b"a", b"b"]).is_err());
+        assert!(t.get_first(&[b"a"]).is_err());
+        assert!(t.put(b"k", b"v", Put::Replace).is_err());
+        assert!(t.delete(b"k").is_err());
+        assert!(t.iterate().is_err());
+        assert!(t.replace_all(vec![(b"k".to_vec(), b"v".to_vec())]).is_err());
+        let m = ServerMap::Remote(t);
+        assert!(m.is_remote());
+        assert_eq!(m.describe(), "dead:access");
+        assert!(m.get(b"k").is_err());
+        assert!(m.get_many(&[b"k"]).is_err());
+        assert!(m.file().is_none());
     }
 }
