@@ -335,7 +335,11 @@ mod tests {
         let f = ServerMap::open(&cfg, &backends, "access");
         assert!(!f.is_remote());
         assert!(f.file().is_some());
-        assert!(f.describe().ends_with("etc/mail/access.db"), "{}", f.describe());
+        assert!(
+            f.describe().ends_with("etc/mail/access.db"),
+            "{}",
+            f.describe()
+        );
         assert_eq!(f.get(b"k").unwrap(), None);
     }
 

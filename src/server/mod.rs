@@ -301,7 +301,7 @@ async fn async_main(
             let ttl = cfg.settings.pop3.pop_before_smtp_ttl.0;
             let file = match cfg.map_place(&cfg.settings.maps.popip) {
                 Ok(crate::config::MapPlace::File(path)) => Some(path),
-                // Redis expires its entries itself; a PostgreSQL table is purged here.
+                // A backend table is purged here too (Redis also expires its entries itself).
                 Ok(crate::config::MapPlace::Backend { .. }) => None,
                 Err(_) => continue,
             };
