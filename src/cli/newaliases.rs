@@ -85,20 +85,29 @@ fn remote(cfg: &Config, table: &str, a: &NewaliasesArgs) -> Result<i32, Fail> {
     let map = crate::maps::table::open_mutable(cfg, &backends, name)
         .map_err(|e| Fail::new(EX_CONFIG, format!("newaliases: {e}")))?;
     if a.dump {
-        let rows = map
-            .iterate()
+        let pairs = aliases_in_table(map.as_ref())
             .map_err(|e| Fail::new(EX_TEMPFAIL, format!("praliases: {name}: {e}")))?;
-        let pairs: Vec<(Vec<u8>, Vec<u8>)> = rows
-            .into_iter()
-            .filter(|r| r.key != b"@")
-            .map(|r| (r.key, r.value))
-            .collect();
         return print_pairs(&pairs, a.json).map(|()| EX_OK);
     }
     let source = cfg.map_path(table);
     let local = rebuild::local_names(cfg);
     let built = rebuild::build_aliases_into(&source, map.as_ref(), &local).map_err(aliases_fail)?;
     report(&source.display().to_string(), &built, a.verbose, true)
+}
+
+/// Alias names with their values, as praliases prints them.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Every alias in a backend table, the `@` completeness marker left out.
+fn aliases_in_table(
+    map: &dyn crate::maps::table::MutableMap,
+) -> Result<Pairs, crate::maps::MapError> {
+    Ok(map
+        .iterate()?
+        .into_iter()
+        .filter(|r| r.key != b"@")
+        .map(|r| (r.key, r.value))
+        .collect())
 }
 
 fn aliases_fail(e: AliasesError) -> Fail {
@@ -187,12 +196,7 @@ pub fn praliases(global: &GlobalOpts, a: &PraliasesArgs) -> Result<i32, Fail> {
         let temp = |e: crate::maps::MapError| Fail::new(EX_TEMPFAIL, format!("praliases: {e}"));
         let mut missing = false;
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = if a.names.is_empty() {
-            map.iterate()
-                .map_err(temp)?
-                .into_iter()
-                .filter(|r| r.key != b"@")
-                .map(|r| (r.key, r.value))
-                .collect()
+            aliases_in_table(map.as_ref()).map_err(temp)?
         } else {
             let keys: Vec<Vec<u8>> = a
                 .names

@@ -85,13 +85,8 @@ pub fn run(global: &GlobalOpts, a: &PasswdArgs) -> Result<i32, Fail> {
         super::give_to_server_group(global, &db);
     }
     let mut up = open_updater(&db)?;
-    // Whatever else the old value holds is kept: logins only read the hash.
-    let other = up
-        .get(user.as_bytes())
-        .map_err(|e| store_fail(&db, &e))?
-        .map(|old| Entry::parse(&String::from_utf8_lossy(&old)).other)
-        .unwrap_or_default();
-    let value = Entry { hash, apop, other }.to_value();
+    let old = up.get(user.as_bytes()).map_err(|e| store_fail(&db, &e))?;
+    let value = new_value(old, hash, apop);
     up.add(user.as_bytes(), value.as_bytes(), DupPolicy::Replace)
         .and_then(|_| up.commit())
         .map_err(|e| store_fail(&db, &e))?;
@@ -127,17 +122,7 @@ fn remote(cfg: &Config, a: &PasswdArgs) -> Result<i32, Fail> {
     let table = open_mutable(cfg, &backends, name).map_err(|e| map_fail(name, &e))?;
     if a.list {
         let rows = table.iterate().map_err(|e| map_fail(name, &e))?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let v = String::from_utf8_lossy(&r.value);
-                Row {
-                    user: String::from_utf8_lossy(&r.key).into_owned(),
-                    scheme: scheme(&v),
-                    apop: crate::users::apop_secret(&v).is_some(),
-                }
-            })
-            .collect();
+        let rows = rows.iter().map(|r| Row::of(&r.key, &r.value)).collect();
         return print_rows(rows, a.json);
     }
     if let Some(file) = &a.import {
@@ -170,17 +155,22 @@ fn remote(cfg: &Config, a: &PasswdArgs) -> Result<i32, Fail> {
     let (password, apop) = read_secret(a)?;
     let hash = hash_password(&password)
         .map_err(|e| Fail::new(EX_SOFTWARE, format!("mailtool passwd: hashing: {e}")))?;
-    let other = table
-        .get(user.as_bytes())
-        .map_err(|e| map_fail(name, &e))?
-        .map(|old| Entry::parse(&String::from_utf8_lossy(&old)).other)
-        .unwrap_or_default();
-    let value = Entry { hash, apop, other }.to_value();
+    let old = table.get(user.as_bytes()).map_err(|e| map_fail(name, &e))?;
+    let value = new_value(old, hash, apop);
     table
         .put(user.as_bytes(), value.as_bytes(), Put::Replace)
         .map_err(|e| map_fail(name, &e))?;
     eprintln!("mailtool passwd: password set for {user}");
     Ok(EX_OK)
+}
+
+/// The new value for a user: the new hash and APOP secret, and whatever else the old value
+/// held (logins only read the hash).
+fn new_value(old: Option<Vec<u8>>, hash: String, apop: Option<String>) -> String {
+    let other = old
+        .map(|old| Entry::parse(&String::from_utf8_lossy(&old)).other)
+        .unwrap_or_default();
+    Entry { hash, apop, other }.to_value()
 }
 
 fn map_fail(name: &str, e: &MapError) -> Fail {
@@ -324,18 +314,23 @@ struct Row {
     apop: bool,
 }
 
+impl Row {
+    /// The listing of one users-map record.
+    fn of(key: &[u8], value: &[u8]) -> Row {
+        let v = String::from_utf8_lossy(value);
+        Row {
+            user: String::from_utf8_lossy(key).into_owned(),
+            scheme: scheme(&v),
+            apop: crate::users::apop_secret(&v).is_some(),
+        }
+    }
+}
+
 fn list(db: &Path, json: bool) -> Result<i32, Fail> {
     let mut rows = Vec::new();
     match AnyMap::open(db) {
         Ok(map) => map
-            .for_each(|k, v| {
-                let v = String::from_utf8_lossy(v);
-                rows.push(Row {
-                    user: String::from_utf8_lossy(k).into_owned(),
-                    scheme: scheme(&v),
-                    apop: crate::users::apop_secret(&v).is_some(),
-                })
-            })
+            .for_each(|k, v| rows.push(Row::of(k, v)))
             .map_err(|e| store_fail(db, &e))?,
         // No map yet: no users.
         Err(_) if !db.exists() => {}
