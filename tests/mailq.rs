@@ -12,7 +12,7 @@ fn queue_one(spool: &Spool, sender: &str, rcpts: &[&str]) -> String {
     let id = spool
         .store(NewMessage {
             envelope: env,
-            data: b"Subject: x\n\nbody\n".to_vec(),
+            data: b"Subject: x\n\nbody\n".to_vec().into(),
             id: None,
         })
         .unwrap();

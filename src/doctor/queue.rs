@@ -61,7 +61,7 @@ mod tests {
             spool
                 .store(NewMessage {
                     envelope: Envelope::new("a@b.test", vec![Recipient::new("c@d.test")]),
-                    data: b"Subject: x\n\nx\n".to_vec(),
+                    data: b"Subject: x\n\nx\n".to_vec().into(),
                     id: None,
                 })
                 .unwrap();

@@ -459,7 +459,7 @@ impl Engine {
         let nid = blocking(move || {
             spool.store(NewMessage {
                 envelope: e,
-                data: notice.data,
+                data: notice.data.into(),
                 id: None,
             })
         })

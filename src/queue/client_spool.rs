@@ -319,7 +319,7 @@ fn import_one(dir: &Path, id: &QueueId, spool: &Spool, hostname: &str) -> Result
     data.extend_from_slice(&body);
     let msg = NewMessage {
         envelope: sanitized(&env, uid),
-        data,
+        data: data.into(),
         id: Some(id.clone()),
     };
     let outcome = match spool.store(msg) {

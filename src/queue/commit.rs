@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use super::id::{QueueId, SEQ_SPACE};
+use super::incoming::Payload;
 use super::spool::*;
 
 /// Threads used by the fsync fallback of a group commit.
@@ -174,26 +175,44 @@ impl Spool {
             data,
             id: preset,
         } = msg;
-        envelope.size = data.len() as u64;
+        envelope.size = data.len();
         if envelope.created == 0 {
             envelope.created = now;
         }
         let qf_text = envelope.to_qf()?;
+        let (data, mut spilled) = match data {
+            Payload::Bytes(b) => (b, None),
+            Payload::Spilled(s) => (Vec::new(), Some(s)),
+        };
         for _ in 0..SEQ_SPACE {
-            let id = preset.clone().unwrap_or_else(QueueId::allocate);
-            let df_path = self.data_path(&id);
-            let mut df = match create_excl(&df_path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && preset.is_none() => continue,
-                Err(e) => return Err(SpoolError::io("create", &df_path, e)),
+            let (id, df_path, mut df) = match spilled.as_mut() {
+                // Written as it arrived, under the id chosen in advance: only the qf is missing.
+                Some(s) => {
+                    let df = s.take_file().ok_or(SpoolError::Internal)?;
+                    (s.id.clone(), s.path.clone(), df)
+                }
+                None => {
+                    let id = preset.clone().unwrap_or_else(QueueId::allocate);
+                    let df_path = self.data_path(&id);
+                    match create_excl(&df_path) {
+                        Ok(f) => (id, df_path, f),
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && preset.is_none() => {
+                            continue;
+                        }
+                        Err(e) => return Err(SpoolError::io("create", &df_path, e)),
+                    }
+                }
             };
+            let preset = if spilled.is_some() { Some(id.clone()) } else { preset.clone() };
             let fail = |op, path: &Path, e| {
                 remove_quiet(&self.temp_path(&id));
                 remove_quiet(&df_path);
                 SpoolError::io(op, path, e)
             };
-            df.write_all(&data)
-                .map_err(|e| fail("write", &df_path, e))?;
+            if spilled.is_none() {
+                df.write_all(&data)
+                    .map_err(|e| fail("write", &df_path, e))?;
+            }
             if fsync_each {
                 df.sync_all().map_err(|e| fail("fsync", &df_path, e))?;
             }

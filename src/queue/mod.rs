@@ -97,6 +97,7 @@ mod commit;
 pub mod dsn;
 pub mod envelope;
 pub mod id;
+pub mod incoming;
 pub mod mailq;
 pub mod qf;
 mod recovery;
@@ -104,6 +105,7 @@ pub mod runner;
 pub mod spool;
 
 pub use id::{InvalidQueueId, QueueId};
+pub use incoming::{Incoming, Payload};
 pub use mailq::{Filter, TimeZone, format_mailq, format_mailq_tz, mailq_json};
 pub use spool::{
     Body, Envelope, MessageLock, NewMessage, Notify, QfError, QueueScan, QueuedMessage, RcptState,

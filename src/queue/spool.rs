@@ -90,6 +90,7 @@ impl SpoolError {
 }
 
 use super::commit::Batch;
+pub use super::incoming::Payload;
 pub use super::envelope::{Body, Envelope, Notify, RcptState, Recipient, Ret};
 pub use super::qf::{QF_VERSION, QfError};
 
@@ -98,11 +99,12 @@ pub use super::qf::{QF_VERSION, QfError};
 // ---------------------------------------------------------------------------------------------
 
 /// A message to accept: its envelope and the data exactly as received (Received: already
-/// prepended). `store` sets `envelope.size` and, when 0, `envelope.created`.
-#[derive(Debug, Clone)]
+/// prepended), in memory or already in its `df` file ([`super::incoming`]). `store` sets
+/// `envelope.size` and, when 0, `envelope.created`.
+#[derive(Debug)]
 pub struct NewMessage {
     pub envelope: Envelope,
-    pub data: Vec<u8>,
+    pub data: Payload,
     /// An id chosen in advance with [`QueueId::allocate`] (the server writes it into the
     /// Received: header before storing); `None`: allocate one here. A preset id that is already
     /// taken fails with an I/O error of kind `AlreadyExists`, and the caller retries with a new one.
@@ -571,7 +573,7 @@ mod tests {
     fn msg(sender: &str, rcpts: &[&str], data: &[u8]) -> NewMessage {
         NewMessage {
             envelope: Envelope::new(sender, rcpts.iter().map(|r| Recipient::new(*r)).collect()),
-            data: data.to_vec(),
+            data: data.to_vec().into(),
             id: None,
         }
     }
@@ -1047,7 +1049,7 @@ mod tests {
                                 format!("s{t}@example.com"),
                                 vec![Recipient::new(format!("r{i}@example.org"))],
                             ),
-                            data: data.to_vec(),
+                            data: data.to_vec().into(),
                             id: None,
                         };
                         spool.store(m).unwrap();

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::dns::{ClientResolve, Resolve};
 use crate::policy::{Client, Connect, Policy};
-use crate::queue::{self, NewMessage};
+use crate::queue::{self, Incoming, NewMessage, QueueId, SpoolError};
 use crate::server::app::App as Shared;
 use crate::server::listen::{Conn, Family, accept_loop, admit};
 use crate::smtp::proto::{DataReader, DataState, LineReader, Reply, count_hops, received_header};
@@ -52,9 +52,6 @@ pub async fn serve(
     })
     .await
 }
-
-/// The hard cap on a message when `max_message_size` is 0 ("no limit"): memory is finite.
-const ABSOLUTE_MAX_MESSAGE: u64 = 1 << 30;
 
 async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Shared>) {
     let cfg = shared.config();
@@ -332,44 +329,8 @@ async fn do_steps(
                     return Flow::Close;
                 }
                 out.clear();
-                let limit = match cfg.settings.smtp.max_message_size {
-                    0 => ABSOLUTE_MAX_MESSAGE,
-                    n => n,
-                };
-                let mut reader = DataReader::new(limit);
-                let done = loop {
-                    let (used, state) = reader.feed(lines.buffered_bytes());
-                    lines.consume(used);
-                    if let DataState::Done { size_exceeded, .. } = state {
-                        break Some(size_exceeded);
-                    }
-                    match tokio::time::timeout(cfg.settings.smtp.data_timeout.0, conn.read(buf))
-                        .await
-                    {
-                        Ok(Ok(n)) if n > 0 => lines.feed(&buf[..n]),
-                        Ok(_) => break None,
-                        Err(_) => {
-                            let host = cfg.hostname();
-                            let _ = conn
-                                .send(
-                                    format!("421 4.4.2 {host} Error: timeout exceeded\r\n")
-                                        .as_bytes(),
-                                )
-                                .await;
-                            break None;
-                        }
-                    }
-                };
-                let Some(size_exceeded) = done else {
-                    tracing::info!(
-                        "lost input channel from {} during DATA",
-                        session.client.hello_text()
-                    );
+                let Some(reply) = read_data(conn, session, lines, buf, shared, cfg).await else {
                     return Flow::Close;
-                };
-                let reply = match session.data_done(size_exceeded) {
-                    Err(r) => r,
-                    Ok(env) => store(env, reader.take_message(), shared, cfg).await,
                 };
                 if reply.code == 250 {
                     *messages += 1;
@@ -381,30 +342,123 @@ async fn do_steps(
     Flow::Continue
 }
 
-/// Makes the message durable in the spool and answers for it: the 250 goes out only after
-/// the spool's group commit has put the data and envelope on stable storage.
-async fn store(env: Envelope, message: Vec<u8>, shared: &Arc<Shared>, cfg: &Config) -> Reply {
-    let host = cfg.hostname();
+/// Reads the message into the spool as it arrives ([`Incoming`]: memory stays bounded whatever
+/// its size) and answers for it. `None`: the client went away or timed out; the partial `df`
+/// is gone with the `Incoming`.
+async fn read_data(
+    conn: &mut Conn,
+    session: &mut Session,
+    lines: &mut LineReader,
+    buf: &mut [u8],
+    shared: &Arc<Shared>,
+    cfg: &Config,
+) -> Option<Reply> {
     let s = &cfg.settings.smtp;
-    let hops = count_hops(&message) + 1;
+    let qid = QueueId::allocate();
+    let mut incoming = Some(Incoming::new(qid.clone(), shared.spool.data_path(&qid)));
+    if let (Some(env), Some(inc)) = (session.pending_envelope(), incoming.as_mut()) {
+        inc.push(received_for(&env, &qid, &cfg.hostname()).as_bytes());
+    }
+    // A write error (a full disk) is answered after the client's end of data, not mid-stream.
+    let mut failed: Option<SpoolError> = None;
+    let mut reader = DataReader::new(s.max_message_size);
+    let mut lf = Vec::new();
+    let size_exceeded = loop {
+        let (used, state) = reader.feed(lines.buffered_bytes());
+        lines.consume(used);
+        if let Some(inc) = incoming.as_mut() {
+            // The DataReader made every line end CRLF and every other CR a space, so the LF
+            // form the spool keeps is the chunk without its CRs.
+            lf.clear();
+            lf.extend(reader.take_message().into_iter().filter(|&b| b != b'\r'));
+            inc.push(&lf);
+        }
+        if incoming.as_ref().is_some_and(Incoming::wants_flush) {
+            let mut inc = incoming.take()?;
+            let (inc, result) = tokio::task::spawn_blocking(move || {
+                let r = inc.flush();
+                (inc, r)
+            })
+            .await
+            .ok()?;
+            match result {
+                Ok(()) => incoming = Some(inc),
+                Err(e) => {
+                    tracing::error!("{qid}: cannot queue message from {}: {e}", session.client.hello_text());
+                    failed = Some(e);
+                }
+            }
+        }
+        if let DataState::Done { size_exceeded, .. } = state {
+            break size_exceeded;
+        }
+        match tokio::time::timeout(s.data_timeout.0, conn.read(buf)).await {
+            Ok(Ok(n)) if n > 0 => lines.feed(&buf[..n]),
+            Ok(_) => {
+                tracing::info!(
+                    "lost input channel from {} during DATA",
+                    session.client.hello_text()
+                );
+                return None;
+            }
+            Err(_) => {
+                let host = cfg.hostname();
+                let _ = conn
+                    .send(format!("421 4.4.2 {host} Error: timeout exceeded\r\n").as_bytes())
+                    .await;
+                return None;
+            }
+        }
+    };
+    let env = match session.data_done(size_exceeded) {
+        Err(r) => return Some(r),
+        Ok(env) => env,
+    };
+    Some(match (incoming, failed) {
+        (Some(inc), None) => store(env, qid, inc, shared, cfg).await,
+        (_, e) => {
+            let (code, dsn) = e.map_or((451, "4.3.0"), |e| e.smtp_status());
+            Reply::new(
+                code,
+                format!("{dsn} Insufficient system resources; try again later"),
+            )
+        }
+    })
+}
+
+/// The Received: line (LF-ended) that heads the stored message.
+fn received_for(env: &Envelope, qid: &QueueId, host: &str) -> String {
     let first_rcpt = (env.recipients.len() == 1).then(|| env.recipients[0].path.to_string());
     let client_name = env.client.resolve.name().map(str::to_string);
-    let qid = crate::queue::QueueId::allocate();
-    let received = received_header(
+    let mut line = received_header(
         &env.helo,
         client_name.as_deref(),
         env.client.ip,
-        &host,
+        host,
         &env.protocol,
         qid.as_str(),
         first_rcpt.as_deref(),
         &crate::util::rfc5322_date(SystemTime::now()),
     );
-    let mut data = Vec::with_capacity(received.len() + message.len());
-    push_lf(&mut data, received.as_bytes());
-    push_lf(&mut data, &message);
-    let msgid = message_id(&message);
-    let size = data.len();
+    line.retain(|c| c != '\r');
+    line
+}
+
+/// Makes the message durable in the spool and answers for it: the 250 goes out only after
+/// the spool's group commit has put the data and envelope on stable storage.
+async fn store(
+    env: Envelope,
+    qid: QueueId,
+    incoming: Incoming,
+    shared: &Arc<Shared>,
+    cfg: &Config,
+) -> Reply {
+    let host = cfg.hostname();
+    let s = &cfg.settings.smtp;
+    // The head starts with our own Received: line, which counts as a hop.
+    let hops = count_hops(incoming.head());
+    let msgid = message_id(incoming.head());
+    let size = incoming.len();
     let mut envelope = to_queue_envelope(&env, &host, cfg.settings.smtp.always_add_domain);
     if hops > s.max_hops as usize {
         // Accepted, then bounced by the queue runner, as sendmail does (docs/sendmail-compat.md §7).
@@ -431,11 +485,13 @@ async fn store(env: Envelope, message: Vec<u8>, shared: &Arc<Shared>, cfg: &Conf
         format!("<{}>", envelope.sender)
     };
     let spool = shared.spool.clone();
+    let id = qid.clone();
     let res = tokio::task::spawn_blocking(move || {
+        let data = incoming.finish()?;
         spool.store(NewMessage {
             envelope,
             data,
-            id: Some(qid),
+            id: Some(id),
         })
     })
     .await;
@@ -470,20 +526,6 @@ async fn store(env: Envelope, message: Vec<u8>, shared: &Arc<Shared>, cfg: &Conf
                 "4.3.0 Temporary system failure. Please try again later.",
             )
         }
-    }
-}
-
-/// The spool keeps messages with LF line ends, as sendmail's df files do. The DataReader
-/// already turned every line end into CRLF, so this loses nothing.
-fn push_lf(out: &mut Vec<u8>, data: &[u8]) {
-    let mut i = 0;
-    while i < data.len() {
-        if data[i] == b'\r' && data.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
-        }
-        out.push(data[i]);
-        i += 1;
     }
 }
 

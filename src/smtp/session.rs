@@ -431,13 +431,7 @@ impl Session {
             return Err(Reply::message_exceeds_fixed(self.cfg.max_message_size));
         }
         self.messages += 1;
-        let ehlo = matches!(self.helo, Some((_, true)));
-        let protocol = with_protocol(
-            ehlo,
-            params.smtputf8,
-            self.tls,
-            self.client.authenticated.is_some(),
-        );
+        let protocol = self.protocol(&params);
         Ok(Envelope {
             sender,
             params,
@@ -447,6 +441,32 @@ impl Session {
             protocol: protocol.into(),
             client: self.client.clone(),
         })
+    }
+
+    /// During DATA: the envelope [`Session::data_done`] will return if the message is taken,
+    /// for the Received: header that is written before the data.
+    pub fn pending_envelope(&self) -> Option<Envelope> {
+        let (sender, params) = self.sender.clone()?;
+        let protocol = self.protocol(&params);
+        Some(Envelope {
+            sender,
+            params,
+            recipients: self.recipients.clone(),
+            discard: self.discard,
+            helo: self.helo.as_ref().map(|h| h.0.clone()).unwrap_or_default(),
+            protocol: protocol.into(),
+            client: self.client.clone(),
+        })
+    }
+
+    fn protocol(&self, params: &Params) -> &'static str {
+        let ehlo = matches!(self.helo, Some((_, true)));
+        with_protocol(
+            ehlo,
+            params.smtputf8,
+            self.tls,
+            self.client.authenticated.is_some(),
+        )
     }
 
     fn vrfy(&mut self, arg: &str, policy: &Policy) -> Vec<Step> {

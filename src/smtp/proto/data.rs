@@ -37,20 +37,24 @@ pub struct DataReader {
     state: DState,
     message: Vec<u8>,
     size: u64,
+    /// Bytes stored so far, including those already taken with [`DataReader::take_message`].
+    stored: u64,
     bare_lf: bool,
     bare_cr: bool,
 }
 
 impl DataReader {
     /// `max_size`: the most octets stored (after unstuffing and
-    /// normalization); 0 means unlimited — the caller must then bound the
-    /// message some other way.
+    /// normalization); 0 means unlimited. The reader holds only what was
+    /// stored since the last [`DataReader::take_message`], so a caller that
+    /// takes after every feed keeps memory bounded whatever the size.
     pub fn new(max_size: u64) -> Self {
         Self {
             max_size,
             state: DState::LineStart,
             message: Vec::new(),
             size: 0,
+            stored: 0,
             bare_lf: false,
             bare_cr: false,
         }
@@ -144,13 +148,14 @@ impl DataReader {
 
     fn push(&mut self, bytes: &[u8]) {
         self.size = self.size.saturating_add(bytes.len() as u64);
-        if self.max_size == 0 {
-            self.message.extend_from_slice(bytes);
+        let take = if self.max_size == 0 {
+            bytes.len()
         } else {
-            let room = self.max_size.saturating_sub(self.message.len() as u64);
-            let take = usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len());
-            self.message.extend_from_slice(&bytes[..take]);
-        }
+            let room = self.max_size.saturating_sub(self.stored);
+            usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len())
+        };
+        self.message.extend_from_slice(&bytes[..take]);
+        self.stored += take as u64;
     }
 
     /// Current state without feeding.
@@ -176,8 +181,9 @@ impl DataReader {
         self.size
     }
 
-    /// The unstuffed, normalized message (truncated at `max_size` if it was
-    /// exceeded). Leaves the reader empty.
+    /// The unstuffed, normalized message, or the part of it stored since the
+    /// last call (truncated at `max_size` if it was exceeded). Leaves the
+    /// reader empty.
     pub fn take_message(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.message)
     }
@@ -336,6 +342,30 @@ mod tests {
         assert_eq!(n, 7);
         assert_eq!(d.feed(b"more").0, 0);
         assert_eq!(d.take_message(), b"hi\r\n");
+    }
+
+    // Taking the message after every feed gives the same bytes as taking it once, the size
+    // limit counts what was already taken, and the reader never holds more than one feed.
+    #[test]
+    fn taking_as_it_goes_is_the_same_message() {
+        let input = b"0123456789\r\n..abc\r\nline\n\r\n.\r\n";
+        for max in [0u64, 5, 13, 1000] {
+            let (_, st_whole, whole) = data(input, max);
+            for step in 1..input.len() {
+                let mut d = DataReader::new(max);
+                let mut got = Vec::new();
+                let mut st = DataState::NeedMore;
+                for chunk in input.chunks(step) {
+                    let (_, s) = d.feed(chunk);
+                    st = s;
+                    let part = d.take_message();
+                    assert!(part.len() <= 2 * chunk.len(), "max {max} step {step}");
+                    got.extend_from_slice(&part);
+                }
+                assert_eq!(got, whole, "max {max} step {step}");
+                assert_eq!(st, st_whole, "max {max} step {step}");
+            }
+        }
     }
 
     // docs/sendmail-compat.md §7 confMAX_MESSAGE_SIZE: read to the real end, store at
