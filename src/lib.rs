@@ -6,6 +6,7 @@
 pub mod address;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod courier;
 pub mod dates;
 pub mod dns;

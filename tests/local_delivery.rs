@@ -181,7 +181,7 @@ fn deliver_cases(kind: MailboxFormat, dir: &Path) {
         let m = LocalMessage {
             envelope_sender: c.sender,
             arrival: SystemTime::now(),
-            data: &c.data,
+            data: (&c.data).into(),
             prepend: &prepend,
         };
         deliver_to_user(dir, kind, "joe", &m, &LocalOptions::default()).expect("deliver");
@@ -337,7 +337,7 @@ fn concurrent_deliveries_stay_whole() {
                 let m = LocalMessage {
                     envelope_sender: "joe@example.org",
                     arrival: SystemTime::now(),
-                    data: &data,
+                    data: (&data).into(),
                     prepend: &prepend,
                 };
                 mbox::deliver(&path, &m, &opts).expect("deliver");
@@ -392,7 +392,7 @@ fn locks_interoperate_with_python() {
     let m = LocalMessage {
         envelope_sender: "joe@example.org",
         arrival: SystemTime::now(),
-        data: b"Subject: x\n\nbody\n",
+        data: b"Subject: x\n\nbody\n".into(),
         prepend: b"",
     };
     mbox::deliver(&path, &m, &LocalOptions::default()).unwrap();

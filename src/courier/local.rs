@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::Outcome;
 use crate::config::{Config, MailboxFormat};
+use crate::content::Content;
 use crate::mailbox::{self, LocalError, LocalMessage, LocalOptions};
 
 /// What local delivery needs from the configuration.
@@ -62,7 +63,7 @@ async fn blocking(f: impl FnOnce() -> Outcome + Send + 'static) -> Outcome {
 /// would write it (Return-Path first).
 async fn write(
     sender: String,
-    data: Vec<u8>,
+    data: Content,
     what: &'static str,
     f: impl FnOnce(&LocalMessage<'_>) -> Result<mailbox::Delivered, LocalError> + Send + 'static,
 ) -> Outcome {
@@ -71,7 +72,7 @@ async fn write(
         let msg = LocalMessage {
             envelope_sender: &sender,
             arrival: SystemTime::now(),
-            data: &data,
+            data: (&data).into(),
             prepend: &prepend,
         };
         outcome(f(&msg), what)
@@ -80,7 +81,7 @@ async fn write(
 }
 
 /// Delivers to `user`'s mailbox.
-pub async fn mailbox(opts: Options, user: String, sender: String, data: Vec<u8>) -> Outcome {
+pub async fn mailbox(opts: Options, user: String, sender: String, data: Content) -> Outcome {
     write(sender, data, "mailbox", move |msg| {
         mailbox::deliver_to_user(&opts.mailboxes, opts.format, &user, msg, &opts.limits)
     })
@@ -88,7 +89,7 @@ pub async fn mailbox(opts: Options, user: String, sender: String, data: Vec<u8>)
 }
 
 /// Appends to a file named by an alias (`/var/log/mail-archive`).
-pub async fn file(opts: Options, path: PathBuf, sender: String, data: Vec<u8>) -> Outcome {
+pub async fn file(opts: Options, path: PathBuf, sender: String, data: Content) -> Outcome {
     write(sender, data, "file", move |msg| {
         mailbox::file::deliver(&path, msg, &opts.limits)
     })

@@ -9,12 +9,13 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Outcome;
+use crate::content::Content;
 
 /// Runs `command` with `data` on stdin. `sender` and `recipient` go into the environment
 /// (SENDER, RECIPIENT), as procmail and maildrop expect from an MTA.
 pub async fn deliver(
     command: &str,
-    data: &[u8],
+    data: &Content,
     sender: &str,
     recipient: &str,
     timeout: Duration,
@@ -45,15 +46,26 @@ pub async fn deliver(
     let mut stdin = child.stdin.take();
     let mut stderr = child.stderr.take();
     let run = async {
-        if let Some(s) = stdin.as_mut() {
-            // A program that exits without reading everything is its own business (EPIPE).
-            let _ = s.write_all(data).await;
-        }
-        drop(stdin);
+        // Input and error output at once: a program that talks while it reads cannot block us.
+        let feed = async {
+            if let Some(s) = stdin.as_mut() {
+                // A program that exits without reading everything is its own business (EPIPE).
+                if let Ok(mut r) = data.async_reader().await {
+                    let _ = tokio::io::copy(&mut r, s).await;
+                }
+                let _ = s.shutdown().await;
+            }
+            drop(stdin);
+        };
         let mut err = Vec::new();
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.take(4096).read_to_end(&mut err).await;
-        }
+        let drain = async {
+            if let Some(s) = stderr.as_mut() {
+                let _ = (&mut *s).take(4096).read_to_end(&mut err).await;
+                // Keep draining past the 4 KiB we keep, so the program never blocks on it.
+                let _ = tokio::io::copy(s, &mut tokio::io::sink()).await;
+            }
+        };
+        tokio::join!(feed, drain);
         (child.wait().await, err)
     };
     let (status, err) = match tokio::time::timeout(timeout, run).await {
@@ -113,7 +125,7 @@ mod tests {
         );
         let t = Duration::from_secs(10);
         assert!(matches!(
-            deliver(&cmd, b"hello\n", "a@b", "list", t).await,
+            deliver(&cmd, &b"hello\n"[..].into(), "a@b", "list", t).await,
             Outcome::Sent(_)
         ));
         assert_eq!(
@@ -121,16 +133,22 @@ mod tests {
             "hello\na@b list nohome\n"
         );
         assert!(matches!(
-            deliver("exit 75", b"", "", "", t).await,
+            deliver("exit 75", &Content::from(Vec::new()), "", "", t).await,
             Outcome::Deferred(_)
         ));
-        let o = deliver("echo nope >&2; exit 1", b"", "", "", t).await;
+        let o = deliver("echo nope >&2; exit 1", &Content::from(Vec::new()), "", "", t).await;
         assert_eq!(
             o,
             Outcome::Failed("554 5.3.0 unknown mailer error 1 (nope)".into())
         );
         assert!(matches!(
-            deliver("sleep 5", b"", "", "", Duration::from_millis(200)).await,
+            deliver(
+                "sleep 5",
+                &Content::from(Vec::new()),
+                "",
+                "",
+                Duration::from_millis(200)
+            ).await,
             Outcome::Deferred(s) if s.contains("timed out")
         ));
     }

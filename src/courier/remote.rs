@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::Outcome;
+use crate::content::Content;
 use crate::dns::{Dns, Mx, Resolve};
 use crate::queue::{Notify, Ret};
 use crate::smtp::client::{Client, ClientError};
@@ -50,7 +51,9 @@ pub struct RemoteJob<'a> {
     pub sender: &'a str,
     pub rcpts: Vec<RemoteRcpt>,
     /// The message as the spool keeps it (LF line ends; the client sends CRLF).
-    pub data: &'a [u8],
+    pub data: &'a Content,
+    /// Some byte has the high bit set: BODY=8BITMIME where the server offers it.
+    pub eight_bit: bool,
     pub smtputf8: bool,
     pub ret: Option<Ret>,
     pub envid: Option<&'a str>,
@@ -379,7 +382,7 @@ fn mail_command(c: &Client, job: &RemoteJob<'_>) -> String {
     if caps.size.is_some() {
         cmd.push_str(&format!(" SIZE={}", job.data.len()));
     }
-    if caps.eight_bit_mime && job.data.iter().any(|&b| b >= 0x80) {
+    if caps.eight_bit_mime && job.eight_bit {
         cmd.push_str(" BODY=8BITMIME");
     }
     if job.smtputf8 && caps.smtputf8 {
@@ -474,7 +477,7 @@ async fn transaction_outcomes(
         let _ = c.command("RSET").await;
         return Ok(results);
     }
-    let end = match c.data(job.data).await {
+    let end = match c.data_content(job.data).await {
         Ok(r) => classify(&r),
         // The message may or may not have arrived: retrying risks one duplicate, which is
         // better than a loss (RFC 5321 §6.1).

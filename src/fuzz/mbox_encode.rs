@@ -15,7 +15,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::mailbox::LocalMessage;
-use crate::mailbox::encode::{mbox_entry, mbox_entry_len, write_maildir_message};
+use crate::mailbox::encode::{LineEncoder, mbox_entry, mbox_entry_len, write_maildir_message};
 
 /// CRLF → LF per line and a final newline, the way readers see each part (reference version).
 fn lines_of(text: &[u8]) -> Vec<Vec<u8>> {
@@ -64,17 +64,30 @@ pub fn invariants(data: &[u8]) {
     let msg = LocalMessage {
         envelope_sender: &sender,
         arrival,
-        data: body,
+        data: body.into(),
         prepend,
     };
     let entry = mbox_entry(&msg, offset);
-    assert_eq!(mbox_entry_len(&msg, offset), entry.len() as u64);
+    assert_eq!(mbox_entry_len(&msg, offset).ok(), Some(entry.len() as u64));
     check_entry(&msg, &entry);
+    // The streaming encoder gives the same lines wherever the message is split.
+    let split = usize::from(h(2)) * body.len() / 255;
+    let mut whole = Vec::new();
+    let mut e = LineEncoder::new(&mut whole, true);
+    let _ = e.feed(body);
+    let _ = e.finish();
+    let mut pieces = Vec::new();
+    let mut e = LineEncoder::new(&mut pieces, true);
+    let _ = e.feed(&body[..split]);
+    let _ = e.feed(&body[split..]);
+    let _ = e.finish();
+    assert_eq!(whole, pieces, "split at {split}");
 }
 
 /// The invariants of one mbox entry for `msg` (and of its Maildir encoding).
 pub(crate) fn check_entry(msg: &LocalMessage<'_>, entry: &[u8]) {
-    let (prepend, body) = (msg.prepend, msg.data);
+    let prepend = msg.prepend;
+    let body = msg.data.as_bytes().expect("fuzzed messages are in memory");
     let first_nl = entry
         .iter()
         .position(|&b| b == b'\n')
@@ -157,7 +170,7 @@ mod tests {
         let msg = LocalMessage {
             envelope_sender: "a@b",
             arrival: UNIX_EPOCH,
-            data: b"x\nFrom y\r\nz",
+            data: b"x\nFrom y\r\nz".into(),
             prepend: b"",
         };
         let good = mbox_entry(&msg, 0);

@@ -14,7 +14,7 @@
 use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::LocalMessage;
+use super::{Data, LocalMessage};
 
 /// The sender shown for the null sender, as sendmail and mail.local show it.
 pub const NULL_SENDER: &str = "MAILER-DAEMON";
@@ -55,24 +55,129 @@ pub fn local_utc_offset(when: SystemTime) -> i32 {
     i32::try_from(crate::sys::time::local_utc_offset(t)).unwrap_or(0)
 }
 
-/// Writes `text` line by line with CRLF turned into LF; with `quote`, lines that begin with
-/// `From ` get a `>`. A final line without a newline gets one. Returns the bytes written.
-fn write_lines(out: &mut impl Write, text: &[u8], quote: bool) -> io::Result<u64> {
-    let mut n = 0u64;
-    for line in text.split_inclusive(|&b| b == b'\n') {
-        if quote && line.starts_with(b"From ") {
-            out.write_all(b">")?;
-            n += 1;
+/// The line rewriting of the mbox and Maildir writers, fed in pieces of any size: CRLF turned
+/// into LF (a lone CR stays); with `quote`, lines that begin with `From ` get a `>`; a final
+/// line without a newline gets one. The result does not depend on where the pieces split.
+pub struct LineEncoder<'w, W: Write> {
+    out: &'w mut W,
+    quote: bool,
+    /// The start of the current line, held back while it could still be `From `.
+    held: Vec<u8>,
+    /// At the start of a line (where quoting is decided).
+    at_start: bool,
+    /// The current line has content that still needs its newline.
+    in_line: bool,
+    /// A CR was read: dropped if an LF follows, else written.
+    cr: bool,
+    written: u64,
+}
+
+impl<'w, W: Write> LineEncoder<'w, W> {
+    pub fn new(out: &'w mut W, quote: bool) -> Self {
+        LineEncoder {
+            out,
+            quote,
+            held: Vec::with_capacity(5),
+            at_start: true,
+            in_line: false,
+            cr: false,
+            written: 0,
         }
-        let body = line
-            .strip_suffix(b"\r\n")
-            .or_else(|| line.strip_suffix(b"\n"))
-            .unwrap_or(line);
-        out.write_all(body)?;
-        out.write_all(b"\n")?;
-        n += body.len() as u64 + 1;
     }
-    Ok(n)
+
+    fn put(&mut self, b: &[u8]) -> io::Result<()> {
+        self.written += b.len() as u64;
+        self.out.write_all(b)
+    }
+
+    /// Writes the held line start, quoted if it is `From `.
+    fn resolve(&mut self) -> io::Result<()> {
+        self.at_start = false;
+        if self.held.as_slice() == b"From " {
+            self.put(b">")?;
+        }
+        let held = std::mem::take(&mut self.held);
+        self.put(&held)?;
+        self.held = held;
+        self.held.clear();
+        Ok(())
+    }
+
+    pub fn feed(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while let Some(&b) = data.first() {
+            if self.quote && self.at_start {
+                let candidate = self.held.len() < 5 && b"From "[self.held.len()] == b;
+                if !candidate {
+                    self.resolve()?;
+                    continue;
+                }
+                self.held.push(b);
+                self.in_line = true;
+                data = &data[1..];
+                if self.held.len() == 5 {
+                    self.resolve()?;
+                }
+                continue;
+            }
+            if self.cr {
+                self.cr = false;
+                if b != b'\n' {
+                    self.put(b"\r")?;
+                }
+            }
+            let Some(pos) = data.iter().position(|&c| c == b'\r' || c == b'\n') else {
+                self.put(data)?;
+                self.in_line = true;
+                self.at_start = false;
+                return Ok(());
+            };
+            let run = &data[..pos];
+            if !run.is_empty() {
+                self.put(run)?;
+                self.in_line = true;
+                self.at_start = false;
+            }
+            if data[pos] == b'\n' {
+                self.put(b"\n")?;
+                self.in_line = false;
+                self.at_start = true;
+            } else {
+                self.cr = true;
+                self.in_line = true;
+                self.at_start = false;
+            }
+            data = &data[pos + 1..];
+        }
+        Ok(())
+    }
+
+    /// Ends the text; returns the bytes written in all.
+    pub fn finish(mut self) -> io::Result<u64> {
+        if !self.held.is_empty() {
+            self.resolve()?;
+        }
+        if self.cr {
+            self.put(b"\r")?;
+        }
+        if self.in_line {
+            self.put(b"\n")?;
+        }
+        Ok(self.written)
+    }
+}
+
+/// Writes `text` through a [`LineEncoder`]. Returns the bytes written.
+fn write_lines(out: &mut impl Write, text: &[u8], quote: bool) -> io::Result<u64> {
+    let mut e = LineEncoder::new(out, quote);
+    e.feed(text)?;
+    e.finish()
+}
+
+/// Writes the message data through a [`LineEncoder`], a chunk at a time.
+fn write_content(out: &mut impl Write, data: Data<'_>, quote: bool) -> io::Result<u64> {
+    let mut e = LineEncoder::new(out, quote);
+    data.for_each_chunk(|c| e.feed(c))?;
+    e.finish()
 }
 
 /// Writes the whole mbox entry for `msg`: From_ line, prepended headers, quoted message, blank
@@ -86,28 +191,28 @@ pub fn write_mbox_entry(
     out.write_all(from.as_bytes())?;
     let mut n = from.len() as u64;
     n += write_lines(out, msg.prepend, true)?;
-    n += write_lines(out, msg.data, true)?;
+    n += write_content(out, msg.data, true)?;
     out.write_all(b"\n")?;
     Ok(n + 1)
 }
 
 /// The mbox entry for `msg` as bytes (for tests, fuzzing and small messages).
 pub fn mbox_entry(msg: &LocalMessage<'_>, utc_offset: i32) -> Vec<u8> {
-    let mut v = Vec::with_capacity(msg.data.len() + msg.prepend.len() + 128);
+    let mut v = Vec::with_capacity(msg.data.len() as usize + msg.prepend.len() + 128);
     // Writing into a Vec cannot fail.
     let _ = write_mbox_entry(&mut v, msg, utc_offset);
     v
 }
 
 /// Size of the mbox entry without building it (for the quota check before locking).
-pub fn mbox_entry_len(msg: &LocalMessage<'_>, utc_offset: i32) -> u64 {
-    write_mbox_entry(&mut io::sink(), msg, utc_offset).unwrap_or(0)
+pub fn mbox_entry_len(msg: &LocalMessage<'_>, utc_offset: i32) -> io::Result<u64> {
+    write_mbox_entry(&mut io::sink(), msg, utc_offset)
 }
 
 /// Writes a Maildir message file: prepended headers then the message, CRLF turned into LF and
 /// a missing final newline added, no quoting and no From_ line. Returns the bytes written.
 pub fn write_maildir_message(out: &mut impl Write, msg: &LocalMessage<'_>) -> io::Result<u64> {
-    Ok(write_lines(out, msg.prepend, false)? + write_lines(out, msg.data, false)?)
+    Ok(write_lines(out, msg.prepend, false)? + write_content(out, msg.data, false)?)
 }
 
 #[cfg(test)]
@@ -124,8 +229,73 @@ mod tests {
         LocalMessage {
             envelope_sender: sender,
             arrival: t(),
-            data,
+            data: data.into(),
             prepend,
+        }
+    }
+
+    /// The slice-at-once line rewriting the encoder replaced: the oracle for split points.
+    fn reference_lines(text: &[u8], quote: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for line in text.split_inclusive(|&b| b == b'\n') {
+            if quote && line.starts_with(b"From ") {
+                out.push(b'>');
+            }
+            let body = line
+                .strip_suffix(b"\r\n")
+                .or_else(|| line.strip_suffix(b"\n"))
+                .unwrap_or(line);
+            out.extend_from_slice(body);
+            out.push(b'\n');
+        }
+        out
+    }
+
+    #[test]
+    fn encoder_is_independent_of_split_points() {
+        let samples: &[&[u8]] = &[
+            b"From a\r\nFrom\r\nFro\nFrom \n>From x\r\r\nx\r",
+            b"\r\n\r\rFrom From \nFrom",
+            b"F\nFr\nFro\nFrom\nFrom \n",
+            b"",
+            b"\r",
+            b"From ",
+            b"no newline at all",
+        ];
+        for text in samples {
+            for quote in [true, false] {
+                let want = reference_lines(text, quote);
+                for step in 1..=text.len().max(1) {
+                    let mut out = Vec::new();
+                    let mut e = LineEncoder::new(&mut out, quote);
+                    for c in text.chunks(step) {
+                        e.feed(c).unwrap();
+                    }
+                    let n = e.finish().unwrap();
+                    assert_eq!(out, want, "{text:?} quote {quote} step {step}");
+                    assert_eq!(n, want.len() as u64);
+                }
+            }
+        }
+        // Every short string over the interesting alphabet, split at every point.
+        let alphabet = b"From \r\nx";
+        let mut text = Vec::new();
+        for code in 0..(alphabet.len() as u32).pow(5) {
+            text.clear();
+            let mut c = code;
+            for _ in 0..5 {
+                text.push(alphabet[(c % alphabet.len() as u32) as usize]);
+                c /= alphabet.len() as u32;
+            }
+            let want = reference_lines(&text, true);
+            for split in 0..=text.len() {
+                let mut out = Vec::new();
+                let mut e = LineEncoder::new(&mut out, true);
+                e.feed(&text[..split]).unwrap();
+                e.feed(&text[split..]).unwrap();
+                e.finish().unwrap();
+                assert_eq!(out, want, "{text:?} split {split}");
+            }
         }
     }
 
@@ -186,7 +356,10 @@ mod tests {
             b"From s@x Sat Nov 28 10:00:00 2026\n\n".to_vec()
         );
         let m = msg("s@x", b"From a\r\nb", b"X: y\n");
-        assert_eq!(mbox_entry_len(&m, 3600), mbox_entry(&m, 3600).len() as u64);
+        assert_eq!(
+            mbox_entry_len(&m, 3600).unwrap(),
+            mbox_entry(&m, 3600).len() as u64
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ mod tests {
         LocalMessage {
             envelope_sender: "joe@example.org",
             arrival: UNIX_EPOCH + Duration::from_secs(1_795_860_000),
-            data: b"Subject: log\n\nFrom the log\n",
+            data: b"Subject: log\n\nFrom the log\n".into(),
             prepend: b"",
         }
     }

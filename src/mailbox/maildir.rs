@@ -27,7 +27,9 @@ pub fn deliver(
 ) -> Result<Delivered, LocalError> {
     check_max_size(msg, opts)?;
     ensure_maildir(dir, opts.owner)?;
-    let size = encode::write_maildir_message(&mut io::sink(), msg).unwrap_or(0);
+    // The size goes into the file name (Maildir++ `S=`), so it is known before writing.
+    let size = encode::write_maildir_message(&mut io::sink(), msg)
+        .map_err(|e| LocalError::io("read", dir, e))?;
     if opts.quota > 0 {
         let used = usage(dir)?;
         if used.saturating_add(size) > opts.quota {
@@ -229,7 +231,7 @@ mod tests {
         LocalMessage {
             envelope_sender: "joe@example.org",
             arrival: UNIX_EPOCH + Duration::from_secs(1_795_860_000),
-            data,
+            data: data.into(),
             prepend: b"Return-Path: <joe@example.org>\n",
         }
     }

@@ -51,14 +51,11 @@ fn append_via<'f, W: Write>(
         .len();
     let sep = separator(file, start).map_err(|e| LocalError::io("read", path, e))?;
     let offset = encode::local_utc_offset(msg.arrival);
-    let size = sep.len() as u64 + encode::mbox_entry_len(msg, offset);
-    if opts.quota > 0 && start.saturating_add(size) > opts.quota {
-        return Err(LocalError::QuotaExceeded {
-            path: path.to_path_buf(),
-            quota: opts.quota,
-            used: start,
-            size,
-        });
+    if opts.quota > 0 {
+        // A dry run of the encoding: one more read of a large message, only when it matters.
+        let size = sep.len() as u64
+            + encode::mbox_entry_len(msg, offset).map_err(|e| LocalError::io("read", path, e))?;
+        check_quota(path, opts.quota, start, size)?;
     }
     set_append(file).map_err(|e| LocalError::io("fcntl", path, e))?;
 
@@ -88,6 +85,18 @@ fn append_via<'f, W: Write>(
             Err(LocalError::io(op, path, e))
         }
     }
+}
+
+fn check_quota(path: &Path, quota: u64, used: u64, size: u64) -> Result<(), LocalError> {
+    if used.saturating_add(size) > quota {
+        return Err(LocalError::QuotaExceeded {
+            path: path.to_path_buf(),
+            quota,
+            used,
+            size,
+        });
+    }
+    Ok(())
 }
 
 /// What goes before a new From_ line so it starts a message of its own: nothing for an empty
@@ -124,7 +133,7 @@ mod tests {
         LocalMessage {
             envelope_sender: "joe@example.org",
             arrival: UNIX_EPOCH + Duration::from_secs(1_795_860_000),
-            data,
+            data: data.into(),
             prepend: b"Return-Path: <joe@example.org>\n",
         }
     }
@@ -348,7 +357,7 @@ mod tests {
         let m = LocalMessage {
             envelope_sender: "",
             arrival: SystemTime::now(),
-            data: b"S: x\n\nb\n",
+            data: b"S: x\n\nb\n".into(),
             prepend: b"",
         };
         deliver(&mbox, &m, &opts()).unwrap();

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::config::MailboxFormat;
+use crate::content::Content;
 use crate::util::io_message;
 
 pub use lock::MboxLock;
@@ -41,8 +42,9 @@ pub struct LocalMessage<'a> {
     pub envelope_sender: &'a str,
     /// Arrival time, for the From_ line (the Maildir name uses the delivery time).
     pub arrival: SystemTime,
-    /// The message as the spool stores it (LF line ends; CRLF is accepted and turned into LF).
-    pub data: &'a [u8],
+    /// The message as the spool stores it (LF line ends; CRLF is accepted and turned into LF),
+    /// read a chunk at a time.
+    pub data: Data<'a>,
     /// Header lines to put first (`Return-Path:`, `Delivered-To:`), complete lines; a missing
     /// final newline is added.
     pub prepend: &'a [u8],
@@ -52,7 +54,67 @@ impl LocalMessage<'_> {
     /// The size checked against [`LocalOptions::max_size`]: what the spool holds plus the added
     /// headers, before any encoding.
     pub fn size(&self) -> u64 {
-        (self.prepend.len() + self.data.len()) as u64
+        self.prepend.len() as u64 + self.data.len()
+    }
+}
+
+/// The message bytes of a [`LocalMessage`]: a slice, or queued [`Content`] of any size.
+#[derive(Debug, Clone, Copy)]
+pub enum Data<'a> {
+    Bytes(&'a [u8]),
+    Content(&'a Content),
+}
+
+impl Data<'_> {
+    pub fn len(&self) -> u64 {
+        match self {
+            Data::Bytes(b) => b.len() as u64,
+            Data::Content(c) => c.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, when they are in memory.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Data::Bytes(b) => Some(b),
+            Data::Content(c) => c.as_bytes(),
+        }
+    }
+
+    /// Calls `f` with each chunk in order (blocking for a file).
+    pub fn for_each_chunk(&self, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        match self {
+            Data::Bytes(b) => f(b),
+            Data::Content(c) => c.for_each_chunk(f),
+        }
+    }
+}
+
+impl<'a> From<&'a [u8]> for Data<'a> {
+    fn from(b: &'a [u8]) -> Self {
+        Data::Bytes(b)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for Data<'a> {
+    fn from(b: &'a [u8; N]) -> Self {
+        Data::Bytes(b)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Data<'a> {
+    fn from(b: &'a Vec<u8>) -> Self {
+        Data::Bytes(b)
+    }
+}
+
+impl<'a> From<&'a Content> for Data<'a> {
+    fn from(c: &'a Content) -> Self {
+        Data::Content(c)
     }
 }
 
@@ -400,7 +462,7 @@ mod tests {
         let msg = LocalMessage {
             envelope_sender: "a@b",
             arrival: SystemTime::now(),
-            data: b"Subject: x\n\nbody\n",
+            data: b"Subject: x\n\nbody\n".into(),
             prepend: b"",
         };
         let opts = LocalOptions::default();

@@ -20,7 +20,10 @@ use crate::policy::Policy;
 use crate::route::Route;
 
 use super::dsn::{self, Entry, Kind};
-use super::{Envelope, NewMessage, QueueId, RcptState, Recipient, Spool, SpoolError};
+use super::{
+    Envelope, Incoming, NewMessage, QueueId, RcptState, Recipient, Spool, SpoolError,
+};
+use crate::content::Content;
 
 /// What an attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,9 +228,12 @@ impl Engine {
             return Ok(Attempt::NotDue(next));
         }
         let data_path = self.spool.data_path(id);
-        let data = tokio::fs::read(&data_path)
+        // Small messages are read once into memory; larger ones are streamed from the df by
+        // every courier, so memory stays bounded whatever the size.
+        let data = Content::load(&data_path, crate::content::CHUNK as u64)
             .await
             .map_err(|e| SpoolError::io("read", &data_path, e))?;
+        let mut eight_bit: Option<bool> = None;
         let cfg = self.config();
 
         // 1. Expansion. A list's members are recorded before any delivery, so a restart
@@ -278,6 +284,18 @@ impl Engine {
                     apply(&mut env, &[i], &[out]);
                 }
                 Job::Remote(domain, idx) => {
+                    let eight_bit = match eight_bit {
+                        Some(b) => b,
+                        None => {
+                            let d = data.clone();
+                            let path = data_path.clone();
+                            let b = blocking(move || {
+                                d.has_8bit().map_err(|e| SpoolError::io("read", &path, e))
+                            })
+                            .await?;
+                            *eight_bit.insert(b)
+                        }
+                    };
                     let job = RemoteJob {
                         sender: &env.sender,
                         rcpts: idx
@@ -295,6 +313,7 @@ impl Engine {
                             })
                             .collect(),
                         data: &data,
+                        eight_bit,
                         smtputf8: env.smtputf8,
                         ret: env.ret,
                         envid: env.envid.as_deref(),
@@ -424,7 +443,7 @@ impl Engine {
         kind: Kind,
         env: &Envelope,
         idx: &[usize],
-        data: &[u8],
+        data: &Content,
         host: &str,
     ) -> Result<Vec<QueueId>, SpoolError> {
         let cfg = self.config();
@@ -439,7 +458,6 @@ impl Engine {
             kind,
             env,
             &entries,
-            data,
             host,
             SystemTime::now(),
             cfg.settings.queue.warn_after.0,
@@ -456,15 +474,37 @@ impl Engine {
         let mut e = Envelope::new("", rcpts);
         e.protocol = Some("local".into());
         let spool = self.spool.clone();
+        let original = data.clone();
+        let to = notice.to.clone();
+        let oid = id.clone();
         let nid = blocking(move || {
+            // Streamed into its own df like a received message: a bounce that returns a large
+            // original costs no more memory than a small one.
+            let nid = QueueId::allocate();
+            let mut incoming = Incoming::new(nid.clone(), spool.data_path(&nid));
+            let mut failed = None;
+            let read = notice.write(&original, |piece| {
+                incoming.push(piece);
+                if incoming.wants_flush()
+                    && let Err(e) = incoming.flush()
+                {
+                    failed = Some(e);
+                    return Err(std::io::Error::other("spool write failed"));
+                }
+                Ok(())
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            read.map_err(|e| SpoolError::io("read", &spool.data_path(&oid), e))?;
             spool.store(NewMessage {
                 envelope: e,
-                data: notice.data.into(),
-                id: None,
+                data: incoming.finish()?,
+                id: Some(nid),
             })
         })
         .await?;
-        tracing::info!("{id}: {nid}: DSN: {:?} notice to <{}>", kind, notice.to);
+        tracing::info!("{id}: {nid}: DSN: {:?} notice to <{to}>", kind);
         Ok(vec![nid])
     }
 
@@ -627,7 +667,7 @@ impl Engine {
         target: &Target,
         sender: &str,
         rcpt: &str,
-        data: &[u8],
+        data: &Content,
     ) -> Outcome {
         let q = &cfg.settings.queue;
         match target {
@@ -636,11 +676,11 @@ impl Engine {
             }
             Target::Local(user) => {
                 let opts = local::Options::from_config(cfg);
-                local::mailbox(opts, user.clone(), sender.to_string(), data.to_vec()).await
+                local::mailbox(opts, user.clone(), sender.to_string(), data.clone()).await
             }
             Target::File(path) => {
                 let opts = local::Options::from_config(cfg);
-                local::file(opts, PathBuf::from(path), sender.to_string(), data.to_vec()).await
+                local::file(opts, PathBuf::from(path), sender.to_string(), data.clone()).await
             }
             Target::Remote(_) => Outcome::Deferred("Deferred: internal routing error".into()),
         }

@@ -6,7 +6,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::io;
+
 use super::spool::{Envelope, Recipient, Ret};
+use crate::content::Content;
 
 /// Which notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +27,81 @@ pub struct Entry<'a> {
     pub diagnostic: &'a str,
 }
 
-/// A notice ready to be queued: from `<>` to `to`.
+/// A notice ready to be queued: from `<>` to `to`. The original message goes between `head`
+/// and `tail` as [`Notice::write`] streams it, so a bounce of any size costs bounded memory.
 #[derive(Debug, Clone)]
 pub struct Notice {
     pub to: String,
-    pub data: Vec<u8>,
+    /// The report up to the place of the original.
+    pub head: Vec<u8>,
+    /// How much of the original is returned.
+    pub returns: Returns,
+    /// The closing boundary.
+    pub tail: Vec<u8>,
+}
+
+/// What of the original message a notice carries (RFC 3461 §4.3, RET=).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returns {
+    /// The header section (text/rfc822-headers), at most [`HEADERS_RETURNED`] bytes of it.
+    Headers,
+    /// The whole message (message/rfc822).
+    Full,
+}
+
+/// The most of an original's header section a headers-only notice returns.
+pub const HEADERS_RETURNED: usize = 64 * 1024;
+
+impl Notice {
+    /// Feeds the whole notice to `out` in pieces: the head, the original (streamed from a file
+    /// if it is one), the tail.
+    pub fn write(
+        &self,
+        original: &Content,
+        mut out: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        out(&self.head)?;
+        match self.returns {
+            Returns::Headers => {
+                let head = original.head(HEADERS_RETURNED)?;
+                out(header_section(&head))?;
+            }
+            Returns::Full => {
+                let mut last = 0u8;
+                original.for_each_chunk(|c| {
+                    if let Some(&b) = c.last() {
+                        last = b;
+                    }
+                    out(c)
+                })?;
+                if last != b'\n' {
+                    out(b"\n")?;
+                }
+            }
+        }
+        out(&self.tail)
+    }
+
+    /// The notice as one byte string (tests, small originals).
+    pub fn to_bytes(&self, original: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        // Writing to a Vec from memory cannot fail.
+        let _ = self.write(&Content::from(original), |c| {
+            v.extend_from_slice(c);
+            Ok(())
+        });
+        v
+    }
+}
+
+/// The header section of `message` with its last newline, or all of it when no blank line
+/// ends the headers within it.
+fn header_section(message: &[u8]) -> &[u8] {
+    let end = message
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map_or(message.len(), |p| p + 1);
+    &message[..end]
 }
 
 /// The enhanced status code inside a diagnostic (`550 5.1.1 …` → `5.1.1`), else a default
@@ -59,7 +132,6 @@ pub fn build(
     kind: Kind,
     env: &Envelope,
     entries: &[Entry<'_>],
-    original: &[u8],
     hostname: &str,
     now: SystemTime,
     warn_after: Duration,
@@ -193,34 +265,16 @@ pub fn build(
             "message/rfc822"
         }
     );
-    let mut data = m.into_bytes();
-    if headers_only {
-        let end = original
-            .windows(2)
-            .position(|w| w == b"\n\n")
-            .map_or(original.len(), |p| p + 1);
-        data.extend_from_slice(&original[..end]);
-    } else {
-        data.extend_from_slice(original);
-        if !original.ends_with(b"\n") {
-            data.push(b'\n');
-        }
-    }
-    let _ = write!(Wrapper(&mut data), "\n--{boundary}--\n");
     Some(Notice {
         to: env.sender.clone(),
-        data,
+        head: m.into_bytes(),
+        returns: if headers_only {
+            Returns::Headers
+        } else {
+            Returns::Full
+        },
+        tail: format!("\n--{boundary}--\n").into_bytes(),
     })
-}
-
-/// `write!` into a byte vector.
-struct Wrapper<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for Wrapper<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
 }
 
 /// Whether the recipient wants this kind of notice (RFC 3461 §4.1): without NOTIFY, failures
@@ -263,13 +317,12 @@ mod tests {
                 recipient: &r,
                 diagnostic: "550 5.1.1 <bob@far.test>... User unknown",
             }],
-            b"Subject: hi\n\nbody\n",
             "mail.example1.com",
             SystemTime::now(),
             Duration::from_secs(4 * 3600),
         )
         .unwrap();
-        let t = String::from_utf8(n.data).unwrap();
+        let t = String::from_utf8(n.to_bytes(b"Subject: hi\n\nbody\n")).unwrap();
         assert_eq!(n.to, "alice@example1.com");
         for want in [
             "From: Mail Delivery Subsystem <MAILER-DAEMON@mail.example1.com>\n",
@@ -303,7 +356,6 @@ mod tests {
                 Kind::Failure,
                 &e,
                 &[entry],
-                b"",
                 "h",
                 SystemTime::now(),
                 Duration::ZERO
@@ -336,13 +388,12 @@ mod tests {
                 recipient: &r,
                 diagnostic: "Deferred: Connection refused by far.test",
             }],
-            b"Subject: hi\n\nsecret body\n",
             "h",
             SystemTime::now(),
             Duration::from_secs(4 * 3600),
         )
         .unwrap();
-        let t = String::from_utf8(n.data).unwrap();
+        let t = String::from_utf8(n.to_bytes(b"Subject: hi\n\nsecret body\n")).unwrap();
         assert!(t.contains("Subject: Warning: could not send message for past 4 hours"));
         assert!(t.contains("Action: delayed\nStatus: 4.0.0\n"));
         assert!(t.contains("text/rfc822-headers") && !t.contains("secret body"));
@@ -371,13 +422,12 @@ mod tests {
                     diagnostic: "Sent (2.0.0 Ok: queued as X) [mx.far.test]",
                 },
             ],
-            b"Subject: hi\n\nbody\n",
             "h",
             SystemTime::now(),
             Duration::ZERO,
         )
         .unwrap();
-        let t = String::from_utf8(n.data).unwrap();
+        let t = String::from_utf8(n.to_bytes(b"Subject: hi\n\nbody\n")).unwrap();
         assert!(
             t.contains("RFC822; bob@here.test\nAction: delivered\nStatus: 2.0.0\n"),
             "{t}"

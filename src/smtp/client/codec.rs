@@ -152,10 +152,9 @@ pub fn parse_ehlo(reply: &Reply) -> EhloCaps {
 /// another "." (RFC 5321 §4.5.2), and the terminating `.CRLF`.
 pub fn encode_data(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + message.len() / 32 + 8);
-    for line in dot::lines_any_end(message) {
-        dot::push_crlf_line(line, &mut out);
-    }
-    out.extend_from_slice(dot::END);
+    let mut e = dot::DotEncoder::new();
+    e.feed(message, &mut out);
+    e.finish(&mut out);
     out
 }
 

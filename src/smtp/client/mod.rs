@@ -18,6 +18,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::content::Content;
 use crate::smtp::proto::{EhloCaps, Reply};
 use codec::{ReplyError, ReplyParser};
 
@@ -433,6 +434,45 @@ impl Client {
             return Ok(r);
         }
         self.send_message(message).await
+    }
+
+    /// [`Client::data`] for queued content of any size: a message file is read, encoded and
+    /// written a chunk at a time, each write under the timeout. If the file cannot be read the
+    /// data is never ended, so the server discards it, and the error comes back.
+    pub async fn data_content(&mut self, content: &Content) -> Result<Reply, ClientError> {
+        if let Some(bytes) = content.as_bytes() {
+            return self.data(bytes).await;
+        }
+        let r = self.command("DATA").await?;
+        if r.code != 354 {
+            return Ok(r);
+        }
+        let addr = self.addr;
+        let io_err = |e: std::io::Error| ClientError::Io {
+            addr,
+            message: crate::util::io_message(&e),
+        };
+        let mut reader = content.async_reader().await.map_err(io_err)?;
+        let mut buf = vec![0u8; crate::content::CHUNK];
+        let mut wire = Vec::with_capacity(crate::content::CHUNK + crate::content::CHUNK / 8);
+        let mut encoder = crate::wire::dot::DotEncoder::new();
+        self.note(
+            Said::Client,
+            &format!("<{} bytes of message data>", content.len()),
+        );
+        loop {
+            let n = reader.read(&mut buf).await.map_err(io_err)?;
+            if n == 0 {
+                break;
+            }
+            wire.clear();
+            encoder.feed(&buf[..n], &mut wire);
+            self.write(&wire).await?;
+        }
+        wire.clear();
+        encoder.finish(&mut wire);
+        self.write(&wire).await?;
+        self.read_reply().await
     }
 
     /// QUIT and close. Errors are ignored: the transaction is already settled.
