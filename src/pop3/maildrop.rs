@@ -456,6 +456,21 @@ impl Partial {
     }
 }
 
+/// The wire size of a Maildir message, read in pieces.
+fn maildir_wire_size(path: &Path) -> io::Result<u64> {
+    let mut f = File::open(path)?;
+    let mut w = super::session::WireSize::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(w.finish()),
+            Ok(n) => w.feed(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Indexes mbox text that starts at file offset `base`. A message begins at each line that
 /// starts with `From ` (mboxo: delivery quotes such lines in bodies as `>From `); one blank
 /// line before the next From_ line is the separator, not part of the message. Text before the
@@ -720,8 +735,7 @@ fn list_maildir(dir: &Path, cache: &IndexCache) -> Result<Vec<Message>, DropErro
             Some(&s) => s,
             None => {
                 let p = dir.join(sub).join(&name);
-                let Ok(bytes) = fs::read(&p) else { continue };
-                let s = super::session::wire_size(&bytes);
+                let Ok(s) = maildir_wire_size(&p) else { continue };
                 known.insert(uid.clone(), s);
                 s
             }

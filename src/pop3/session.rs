@@ -594,18 +594,85 @@ impl MessageEncoder {
 /// The size [`encode_message`] gives without `top`, minus the stuffing dots, which RFC 1939
 /// leaves out of the "exact size".
 pub fn wire_size(content: &[u8]) -> u64 {
-    let mut size = 0u64;
-    for l in content.split_inclusive(|&b| b == b'\n') {
-        let text = l.strip_suffix(b"\n").unwrap_or(l);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        size += text.len() as u64 + 2;
+    let mut w = WireSize::default();
+    w.feed(content);
+    w.finish()
+}
+
+/// [`wire_size`] fed in pieces, so a large Maildir file is measured without being held whole:
+/// every line costs its text (without the LF and one CR before it) plus CRLF.
+#[derive(Debug, Default, Clone)]
+pub struct WireSize {
+    size: u64,
+    /// The last byte fed was a CR (dropped if an LF follows).
+    cr: bool,
+    /// Bytes of the current line so far.
+    in_line: bool,
+}
+
+impl WireSize {
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'\n' => {
+                    // The CR before it was counted as text; it is part of the line end instead.
+                    if self.cr {
+                        self.size -= 1;
+                    }
+                    self.size += 2;
+                    self.in_line = false;
+                }
+                _ => {
+                    self.size += 1;
+                    self.in_line = true;
+                }
+            }
+            self.cr = b == b'\r';
+        }
     }
-    size
+
+    pub fn finish(self) -> u64 {
+        match (self.in_line, self.cr) {
+            // A last line without its LF still loses one CR at its end.
+            (true, true) => self.size + 1,
+            (true, false) => self.size + 2,
+            (false, _) => self.size,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_size_in_pieces_is_the_line_count() {
+        let reference = |content: &[u8]| -> u64 {
+            content
+                .split_inclusive(|&b| b == b'\n')
+                .map(|l| {
+                    let text = l.strip_suffix(b"\n").unwrap_or(l);
+                    text.strip_suffix(b"\r").unwrap_or(text).len() as u64 + 2
+                })
+                .sum()
+        };
+        for text in [
+            &b""[..],
+            b"a",
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b"a\r\r\nb\nc\r",
+            b"x\n\n\r\n\ry",
+        ] {
+            for split in 0..=text.len() {
+                let mut w = WireSize::default();
+                w.feed(&text[..split]);
+                w.feed(&text[split..]);
+                assert_eq!(w.finish(), reference(text), "{text:?} at {split}");
+            }
+        }
+    }
 
     fn cfg(tls_available: bool, plaintext_auth: bool) -> SessionConfig {
         SessionConfig {

@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::id::QueueId;
+use super::incoming::Incoming;
 use super::spool::{Envelope, NewMessage, QfError, Recipient, Spool, SpoolError};
 
 /// Mode of the drop directory: sticky, setgid, `rwx-wx-wx`.
@@ -300,32 +301,61 @@ fn import_one(dir: &Path, id: &QueueId, spool: &Spool, hostname: &str) -> Result
     if df_md.uid() != qf_md.uid() {
         return Err("qf and df have different owners".into());
     }
-    let mut body = Vec::new();
-    df.read_to_end(&mut body)
-        .map_err(|e| crate::util::io_message(&e))?;
-    if (body.len() as u64) != env.size {
-        return Err(format!(
-            "data file has {} bytes, the control file says {}",
-            body.len(),
-            env.size
-        ));
-    }
     let uid = qf_md.uid();
-    let mut data = format!(
-        "Received: by {hostname} (mailtool, from userid {uid})\n\tid {id}; {}\n",
-        crate::util::rfc5322_date(SystemTime::now())
-    )
-    .into_bytes();
-    data.extend_from_slice(&body);
-    let msg = NewMessage {
-        envelope: sanitized(&env, uid),
-        data: data.into(),
-        id: Some(id.clone()),
+    // Copied into the main spool a chunk at a time (a large submission costs no more memory
+    // than a small one), behind our Received: line.
+    let mut incoming = Incoming::new(id.clone(), spool.data_path(id));
+    incoming.push(
+        format!(
+            "Received: by {hostname} (mailtool, from userid {uid})\n\tid {id}; {}\n",
+            crate::util::rfc5322_date(SystemTime::now())
+        )
+        .as_bytes(),
+    );
+    let stored = |e: SpoolError| -> Result<Outcome, String> {
+        if e.raw_os_error() == Some(libc::EEXIST) {
+            Ok(Outcome::AlreadyThere)
+        } else {
+            Err(format!("main spool: {e}"))
+        }
     };
-    let outcome = match spool.store(msg) {
-        Ok(_) => Outcome::Imported,
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Outcome::AlreadyThere,
-        Err(e) => return Err(format!("main spool: {e}")),
+    let outcome = 'copy: {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut body_len = 0u64;
+        loop {
+            let n = match df.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(crate::util::io_message(&e)),
+            };
+            body_len += n as u64;
+            incoming.push(&buf[..n]);
+            if incoming.wants_flush()
+                && let Err(e) = incoming.flush()
+            {
+                break 'copy stored(e)?;
+            }
+        }
+        if body_len != env.size {
+            return Err(format!(
+                "data file has {body_len} bytes, the control file says {}",
+                env.size
+            ));
+        }
+        let data = match incoming.finish() {
+            Ok(d) => d,
+            Err(e) => break 'copy stored(e)?,
+        };
+        let msg = NewMessage {
+            envelope: sanitized(&env, uid),
+            data,
+            id: Some(id.clone()),
+        };
+        match spool.store(msg) {
+            Ok(_) => Outcome::Imported,
+            Err(e) => stored(e)?,
+        }
     };
     // qf first: a df left alone is removed later as a leftover, a qf without df never exists.
     for kind in ["qf", "df"] {
