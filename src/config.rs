@@ -139,6 +139,12 @@ pub struct Dnsbl {
     pub message: Option<String>,
 }
 
+/// `[smtp] max_message_size` when the file does not say: 25 MiB, what the large providers take.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 25 * 1024 * 1024;
+
+/// `[queue] min_free_space` when the file does not say.
+pub const DEFAULT_MIN_FREE_SPACE: u64 = 32 * 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Smtp {
@@ -184,7 +190,7 @@ impl Smtp {
             submission: vec![sock(submission)],
             smtps: vec![],
             greet_pause: Span::default(),
-            max_message_size: 0,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_recipients: 100,
             max_messages_per_connection: 0,
             max_connections: 1000,
@@ -303,6 +309,9 @@ pub struct Queue {
     pub local_max_size: u64,
     /// A mailbox that would grow past this is "full" (retried, then bounced); 0 = no quota.
     pub mailbox_quota: u64,
+    /// Bytes of the spool's file system kept free: MAIL gets 452 4.3.1 below it, or when its
+    /// SIZE= does not fit above it. 0 = no check.
+    pub min_free_space: u64,
     /// How long a `|program` alias target may run.
     pub program_timeout: Span,
     /// Send postmaster a copy of every bounce (sendmail's PostmasterCopy).
@@ -326,6 +335,7 @@ impl Default for Queue {
             max_per_destination: 10,
             local_max_size: 0,
             mailbox_quota: 0,
+            min_free_space: DEFAULT_MIN_FREE_SPACE,
             program_timeout: m(10),
             postmaster_copy: false,
         }

@@ -258,7 +258,7 @@ hostname = "{hostname}"              # the name in the greeting, Received: and b
 # submission  = ["{sub}"]     # AUTH required to relay
 # smtps       = []                   # implicit TLS, e.g. ["0.0.0.0:465"]
 # greet_pause = "0ms"                # the seed uses "5000ms"
-# max_message_size = 0               # bytes, 0 = no limit; the seed uses 1000000
+# max_message_size = 26214400        # bytes (25 MiB); 0 = no limit beyond the disk; the seed uses 1000000
 
 [pop3]
 # listen = ["{pop}"]
@@ -271,6 +271,7 @@ key  = "{key}"
 [queue]
 # interval   = "1h"                  # full queue runs; "0s": only at start and on demand
 # smart_host = ""                    # "host[:port]": send all outbound mail through it
+# min_free_space = 33554432          # bytes kept free in the spool: MAIL gets 452 4.3.1 below it
 "#
     )
 }

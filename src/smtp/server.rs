@@ -20,7 +20,7 @@ use crate::queue::{self, Incoming, NewMessage, QueueId, SpoolError};
 use crate::server::app::App as Shared;
 use crate::server::listen::{Conn, Family, accept_loop, admit};
 use crate::smtp::proto::{DataReader, DataState, LineReader, Reply, count_hops, received_header};
-use crate::smtp::session::{Envelope, Session, SessionConfig, Step};
+use crate::smtp::session::{Envelope, Session, SessionConfig, SpoolRoom, Step};
 
 /// Which port a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +88,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
     let scfg = SessionConfig {
         hostname: host.clone(),
         max_message_size: s.max_message_size,
+        spool_room: spool_room(&shared.spool, cfg.settings.queue.min_free_space),
         max_recipients: s.max_recipients,
         max_messages: s.max_messages_per_connection,
         max_errors: s.max_errors,
@@ -130,6 +131,20 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
         stats.1
     );
     drop(slot);
+}
+
+/// The spool's free space beyond `reserve`, asked at every MAIL (one statvfs); no check when
+/// `reserve` is 0.
+fn spool_room(spool: &Arc<queue::Spool>, reserve: u64) -> Option<SpoolRoom> {
+    if reserve == 0 {
+        return None;
+    }
+    let dir = spool.dir().to_path_buf();
+    Some(SpoolRoom(Arc::new(move || {
+        crate::sys::fs::free_space(&dir)
+            .ok()
+            .map(|free| free.saturating_sub(reserve))
+    })))
 }
 
 /// PTR rule, access `Connect:`, then DNSBL (unless access said OK/RELAY), as check_relay runs.

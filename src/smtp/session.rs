@@ -19,11 +19,31 @@ use crate::policy::{Client, Connect, Policy, RcptOk};
 use crate::reply::Rejection;
 use crate::smtp::proto::{Command, EhloCaps, LineEvent, Reply, parse_command};
 
+/// How many bytes the spool may still take for a new message (free space less the reserve);
+/// `None` when that cannot be told, which never refuses mail.
+#[derive(Clone)]
+pub struct SpoolRoom(pub std::sync::Arc<dyn Fn() -> Option<u64> + Send + Sync>);
+
+impl std::fmt::Debug for SpoolRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpoolRoom")
+    }
+}
+
+impl SpoolRoom {
+    /// A fixed answer (tests).
+    pub fn fixed(bytes: u64) -> SpoolRoom {
+        SpoolRoom(std::sync::Arc::new(move || Some(bytes)))
+    }
+}
+
 /// Per-listener and per-server settings the session needs.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     pub hostname: String,
     pub max_message_size: u64,
+    /// Asked at every MAIL: no room, or a SIZE= over it, gets `452 4.3.1` before any data.
+    pub spool_room: Option<SpoolRoom>,
     pub max_recipients: u32,
     pub max_messages: u32,
     pub max_errors: u32,
@@ -357,6 +377,17 @@ impl Session {
             return vec![Step::Send(Reply::size_exceeds_fixed(
                 self.cfg.max_message_size,
             ))];
+        }
+        if let Some(room) = self.cfg.spool_room.as_ref().and_then(|r| (r.0)())
+            && (room == 0 || params.size.is_some_and(|size| size > room))
+        {
+            // RFC 1870 §6.1 and Postfix: the data would not fit; the client may try later.
+            tracing::warn!(
+                "{}: refusing MAIL: spool has {room} bytes to spare, SIZE={}",
+                self.client.hello_text(),
+                params.size.map_or("none".to_string(), |s| s.to_string())
+            );
+            return vec![Step::Send(Reply::insufficient_storage())];
         }
         let shown = path.to_string();
         let ok = policy.check_mail(&self.client, &shown);
@@ -750,6 +781,7 @@ mod tests {
         let cfg = SessionConfig {
             hostname: "mail.example1.com".into(),
             max_message_size: 1000,
+            spool_room: None,
             max_recipients: 2,
             max_messages: 0,
             max_errors: 3,
@@ -899,6 +931,44 @@ mod tests {
             replies(&s.on_line(line("NOOP"), false, &p)),
             ["250 2.0.0 OK"]
         );
+    }
+
+    // RFC 1870 §6.1, Postfix's queue_minfree: a SIZE= the spool cannot hold, or a spool with
+    // no room at all, gets 452 4.3.1 at MAIL, before the client sends any data.
+    #[test]
+    fn spool_room_is_checked_at_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path());
+        let mut s = session(false);
+        s.cfg.spool_room = Some(SpoolRoom::fixed(600));
+        s.on_line(line("EHLO x.test"), false, &p);
+        assert_eq!(
+            replies(&s.on_line(line("MAIL FROM:<a@b.c> SIZE=601"), false, &p)),
+            ["452 4.3.1 Insufficient system storage"]
+        );
+        // Over max_message_size is permanent, and says so first.
+        assert!(
+            replies(&s.on_line(line("MAIL FROM:<a@b.c> SIZE=5000"), false, &p))[0]
+                .starts_with("552 5.2.3")
+        );
+        for ok in ["MAIL FROM:<a@b.c> SIZE=600", "RSET", "MAIL FROM:<a@b.c>"] {
+            assert!(
+                replies(&s.on_line(line(ok), false, &p))[0].starts_with("250"),
+                "{ok}"
+            );
+        }
+        let mut s = session(false);
+        s.cfg.spool_room = Some(SpoolRoom::fixed(0));
+        s.on_line(line("EHLO x.test"), false, &p);
+        assert_eq!(
+            replies(&s.on_line(line("MAIL FROM:<a@b.c>"), false, &p)),
+            ["452 4.3.1 Insufficient system storage"]
+        );
+        // Unknown room (statvfs failed) refuses nothing.
+        let mut s = session(false);
+        s.cfg.spool_room = Some(SpoolRoom(std::sync::Arc::new(|| None)));
+        s.on_line(line("EHLO x.test"), false, &p);
+        assert!(replies(&s.on_line(line("MAIL FROM:<a@b.c> SIZE=999"), false, &p))[0].starts_with("250"));
     }
 
     #[test]

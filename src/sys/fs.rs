@@ -32,6 +32,21 @@ pub fn syncfs(file: &File) -> io::Result<()> {
     }
 }
 
+/// Bytes available to unprivileged users on the file system holding `path` (statvfs(3)
+/// `f_bavail * f_frsize`): what the spool may still grow by.
+pub fn free_space(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
 /// sync(2): flushes every file system (the fallback where syncfs is missing).
 pub fn sync_all_filesystems() {
     // SAFETY: sync has no preconditions and cannot fail.
@@ -55,6 +70,14 @@ pub fn set_append(file: &File) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_space_is_reported() {
+        let d = tempfile::tempdir().unwrap();
+        let free = free_space(d.path()).unwrap();
+        assert!(free > 0);
+        assert!(free_space(&d.path().join("missing")).is_err());
+    }
     use std::io::{Seek, SeekFrom, Write};
 
     #[test]

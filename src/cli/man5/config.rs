@@ -230,8 +230,10 @@ pub const TABLES: &[Table] = &[
             k(
                 "max_message_size",
                 "Bytes; larger messages are refused (`552 5.2.3`), at MAIL when SIZE= says so, \
-                 else after the data. 0 means no limit (a hard limit of 1 GiB still applies). The seed's \
-                 confMAX_MESSAGE_SIZE is 1000000.",
+                 else after the data. The default, 26214400 (25 MiB), is what the large mail \
+                 providers accept and 2.5 times Postfix's 10240000. 0 means no limit beyond the \
+                 disk: messages are written to the spool as they arrive, so memory never limits \
+                 them. The seed's confMAX_MESSAGE_SIZE is 1000000.",
             ),
             k(
                 "max_recipients",
@@ -442,6 +444,13 @@ pub const TABLES: &[Table] = &[
                 "mailbox_quota",
                 "Bytes; a mailbox that would grow past it is full (4.2.2, retried, bounced \
                  after `return_after`); 0 means no quota.",
+            ),
+            k(
+                "min_free_space",
+                "Bytes of the spool's file system kept free (Postfix's queue_minfree): MAIL is \
+                 refused with `452 4.3.1 Insufficient system storage` when less is free, or when \
+                 its SIZE= is more than what is free beyond it, before any data is sent. Default \
+                 33554432 (32 MiB); 0 turns the check off.",
             ),
             k(
                 "program_timeout",

@@ -259,6 +259,11 @@ impl Reply {
     }
 
     /// A DATA body above MaxMessageSize (sent after the end of data).
+    /// MAIL when the spool cannot take the message (RFC 1870 §6.1, Postfix's wording).
+    pub fn insufficient_storage() -> Self {
+        Reply::new(452, "4.3.1 Insufficient system storage")
+    }
+
     pub fn message_exceeds_fixed(max: u64) -> Self {
         Self::new(
             552,
