@@ -398,6 +398,15 @@ impl Policy {
         self.popip_fresh(&addr, s.pop_before_smtp_ttl)
     }
 
+    /// True if `ip` is in the localip map (a lookup error counts as no).
+    pub fn is_localip(&self, ip: std::net::IpAddr) -> bool {
+        let addr = ip.to_canonical().to_string();
+        matches!(
+            class::localip_lookup(&self.localip, &addr),
+            Ok(LocalIp::Matched(_))
+        )
+    }
+
     /// POP-before-SMTP: the popip key is present and, when its value is a time stamp (as
     /// mailtool's POP3 server writes it), younger than the TTL. `0s` turns the check off.
     fn popip_fresh(&self, addr: &str, ttl: Duration) -> Result<bool, MapError> {

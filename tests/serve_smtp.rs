@@ -785,6 +785,16 @@ fn connection_limits_and_timeouts() {
         "{g}"
     );
     assert!(third.closed());
+    // The host itself and localip clients (127.0.0.9 here) are exempt, as Postfix exempts
+    // mynetworks.
+    for exempt in ["127.0.0.1", "127.0.0.9"] {
+        let mut open = Vec::new();
+        for _ in 0..3 {
+            let (c, g) = Smtp::open(srv.smtp(), ip(exempt));
+            assert!(g.starts_with("220 "), "{exempt}: {g}");
+            open.push(c);
+        }
+    }
     // One message per connection here: the second MAIL ends the session.
     b.cmd("EHLO x.test");
     assert!(
@@ -803,6 +813,31 @@ fn connection_limits_and_timeouts() {
         "{}",
         srv.log()
     );
+    srv.stop();
+}
+
+// issue 15: a session's place is free before its 221 goes out, so `smtp-source -s 20` against
+// a per-address limit of 20 never sees "Too many open connections" when it reconnects at once.
+#[test]
+fn reconnecting_after_quit_is_never_refused() {
+    let dns = seed_dns();
+    let r = setup("");
+    let srv = Server::start(r.path(), &config(&dns, "max_connections_per_ip = 20", ""));
+    let addr = srv.smtp();
+    let workers: Vec<_> = (0..20)
+        .map(|w| {
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let (mut c, g) = Smtp::open(addr, ip("127.0.0.22"));
+                    assert!(g.starts_with("220 "), "worker {w} round {i}: {g}");
+                    assert!(c.cmd("QUIT").starts_with("221 "), "worker {w} round {i}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("no session refused");
+    }
     srv.stop();
 }
 

@@ -20,7 +20,7 @@ use super::session::{
 };
 use crate::config::Config;
 use crate::server::app::App as Shared;
-use crate::server::listen::{Conn, Family, accept_loop, admit};
+use crate::server::listen::{Conn, Family, Slot, accept_loop, admit};
 use crate::wire::lines::{LineEvent, LineReader};
 
 /// State the POP3 side adds to the server's shared state.
@@ -103,7 +103,7 @@ async fn handle(
     let cfg = shared.config();
     let host = cfg.hostname();
     let service = if implicit_tls { "POP3S" } else { "POP3" };
-    let Some((_slot, mut conn)) = admit(
+    let Some((slot, mut conn)) = admit(
         stream,
         peer,
         &shared,
@@ -139,7 +139,8 @@ async fn handle(
         peer: peer.ip(),
     };
     let mut maildrop: Option<Maildrop> = None;
-    let end = run(&mut conn, &mut session, &mut maildrop, &ctx).await;
+    let mut slot = Some(slot);
+    let end = run(&mut conn, &mut session, &mut maildrop, &ctx, &mut slot).await;
     if maildrop.is_some() {
         // Dropped without QUIT: RFC 1939 §6, no UPDATE; nothing is deleted.
         tracing::info!(
@@ -156,6 +157,7 @@ async fn run(
     session: &mut Session,
     maildrop: &mut Option<Maildrop>,
     ctx: &Ctx<'_>,
+    slot: &mut Option<Slot>,
 ) -> &'static str {
     let idle = ctx
         .cfg
@@ -246,10 +248,13 @@ async fn run(
                             None => session.signing_off(),
                         };
                         out.extend_from_slice(&reply);
+                        // Counted no more once the client may reconnect (see Slot::release).
+                        Slot::release(slot);
                         let _ = conn.send(&out).await;
                         return "QUIT";
                     }
                     Step::Close => {
+                        Slot::release(slot);
                         let _ = conn.send(&out).await;
                         return "QUIT";
                     }

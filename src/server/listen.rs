@@ -162,10 +162,29 @@ impl Slot {
         if total > max {
             return Err("Too many open connections");
         }
-        if from_ip > max_per_ip {
+        // The host itself (127.0.0.1, ::1) and localip clients are the site's own, exempt as
+        // Postfix exempts mynetworks from its per-client limit (the map is asked only past the
+        // limit). The rest of 127/8 is not: tests use it to stand for distinct clients.
+        if from_ip > max_per_ip && !is_this_host(ip) && !app.policy.is_localip(ip) {
             return Err("Too many open connections from your address");
         }
         Ok(slot)
+    }
+}
+
+/// 127.0.0.1 or ::1 (also as an IPv4-mapped address).
+fn is_this_host(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        IpAddr::V6(v6) => v6 == std::net::Ipv6Addr::LOCALHOST,
+    }
+}
+
+impl Slot {
+    /// Frees the slot now, before the last reply goes out: a client that reconnects as soon as
+    /// it reads 221 must not find its old session still counted.
+    pub fn release(slot: &mut Option<Slot>) {
+        drop(slot.take());
     }
 }
 

@@ -18,7 +18,7 @@ use crate::dns::{ClientResolve, Resolve};
 use crate::policy::{Client, Connect, Policy};
 use crate::queue::{self, Incoming, NewMessage, QueueId, SpoolError};
 use crate::server::app::App as Shared;
-use crate::server::listen::{Conn, Family, accept_loop, admit};
+use crate::server::listen::{Conn, Family, Slot, accept_loop, admit};
 use crate::smtp::proto::{DataReader, DataState, LineReader, Reply, count_hops, received_header};
 use crate::smtp::session::{Envelope, Session, SessionConfig, SpoolRoom, Step};
 
@@ -122,7 +122,17 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
     if conn.send(&session.greeting().to_bytes()).await.is_err() {
         return;
     }
-    let stats = run_session(&mut conn, &mut session, &mut lines, &mut buf, &shared, &cfg).await;
+    let mut slot = Some(slot);
+    let stats = run_session(
+        &mut conn,
+        &mut session,
+        &mut lines,
+        &mut buf,
+        &shared,
+        &cfg,
+        &mut slot,
+    )
+    .await;
     let _ = conn.shutdown().await;
     tracing::info!(
         "disconnect from {} commands={} messages={}",
@@ -130,7 +140,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
         stats.0,
         stats.1
     );
-    drop(slot);
+    Slot::release(&mut slot);
 }
 
 /// The spool's free space beyond `reserve`, asked at every MAIL (one statvfs); no check when
@@ -207,6 +217,7 @@ async fn run_session(
     buf: &mut [u8],
     shared: &Arc<Shared>,
     cfg: &Config,
+    slot: &mut Option<Slot>,
 ) -> (usize, usize) {
     let s = &cfg.settings.smtp;
     let mut out: Vec<u8> = Vec::new();
@@ -233,6 +244,7 @@ async fn run_session(
             {
                 Flow::Continue => {}
                 Flow::Close => {
+                    Slot::release(slot);
                     let _ = conn.send(&out).await;
                     return (commands, messages);
                 }

@@ -250,7 +250,10 @@ pub const TABLES: &[Table] = &[
             ),
             k(
                 "max_connections_per_ip",
-                "Simultaneous sessions from one client address.",
+                "Simultaneous sessions from one client address. The host itself (127.0.0.1, \
+                 ::1) and clients in `localip` are exempt, as Postfix exempts mynetworks. A \
+                 session's place is freed before its last reply, so a client that reconnects \
+                 at once after `221` is not refused.",
             ),
             k(
                 "max_hops",
@@ -366,7 +369,8 @@ pub const TABLES: &[Table] = &[
             ),
             k(
                 "max_connections_per_ip",
-                "Simultaneous POP3 and POP3S sessions from one client address.",
+                "Simultaneous POP3 and POP3S sessions from one client address (the same \
+                 exemptions as `[smtp]`).",
             ),
         ],
     },
