@@ -168,9 +168,28 @@ pub struct Smtp {
     pub system_users: bool,
     /// Bad commands allowed before `421 Too many bad commands` (sendmail's MAXBADCOMMANDS).
     pub max_errors: u32,
-    /// RFC 5321 §4.5.3.2: the server's wait for the next command, and for each DATA chunk.
+    /// RFC 5321 §4.5.3.2: the deadline for one whole command line, counted from when the
+    /// server starts waiting for it (a client trickling bytes does not restart it).
     pub command_timeout: Span,
+    /// The longest pause inside DATA.
     pub data_timeout: Span,
+    /// The deadline for the whole DATA phase, from the 354.
+    pub data_deadline: Span,
+    /// Bytes per second DATA must average once `data_rate_grace` has passed; 0 = no minimum.
+    pub data_min_rate: u64,
+    pub data_rate_grace: Span,
+    /// Percent of `max_connections` past which the service is under stress: the command and
+    /// DATA timeouts drop to `stress_timeout`, and the longest-idle session is closed to make
+    /// room for a new client (Postfix's `${stress?…}`). 0 = never.
+    pub stress_threshold: u32,
+    pub stress_timeout: Span,
+    /// Error replies (refused recipients, bad commands) per second to one client network over
+    /// all its sessions; 0 = no limit. Clients that authenticated or may relay are exempt.
+    pub error_rate: u32,
+    /// Errors in a session before each further error reply is delayed by `error_sleep` times
+    /// the errors past it (at most ten times); `max_errors` then ends the session.
+    pub soft_error_limit: u32,
+    pub error_sleep: Span,
     /// How long SIGTERM waits for sessions in progress before exiting.
     pub shutdown_grace: Span,
     /// Answer VRFY (and EXPN) instead of 252 / 502.
@@ -205,6 +224,14 @@ impl Smtp {
             max_errors: 25,
             command_timeout: Span(std::time::Duration::from_secs(300)),
             data_timeout: Span(std::time::Duration::from_secs(180)),
+            data_deadline: Span(std::time::Duration::from_secs(3600)),
+            data_min_rate: 1024,
+            data_rate_grace: Span(std::time::Duration::from_secs(30)),
+            stress_threshold: 80,
+            stress_timeout: Span(std::time::Duration::from_secs(10)),
+            error_rate: 5,
+            soft_error_limit: 10,
+            error_sleep: Span(std::time::Duration::from_secs(1)),
             shutdown_grace: Span(std::time::Duration::from_secs(30)),
             vrfy: false,
             expn: false,
@@ -230,9 +257,15 @@ pub struct Pop3 {
     /// Failed logins per client address, and per user, within 15 minutes before further
     /// logins are refused with `-ERR [LOGIN-DELAY]` until the window passes.
     pub max_auth_failures: u32,
-    /// RFC 1939 §3 autologout timer: an idle session is closed after this long (at least 10m
-    /// is what the RFC asks).
+    /// RFC 1939 §3 autologout timer: a session whose next command has not fully arrived this
+    /// long after the last reply is closed (at least 10m is what the RFC asks).
     pub idle_timeout: Span,
+    /// As in `[smtp]`: past this percent of `max_connections` the idle timeout drops to
+    /// `stress_timeout` and the longest-idle session makes room for a new one. 0 = never.
+    pub stress_threshold: u32,
+    pub stress_timeout: Span,
+    /// Unknown or refused commands before the connection is closed (`-ERR` then close).
+    pub max_bad_commands: u32,
     /// Open POP3/POP3S sessions at once, and from one address: counted apart from SMTP's.
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
@@ -252,6 +285,9 @@ impl Pop3 {
             auth_failure_delay: Span(std::time::Duration::from_secs(1)),
             max_auth_failures: 10,
             idle_timeout: Span(std::time::Duration::from_secs(600)),
+            stress_threshold: 80,
+            stress_timeout: Span(std::time::Duration::from_secs(30)),
+            max_bad_commands: 20,
             max_connections: 1000,
             max_connections_per_ip: 20,
         }

@@ -19,7 +19,10 @@ pub const CHUNK: usize = 256 * 1024;
 pub enum Content {
     Memory(Arc<[u8]>),
     /// A file that nobody rewrites while it is being read (a `df` under its message lock).
-    File { path: PathBuf, len: u64 },
+    File {
+        path: PathBuf,
+        len: u64,
+    },
 }
 
 impl From<Vec<u8>> for Content {
@@ -221,7 +224,12 @@ mod tests {
         assert_eq!(big.len(), 10);
         for c in [small, big] {
             let mut v = Vec::new();
-            c.async_reader().await.unwrap().read_to_end(&mut v).await.unwrap();
+            c.async_reader()
+                .await
+                .unwrap()
+                .read_to_end(&mut v)
+                .await
+                .unwrap();
             assert_eq!(v, b"0123456789");
         }
         assert!(Content::load(&d.path().join("missing"), 10).await.is_err());

@@ -18,9 +18,9 @@ const LINES: usize = 540_000;
 /// Line `i` of message `k`: mostly text, every 1000th begins with "From " (quoted in an mbox)
 /// and every 777th with "." (stuffed on the wire).
 fn line(k: usize, i: usize) -> String {
-    let lead = if i % 1000 == 0 {
+    let lead = if i.is_multiple_of(1000) {
         "From "
-    } else if i % 777 == 0 {
+    } else if i.is_multiple_of(777) {
         "."
     } else {
         "L"
@@ -69,7 +69,9 @@ fn check_body(text: &str, k: usize, mbox_quoting: bool) {
     let mut lines = body.lines();
     for i in 0..LINES {
         let want = line(k, i);
-        let got = lines.next().unwrap_or_else(|| panic!("message {k}: cut at line {i}"));
+        let got = lines
+            .next()
+            .unwrap_or_else(|| panic!("message {k}: cut at line {i}"));
         if mbox_quoting && want.starts_with("From ") {
             assert_eq!(got, format!(">{want}"), "message {k} line {i}");
         } else {
@@ -126,10 +128,13 @@ fn large_messages_stream_through_and_memory_stays_bounded() {
     );
     let addr = srv.smtp();
     // Two at once: one to a mailbox, one to a program and a file.
-    let senders: Vec<_> = [(0, "example@example1.com"), (1, "archive@mail.example1.com")]
-        .into_iter()
-        .map(|(k, rcpt)| std::thread::spawn(move || send_large(addr, k, rcpt)))
-        .collect();
+    let senders: Vec<_> = [
+        (0, "example@example1.com"),
+        (1, "archive@mail.example1.com"),
+    ]
+    .into_iter()
+    .map(|(k, rcpt)| std::thread::spawn(move || send_large(addr, k, rcpt)))
+    .collect();
     for s in senders {
         let reply = s.join().unwrap();
         assert!(reply.starts_with("250 2.0.0"), "{reply}");

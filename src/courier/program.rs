@@ -136,7 +136,14 @@ mod tests {
             deliver("exit 75", &Content::from(Vec::new()), "", "", t).await,
             Outcome::Deferred(_)
         ));
-        let o = deliver("echo nope >&2; exit 1", &Content::from(Vec::new()), "", "", t).await;
+        let o = deliver(
+            "echo nope >&2; exit 1",
+            &Content::from(Vec::new()),
+            "",
+            "",
+            t,
+        )
+        .await;
         assert_eq!(
             o,
             Outcome::Failed("554 5.3.0 unknown mailer error 1 (nope)".into())

@@ -12,6 +12,7 @@ pub fn invariants(data: &[u8]) {
         plaintext_auth: data.first().is_some_and(|b| b & 2 == 2),
         apop_stamp: "<1.2@fuzz.example>".into(),
         implicit_tls: false,
+        max_bad_commands: 0,
     };
     let mut s = Session::new(cfg);
     let mut logged_in = false;
@@ -87,6 +88,7 @@ mod tests {
             plaintext_auth: true,
             apop_stamp: "<1.2@h.example>".into(),
             implicit_tls: false,
+            max_bad_commands: 0,
         });
         let mut replies = Vec::new();
         for l in plain[1..].split(|&b| b == b'\n').filter(|l| !l.is_empty()) {

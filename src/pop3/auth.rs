@@ -1,5 +1,6 @@
-//! POP3 credentials: checking them against the `users` map, throttling failures per client
-//! address and per user, and a small in-memory cache of recently verified logins.
+//! POP3 credentials: checking them against the `users` map, and a small in-memory cache of
+//! recently verified logins. Failures are throttled by [`crate::server::throttle`], which
+//! SMTP AUTH shares.
 //!
 //! The cache exists because mail clients poll every few minutes with the same password and an
 //! argon2id verification costs tens of milliseconds of CPU. It keeps, per user, the stored hash
@@ -7,8 +8,7 @@
 //! entry and the same password, a password change or a deleted user misses, and nothing usable
 //! offline ever leaves memory. Dovecot's `auth_cache` does the same.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,16 +18,11 @@ use sha2::Sha256;
 use super::session::Credential;
 use crate::maps::{Map, MapError};
 
-/// The window in which failures count towards `max_auth_failures`.
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Tracked keys (addresses and users) before old ones are dropped.
-const MAX_TRACKED: usize = 100_000;
 /// How long a verified password is trusted without a full hash check.
 const CACHE_TTL: Duration = Duration::from_secs(3600);
 const CACHE_ENTRIES: usize = 100_000;
 
 pub struct Guard {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
     cache: Mutex<HashMap<String, Cached>>,
     key: [u8; 32],
 }
@@ -66,61 +61,9 @@ impl Guard {
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
         Guard {
-            failures: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
             key,
         }
-    }
-
-    fn keys(ip: IpAddr, user: &str) -> [String; 2] {
-        [
-            format!("ip {}", ip.to_canonical()),
-            format!("user {}", user.to_ascii_lowercase()),
-        ]
-    }
-
-    /// Whether `ip` or `user` has had `max` failures within the window (0 = no limit).
-    pub fn throttled(&self, ip: IpAddr, user: &str, max: u32, now: Instant) -> bool {
-        if max == 0 {
-            return false;
-        }
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        Self::keys(ip, user).iter().any(|k| {
-            f.get_mut(k).is_some_and(|q| {
-                while q
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > FAILURE_WINDOW)
-                {
-                    q.pop_front();
-                }
-                q.len() >= max as usize
-            })
-        })
-    }
-
-    pub fn failed(&self, ip: IpAddr, user: &str, now: Instant) {
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if f.len() >= MAX_TRACKED {
-            f.retain(|_, q| {
-                q.back()
-                    .is_some_and(|t| now.duration_since(*t) < FAILURE_WINDOW)
-            });
-        }
-        for k in Self::keys(ip, user) {
-            let q = f.entry(k).or_default();
-            q.push_back(now);
-            // Only the count within the window matters; keep the queue short.
-            if q.len() > 1000 {
-                q.pop_front();
-            }
-        }
-    }
-
-    /// A successful login clears the user's failures (not the address's: one good password
-    /// from an address must not reset a guessing run against other users).
-    pub fn succeeded(&self, user: &str) {
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        f.remove(&format!("user {}", user.to_ascii_lowercase()));
     }
 
     fn digest(&self, password: &[u8]) -> [u8; 32] {
@@ -200,26 +143,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::maps::MemMap;
-    use std::net::Ipv4Addr;
-
-    #[test]
-    fn failures_throttle_by_address_and_by_user() {
-        let g = Guard::new();
-        let now = Instant::now();
-        let a = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5));
-        let b = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 6));
-        for _ in 0..3 {
-            g.failed(a, "who", now);
-        }
-        assert!(g.throttled(a, "other", 3, now), "same address");
-        assert!(g.throttled(b, "WHO", 3, now), "same user");
-        assert!(!g.throttled(b, "other", 3, now));
-        assert!(!g.throttled(a, "who", 0, now), "0 = no limit");
-        g.succeeded("who");
-        assert!(!g.throttled(b, "who", 3, now));
-        assert!(g.throttled(a, "x", 3, now), "the address keeps its count");
-        assert!(!g.throttled(a, "x", 3, now + FAILURE_WINDOW + Duration::from_secs(1)));
-    }
 
     #[test]
     fn passwords_cache_and_apop() {

@@ -735,7 +735,9 @@ fn list_maildir(dir: &Path, cache: &IndexCache) -> Result<Vec<Message>, DropErro
             Some(&s) => s,
             None => {
                 let p = dir.join(sub).join(&name);
-                let Ok(s) = maildir_wire_size(&p) else { continue };
+                let Ok(s) = maildir_wire_size(&p) else {
+                    continue;
+                };
                 known.insert(uid.clone(), s);
                 s
             }

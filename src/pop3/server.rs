@@ -123,6 +123,7 @@ async fn handle(
         plaintext_auth,
         apop_stamp: apop_stamp(&host),
         implicit_tls,
+        max_bad_commands: cfg.settings.pop3.max_bad_commands,
     });
     tracing::info!(
         "POP3 connection from [{}]{}",
@@ -171,8 +172,14 @@ async fn run(
     let mut buf = vec![0u8; 16 * 1024];
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut stop = ctx.shared.stop.subscribe();
+    let presence = slot.as_ref().map(|s| s.presence().clone());
+    let mut deadline: Option<Instant> = None;
     loop {
         while let Some(l) = lines.next_line() {
+            deadline = None;
+            if let Some(p) = &presence {
+                p.working();
+            }
             let steps = match l {
                 LineEvent::Line(t) => session.on_line(&t),
                 // Lenient framing reports no bare line ends: only over-long lines remain.
@@ -279,8 +286,19 @@ async fn run(
                 .await;
             return "server shutdown";
         }
+        // A deadline for the whole next command from now: bytes trickling in do not extend it.
+        let until = *deadline.get_or_insert_with(|| Instant::now() + idle_timeout(ctx, idle));
+        if let Some(p) = &presence {
+            p.waiting();
+        }
+        let evicted = async {
+            match &presence {
+                Some(p) => p.evicted().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            r = tokio::time::timeout(idle, conn.read(&mut buf)) => match r {
+            r = tokio::time::timeout_at(until.into(), conn.read(&mut buf)) => match r {
                 Ok(Ok(0)) | Ok(Err(_)) => return "connection closed",
                 Ok(Ok(n)) => lines.feed(&buf[..n]),
                 Err(_) => {
@@ -288,8 +306,28 @@ async fn run(
                     return "idle timeout";
                 }
             },
+            () = evicted => {
+                let _ = conn
+                    .send(b"-ERR [SYS/TEMP] Server busy; closing idle connection.\r\n")
+                    .await;
+                return "closed to make room (server busy)";
+            }
             _ = stop.changed() => {}
         }
+    }
+}
+
+/// `idle_timeout`, or `stress_timeout` while POP3 is past its stress threshold.
+fn idle_timeout(ctx: &Ctx<'_>, idle: Duration) -> Duration {
+    let p = &ctx.cfg.settings.pop3;
+    if ctx
+        .shared
+        .limits(Family::Pop3)
+        .stressed(p.max_connections, p.stress_threshold)
+    {
+        idle.min(p.stress_timeout.0.max(Duration::from_secs(1)))
+    } else {
+        idle
     }
 }
 
@@ -395,14 +433,24 @@ async fn login(
         // The address last: contrib/fail2ban's filter anchors on it.
         tracing::warn!("{why}: POP3 login failure for user \"{shown}\" from [{ip}]");
     };
-    if ctx
-        .pop
-        .guard
-        .throttled(ip, &user, p.max_auth_failures, Instant::now())
-    {
-        fail("too many failures");
-        tokio::time::sleep(p.auth_failure_delay.0).await;
-        return session.login_failed("-ERR [LOGIN-DELAY] Too many failed logins; try again later.");
+    // This host and localip clients (a webmail, the office) are never slowed or refused for
+    // someone else's guessing; other networks wait their turn (server::throttle).
+    if !ctx.shared.is_site(ip) {
+        let adm = ctx.shared.auth.admit(
+            ip,
+            &user,
+            p.max_auth_failures,
+            p.auth_failure_delay.0,
+            Instant::now(),
+        );
+        if adm.refused {
+            fail("too many failures from this address");
+            tokio::time::sleep(p.auth_failure_delay.0).await;
+            return session.login_failed(
+                "-ERR [LOGIN-DELAY] Too many failed logins from your address; try again later.",
+            );
+        }
+        tokio::time::sleep(adm.wait).await;
     }
     let shared = ctx.shared.clone();
     let pop = ctx.pop.clone();
@@ -414,7 +462,7 @@ async fn login(
     match verified {
         Ok(Ok(true)) => {}
         Ok(Ok(false)) => {
-            ctx.pop.guard.failed(ip, &user, Instant::now());
+            ctx.shared.auth.failed(ip, &user, Instant::now());
             fail("bad password or unknown user");
             tokio::time::sleep(p.auth_failure_delay.0).await;
             return session.login_failed(&format!(
@@ -430,7 +478,7 @@ async fn login(
             return session.login_failed("-ERR [SYS/TEMP] Internal error; try again later.");
         }
     }
-    ctx.pop.guard.succeeded(&user);
+    ctx.shared.auth.succeeded(ip, &user, Instant::now());
     let name = user.to_ascii_lowercase();
     let mailboxes = ctx.cfg.path(&ctx.cfg.settings.paths.mailboxes);
     let format = ctx.cfg.settings.paths.mailbox_format;

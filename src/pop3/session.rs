@@ -26,6 +26,8 @@ pub struct SessionConfig {
     pub apop_stamp: String,
     /// POP3S: TLS from the first byte.
     pub implicit_tls: bool,
+    /// Unknown, empty or misplaced commands before the session is closed; 0 = no limit.
+    pub max_bad_commands: u32,
 }
 
 /// A message as the session sees it: its size on the wire and its unique id.
@@ -94,6 +96,8 @@ pub struct Session {
     deleted: Vec<bool>,
     /// The highest message number touched (Qpopper's LAST).
     last: usize,
+    /// Bad commands so far (see [`SessionConfig::max_bad_commands`]).
+    bad: u32,
 }
 
 fn line(s: &str) -> Vec<u8> {
@@ -122,6 +126,7 @@ impl Session {
             messages: Default::default(),
             deleted: Vec::new(),
             last: 0,
+            bad: 0,
         }
     }
 
@@ -193,10 +198,25 @@ impl Session {
         send(reply)
     }
 
+    /// An `-ERR` for a command that is unknown, empty or not valid now; past
+    /// `max_bad_commands` the session ends (Dovecot does the same).
+    fn bad(&mut self, reply: &str) -> Vec<Step> {
+        self.bad += 1;
+        let mut steps = send(reply);
+        if self.cfg.max_bad_commands > 0 && self.bad >= self.cfg.max_bad_commands {
+            self.state = State::Done;
+            steps.push(Step::Send(line(
+                "-ERR Too many bad commands; closing connection.",
+            )));
+            steps.push(Step::Close);
+        }
+        steps
+    }
+
     /// The client's next line, without its line end.
     pub fn on_line(&mut self, raw: &[u8]) -> Vec<Step> {
         if raw.len() > MAX_LINE {
-            return send("-ERR Command line too long.");
+            return self.bad("-ERR Command line too long.");
         }
         match std::mem::replace(&mut self.state, State::Done) {
             State::SaslPlain => {
@@ -340,8 +360,8 @@ impl Session {
                     Step::StartTls,
                 ]
             }
-            "" => send("-ERR Null command."),
-            _ => send(&format!(
+            "" => self.bad("-ERR Null command."),
+            _ => self.bad(&format!(
                 "-ERR Unknown AUTHORIZATION state command: {}",
                 printable(&cmd)
             )),
@@ -506,11 +526,11 @@ impl Session {
                     .collect();
                 vec![Step::Update { deleted }]
             }
-            "" => send("-ERR Null command."),
+            "" => self.bad("-ERR Null command."),
             "USER" | "PASS" | "APOP" | "AUTH" | "STLS" => {
-                send("-ERR Command not valid in the TRANSACTION state.")
+                self.bad("-ERR Command not valid in the TRANSACTION state.")
             }
-            _ => send(&format!(
+            _ => self.bad(&format!(
                 "-ERR Unknown TRANSACTION state command: {}",
                 printable(&cmd)
             )),
@@ -681,6 +701,30 @@ mod tests {
             plaintext_auth,
             apop_stamp: "<42.1700000000@mail.example1.com>".into(),
             implicit_tls: false,
+            max_bad_commands: 0,
+        }
+    }
+
+    // Dovecot disconnects after too many bad commands; so do we (issue 16), counting unknown,
+    // empty and misplaced commands, in either state, but not a wrong message number.
+    #[test]
+    fn bad_commands_close_the_session() {
+        let mut c = cfg(false, true);
+        c.max_bad_commands = 3;
+        let mut s = Session::new(c);
+        assert!(text(&s.on_line(b"BOGUS")).starts_with("-ERR Unknown"));
+        assert!(text(&s.on_line(b"")).starts_with("-ERR Null"));
+        let last = s.on_line(b"XYZZY");
+        assert!(
+            text(&last).contains("-ERR Too many bad commands"),
+            "{}",
+            text(&last)
+        );
+        assert_eq!(last.last(), Some(&Step::Close));
+        // With no limit, nothing closes.
+        let mut s = Session::new(cfg(false, true));
+        for _ in 0..1000 {
+            assert!(!s.on_line(b"BOGUS").contains(&Step::Close));
         }
     }
 

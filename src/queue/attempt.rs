@@ -20,9 +20,7 @@ use crate::policy::Policy;
 use crate::route::Route;
 
 use super::dsn::{self, Entry, Kind};
-use super::{
-    Envelope, Incoming, NewMessage, QueueId, RcptState, Recipient, Spool, SpoolError,
-};
+use super::{Envelope, Incoming, NewMessage, QueueId, RcptState, Recipient, Spool, SpoolError};
 use crate::content::Content;
 
 /// What an attempt did.

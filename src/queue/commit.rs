@@ -203,7 +203,11 @@ impl Spool {
                     }
                 }
             };
-            let preset = if spilled.is_some() { Some(id.clone()) } else { preset.clone() };
+            let preset = if spilled.is_some() {
+                Some(id.clone())
+            } else {
+                preset.clone()
+            };
             let fail = |op, path: &Path, e| {
                 remove_quiet(&self.temp_path(&id));
                 remove_quiet(&df_path);

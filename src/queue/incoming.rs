@@ -159,8 +159,8 @@ impl Incoming {
         let file = match &mut self.file {
             Some(f) => f,
             None => {
-                let f = create_excl(&self.path)
-                    .map_err(|e| SpoolError::io("create", &self.path, e))?;
+                let f =
+                    create_excl(&self.path).map_err(|e| SpoolError::io("create", &self.path, e))?;
                 self.file.insert(f)
             }
         };

@@ -90,8 +90,8 @@ impl SpoolError {
 }
 
 use super::commit::Batch;
-pub use super::incoming::Payload;
 pub use super::envelope::{Body, Envelope, Notify, RcptState, Recipient, Ret};
+pub use super::incoming::Payload;
 pub use super::qf::{QF_VERSION, QfError};
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::listen::{Family, Limits};
+use super::throttle::{AuthThrottle, ErrorTarpit};
 use crate::config::Config;
 use crate::dns::Dns;
 use crate::policy::Policy;
@@ -31,6 +32,9 @@ pub struct App {
     pub queue: OnceLock<Runner>,
     smtp: Limits,
     pop3: Limits,
+    /// Password guessing (POP3 and SMTP AUTH share it) and the SMTP error tarpit.
+    pub auth: AuthThrottle,
+    pub tarpit: ErrorTarpit,
     /// Connections open on every service (shutdown waits for 0), and the wake-up when it is.
     pub(super) open: AtomicUsize,
     pub idle: Notify,
@@ -62,6 +66,8 @@ impl App {
             queue: OnceLock::new(),
             smtp: Limits::default(),
             pop3: Limits::default(),
+            auth: AuthThrottle::new(),
+            tarpit: ErrorTarpit::new(),
             open: AtomicUsize::new(0),
             idle: Notify::new(),
             stop: watch::channel(false).0,
@@ -81,6 +87,12 @@ impl App {
             Family::Smtp => &self.smtp,
             Family::Pop3 => &self.pop3,
         }
+    }
+
+    /// Whether `ip` is this host (127.0.0.1, ::1) or a localip client: the site's own, never
+    /// slowed down for someone else's misdeeds.
+    pub fn is_site(&self, ip: std::net::IpAddr) -> bool {
+        super::listen::is_this_host(ip) || self.policy.is_localip(ip)
     }
 
     /// Connections open on every service.

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -106,12 +106,73 @@ impl AsyncWrite for Conn {
 pub struct Limits {
     active: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, u32>>,
+    sessions: Mutex<HashMap<u64, Arc<Presence>>>,
+    next_id: AtomicU64,
 }
 
 impl Limits {
     /// Connections open now.
     pub fn active(&self) -> usize {
         self.active.load(Ordering::SeqCst)
+    }
+
+    /// Past `threshold` percent of `max` open connections (0: never).
+    pub fn stressed(&self, max: u32, threshold: u32) -> bool {
+        threshold > 0 && self.active() as u64 * 100 > u64::from(max) * u64::from(threshold)
+    }
+
+    /// Tells the session that has waited longest for its client (at least [`EVICT_AFTER`]) to
+    /// close, to make room for a new one. False if every session is busy or fresh.
+    fn evict_oldest_idle(&self, now: Instant) -> bool {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let victim = sessions
+            .values()
+            .filter(|p| !p.evicted.load(Ordering::SeqCst))
+            .filter_map(|p| p.idle_since().map(|t| (t, p)))
+            .filter(|(t, _)| now.saturating_duration_since(*t) >= EVICT_AFTER)
+            .min_by_key(|(t, _)| *t);
+        match victim {
+            Some((_, p)) => {
+                p.evicted.store(true, Ordering::SeqCst);
+                p.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A session must have waited this long for its client before it may be closed for a new one.
+pub const EVICT_AFTER: Duration = Duration::from_secs(1);
+
+/// What a session shows the limits: since when it has been waiting for its client (nothing
+/// while it works), and the signal that closes it to make room.
+#[derive(Default)]
+pub struct Presence {
+    idle_since: Mutex<Option<Instant>>,
+    evicted: AtomicBool,
+    close: tokio::sync::Notify,
+}
+
+impl Presence {
+    /// The session waits for its client from now (if it was not waiting already).
+    pub fn waiting(&self) {
+        let mut i = self.idle_since.lock().unwrap_or_else(|p| p.into_inner());
+        i.get_or_insert_with(Instant::now);
+    }
+
+    /// The client sent a whole command: the session is at work.
+    pub fn working(&self) {
+        *self.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn idle_since(&self) -> Option<Instant> {
+        *self.idle_since.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Resolves when the session has been chosen to make room for a new client.
+    pub async fn evicted(&self) {
+        self.close.notified().await
     }
 }
 
@@ -128,6 +189,8 @@ pub struct Slot {
     app: Arc<App>,
     family: Family,
     ip: IpAddr,
+    id: u64,
+    presence: Arc<Presence>,
 }
 
 impl Slot {
@@ -154,12 +217,23 @@ impl Slot {
         };
         // Counted first and released by Drop, so a refused connection undoes its own count
         // (the map's lock is not held here: Drop takes it).
+        let id = limits.next_id.fetch_add(1, Ordering::SeqCst);
+        let presence = Arc::new(Presence::default());
+        limits
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, presence.clone());
         let slot = Slot {
             app: app.clone(),
             family,
             ip,
+            id,
+            presence,
         };
-        if total > max {
+        // Full: the session idle longest gives way (it closes at once; until then the count
+        // is one over), else the new client is refused.
+        if total > max && !limits.evict_oldest_idle(Instant::now()) {
             return Err("Too many open connections");
         }
         // The host itself (127.0.0.1, ::1) and localip clients are the site's own, exempt as
@@ -173,7 +247,7 @@ impl Slot {
 }
 
 /// 127.0.0.1 or ::1 (also as an IPv4-mapped address).
-fn is_this_host(ip: IpAddr) -> bool {
+pub fn is_this_host(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
         IpAddr::V6(v6) => v6 == std::net::Ipv6Addr::LOCALHOST,
@@ -181,6 +255,11 @@ fn is_this_host(ip: IpAddr) -> bool {
 }
 
 impl Slot {
+    /// The session's [`Presence`].
+    pub fn presence(&self) -> &Arc<Presence> {
+        &self.presence
+    }
+
     /// Frees the slot now, before the last reply goes out: a client that reconnects as soon as
     /// it reads 221 must not find its old session still counted.
     pub fn release(slot: &mut Option<Slot>) {
@@ -191,6 +270,11 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let limits = self.app.limits(self.family);
+        limits
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
         if let Ok(mut m) = limits.per_ip.lock()
             && let Some(n) = m.get_mut(&self.ip)
         {

@@ -7,10 +7,12 @@
 
 pub mod account;
 pub mod app;
+pub mod deadline;
 pub mod listen;
 pub mod preflight;
 pub mod privileges;
 pub mod setup;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

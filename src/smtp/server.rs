@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,6 +18,7 @@ use crate::dns::{ClientResolve, Resolve};
 use crate::policy::{Client, Connect, Policy};
 use crate::queue::{self, Incoming, NewMessage, QueueId, SpoolError};
 use crate::server::app::App as Shared;
+use crate::server::deadline::{DataClock, DataLimit};
 use crate::server::listen::{Conn, Family, Slot, accept_loop, admit};
 use crate::smtp::proto::{DataReader, DataState, LineReader, Reply, count_hops, received_header};
 use crate::smtp::session::{Envelope, Session, SessionConfig, SpoolRoom, Step};
@@ -219,14 +220,21 @@ async fn run_session(
     cfg: &Config,
     slot: &mut Option<Slot>,
 ) -> (usize, usize) {
-    let s = &cfg.settings.smtp;
     let mut out: Vec<u8> = Vec::new();
     let mut commands = 0usize;
     let mut messages = 0usize;
     let mut stop = shared.stop.subscribe();
+    let presence = slot.as_ref().map(|s| s.presence().clone());
+    // The deadline of the command line being read: set when the server starts waiting for it,
+    // kept while bytes trickle in, cleared when a whole line has arrived.
+    let mut deadline: Option<Instant> = None;
     loop {
         while let Some(ev) = lines.next_line() {
             commands += 1;
+            deadline = None;
+            if let Some(p) = &presence {
+                p.working();
+            }
             let more = lines.buffered() > 0;
             let steps = session.on_line(ev, more, &shared.policy);
             match do_steps(
@@ -256,8 +264,19 @@ async fn run_session(
             }
             out.clear();
         }
-        let read = tokio::time::timeout(s.command_timeout.0, conn.read(buf));
+        let until = *deadline.get_or_insert_with(|| Instant::now() + command_timeout(shared, cfg));
+        if let Some(p) = &presence {
+            p.waiting();
+        }
+        let read = tokio::time::timeout_at(until.into(), conn.read(buf));
         tokio::pin!(read);
+        let evicted = async {
+            match &presence {
+                Some(p) => p.evicted().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(evicted);
         let result = loop {
             // On SIGTERM a session between transactions is closed at once; one in the middle
             // of a transaction may finish it within the grace period.
@@ -274,6 +293,17 @@ async fn run_session(
             }
             tokio::select! {
                 r = &mut read => break r,
+                () = &mut evicted => {
+                    tracing::info!(
+                        "closing idle session of {} to make room (server busy)",
+                        session.client.hello_text()
+                    );
+                    let host = cfg.hostname();
+                    let _ = conn
+                        .send(format!("421 4.3.2 {host} Server busy; closing idle connection\r\n").as_bytes())
+                        .await;
+                    return (commands, messages);
+                }
                 changed = stop.changed(), if !stopping => {
                     if changed.is_err() {
                         // The server is gone; nothing will tell us to stop any more.
@@ -286,6 +316,10 @@ async fn run_session(
             Ok(Ok(0)) | Ok(Err(_)) => return (commands, messages),
             Ok(Ok(n)) => lines.feed(&buf[..n]),
             Err(_) => {
+                tracing::info!(
+                    "timeout waiting for a command from {}",
+                    session.client.hello_text()
+                );
                 let host = &cfg.hostname();
                 let _ = conn
                     .send(format!("421 4.4.2 {host} Error: timeout exceeded\r\n").as_bytes())
@@ -293,6 +327,44 @@ async fn run_session(
                 return (commands, messages);
             }
         }
+    }
+}
+
+/// How long the `errors`-th error reply of a session waits: the network's turn in the tarpit
+/// (`error_rate` per second over all its sessions) plus, past `soft_error_limit`, `error_sleep`
+/// for every error beyond it (at most ten). Authenticated clients and those that may relay are
+/// never held back, and neither is any answer that is not an error.
+fn tarpit_delay(shared: &Shared, cfg: &Config, session: &Session, errors: u32) -> Duration {
+    let s = &cfg.settings.smtp;
+    if session.client.authenticated.is_some() {
+        return Duration::ZERO;
+    }
+    let policy = &shared.policy;
+    let trusted = policy
+        .client_may_relay(&session.client, &policy.settings(), &policy.classes())
+        .unwrap_or(false);
+    if trusted {
+        return Duration::ZERO;
+    }
+    let mut delay = shared
+        .tarpit
+        .reserve(session.client.ip, s.error_rate, Instant::now());
+    if errors > s.soft_error_limit {
+        delay += s.error_sleep.0 * (errors - s.soft_error_limit).min(10);
+    }
+    delay
+}
+
+/// `command_timeout`, or `stress_timeout` while the SMTP service is past its stress threshold.
+fn command_timeout(shared: &Shared, cfg: &Config) -> Duration {
+    let s = &cfg.settings.smtp;
+    if shared
+        .limits(Family::Smtp)
+        .stressed(s.max_connections, s.stress_threshold)
+    {
+        s.command_timeout.0.min(s.stress_timeout.0)
+    } else {
+        s.command_timeout.0
     }
 }
 
@@ -313,6 +385,12 @@ async fn do_steps(
         match step {
             Step::Send(r) => out.extend_from_slice(&r.to_bytes()),
             Step::Close => return Flow::Close,
+            Step::Tarpit { errors } => {
+                let delay = tarpit_delay(shared, cfg, session, errors);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+            }
             Step::StartTls => {
                 if conn.send(out).await.is_err() {
                     return Flow::Close;
@@ -341,14 +419,47 @@ async fn do_steps(
                 }
             }
             Step::VerifyAuth { user, password } => {
+                let ip = session.client.ip;
+                let p = &cfg.settings.pop3;
+                // The same throttle as POP3 logins (server::throttle): this host and localip
+                // clients are exempt; other networks wait their turn, and one that failed too
+                // often is refused without a check.
+                if !shared.is_site(ip) {
+                    let adm = shared.auth.admit(
+                        ip,
+                        &user,
+                        p.max_auth_failures,
+                        p.auth_failure_delay.0,
+                        Instant::now(),
+                    );
+                    if adm.refused {
+                        tracing::warn!(
+                            "SMTP AUTH refused for {}: too many failures from this address",
+                            session.client.hello_text()
+                        );
+                        tokio::time::sleep(p.auth_failure_delay.0).await;
+                        queue.extend(session.auth_result(None));
+                        continue;
+                    }
+                    tokio::time::sleep(adm.wait).await;
+                }
                 let sh = shared.clone();
+                let u = user.clone();
                 let result =
-                    tokio::task::spawn_blocking(move || sh.policy.authenticate(&user, &password))
+                    tokio::task::spawn_blocking(move || sh.policy.authenticate(&u, &password))
                         .await;
                 let ok = match result {
                     Ok(Ok(b)) => Some(b),
                     _ => None,
                 };
+                match ok {
+                    Some(true) => shared.auth.succeeded(ip, &user, Instant::now()),
+                    Some(false) => {
+                        shared.auth.failed(ip, &user, Instant::now());
+                        tokio::time::sleep(p.auth_failure_delay.0).await;
+                    }
+                    None => {}
+                }
                 queue.extend(session.auth_result(ok));
             }
             Step::ReadData => {
@@ -390,6 +501,12 @@ async fn read_data(
     let mut failed: Option<SpoolError> = None;
     let mut reader = DataReader::new(s.max_message_size);
     let mut lf = Vec::new();
+    let mut clock = DataClock::new(
+        Instant::now(),
+        s.data_deadline.0,
+        s.data_min_rate,
+        s.data_rate_grace.0,
+    );
     let size_exceeded = loop {
         let (used, state) = reader.feed(lines.buffered_bytes());
         lines.consume(used);
@@ -411,7 +528,10 @@ async fn read_data(
             match result {
                 Ok(()) => incoming = Some(inc),
                 Err(e) => {
-                    tracing::error!("{qid}: cannot queue message from {}: {e}", session.client.hello_text());
+                    tracing::error!(
+                        "{qid}: cannot queue message from {}: {e}",
+                        session.client.hello_text()
+                    );
                     failed = Some(e);
                 }
             }
@@ -419,8 +539,31 @@ async fn read_data(
         if let DataState::Done { size_exceeded, .. } = state {
             break size_exceeded;
         }
-        match tokio::time::timeout(s.data_timeout.0, conn.read(buf)).await {
-            Ok(Ok(n)) if n > 0 => lines.feed(&buf[..n]),
+        let now = Instant::now();
+        let (until, why) = clock.next_check(data_pause(shared, cfg));
+        if now >= until {
+            tracing::info!(
+                "{why} during DATA from {} ({} bytes in {:.0?})",
+                session.client.hello_text(),
+                clock.received,
+                now - clock.start
+            );
+            let host = cfg.hostname();
+            let text = match why {
+                DataLimit::TooSlow => "Error: data transfer too slow",
+                _ => "Error: timeout exceeded",
+            };
+            let _ = conn
+                .send(format!("421 4.4.2 {host} {text}\r\n").as_bytes())
+                .await;
+            return None;
+        }
+        match tokio::time::timeout_at(until.into(), conn.read(buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                clock.received += n as u64;
+                clock.last = Instant::now();
+                lines.feed(&buf[..n]);
+            }
             Ok(_) => {
                 tracing::info!(
                     "lost input channel from {} during DATA",
@@ -428,13 +571,8 @@ async fn read_data(
                 );
                 return None;
             }
-            Err(_) => {
-                let host = cfg.hostname();
-                let _ = conn
-                    .send(format!("421 4.4.2 {host} Error: timeout exceeded\r\n").as_bytes())
-                    .await;
-                return None;
-            }
+            // The loop decides which limit it was.
+            Err(_) => {}
         }
     };
     let env = match session.data_done(size_exceeded) {
@@ -451,6 +589,19 @@ async fn read_data(
             )
         }
     })
+}
+
+/// The longest pause inside DATA: `data_timeout`, or `stress_timeout` under stress.
+fn data_pause(shared: &Shared, cfg: &Config) -> Duration {
+    let s = &cfg.settings.smtp;
+    if shared
+        .limits(Family::Smtp)
+        .stressed(s.max_connections, s.stress_threshold)
+    {
+        s.data_timeout.0.min(s.stress_timeout.0)
+    } else {
+        s.data_timeout.0
+    }
 }
 
 /// The Received: line (LF-ended) that heads the stored message.

@@ -110,6 +110,11 @@ pub enum Step {
         user: String,
         password: Vec<u8>,
     },
+    /// An error reply follows, the session's `errors`-th: the server may hold it back (its
+    /// error tarpit), unless the client authenticated or may relay.
+    Tarpit {
+        errors: u32,
+    },
     /// Close after flushing what was queued.
     Close,
 }
@@ -249,7 +254,12 @@ impl Session {
                 Step::Close,
             ];
         }
-        vec![Step::Send(reply)]
+        vec![
+            Step::Tarpit {
+                errors: self.errors,
+            },
+            Step::Send(reply),
+        ]
     }
 
     /// Handles one framed command line. `more_buffered`: input is already waiting after it.
@@ -428,12 +438,20 @@ impl Session {
                 self.errors += 1;
                 if self.errors > self.cfg.max_errors {
                     return vec![
+                        Step::Tarpit {
+                            errors: self.errors,
+                        },
                         Step::Send(wire(&r)),
                         Step::Send(Reply::too_many_bad_commands(&self.cfg.hostname)),
                         Step::Close,
                     ];
                 }
-                vec![Step::Send(wire(&r))]
+                vec![
+                    Step::Tarpit {
+                        errors: self.errors,
+                    },
+                    Step::Send(wire(&r)),
+                ]
             }
         }
     }
@@ -968,7 +986,10 @@ mod tests {
         let mut s = session(false);
         s.cfg.spool_room = Some(SpoolRoom(std::sync::Arc::new(|| None)));
         s.on_line(line("EHLO x.test"), false, &p);
-        assert!(replies(&s.on_line(line("MAIL FROM:<a@b.c> SIZE=999"), false, &p))[0].starts_with("250"));
+        assert!(
+            replies(&s.on_line(line("MAIL FROM:<a@b.c> SIZE=999"), false, &p))[0]
+                .starts_with("250")
+        );
     }
 
     #[test]

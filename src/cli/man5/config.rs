@@ -299,12 +299,54 @@ pub const TABLES: &[Table] = &[
             ),
             k(
                 "command_timeout",
-                "How long the server waits for the next command (RFC 5321 4.5.3.2).",
+                "The deadline for one whole command line, counted from when the server starts \
+                 waiting for it (RFC 5321 4.5.3.2): a client that trickles a byte at a time \
+                 does not extend it. Then `421 4.4.2 ... Error: timeout exceeded`.",
+            ),
+            k("data_timeout", "The longest pause inside DATA."),
+            k(
+                "data_deadline",
+                "The deadline for the whole DATA phase, from the `354`. Default 1h.",
             ),
             k(
-                "data_timeout",
-                "How long it waits for each block of message data.",
+                "data_min_rate",
+                "Bytes per second the DATA phase must average once `data_rate_grace` has \
+                 passed; a slower client gets `421 4.4.2 ... Error: data transfer too slow`. \
+                 Default 1024; 0 means no minimum.",
             ),
+            k(
+                "data_rate_grace",
+                "How long DATA may run before `data_min_rate` applies. Default 30s.",
+            ),
+            k(
+                "stress_threshold",
+                "Percent of `max_connections` past which SMTP is under stress, as Postfix's \
+                 `${stress?...}`: `command_timeout` and `data_timeout` drop to \
+                 `stress_timeout`, and when the limit is reached the session that has waited \
+                 longest for its client (at least 1 s) is closed with `421 4.3.2 ... Server \
+                 busy` to make room, before a new client is refused. Default 80; 0 turns \
+                 stress mode off.",
+            ),
+            k(
+                "stress_timeout",
+                "The command and pause timeout under stress. Default 10s.",
+            ),
+            k(
+                "error_rate",
+                "Error replies (refused recipients, bad commands) per second to one client \
+                 address (IPv6: its /64) over all its sessions: each one waits for its turn, \
+                 so reconnecting does not reset the pace and user enumeration runs at most \
+                 this fast. Clients that authenticated or may relay are never held back, nor \
+                 is any reply that is not an error. Default 5; 0 turns it off.",
+            ),
+            k(
+                "soft_error_limit",
+                "Errors in a session after which each further error reply also sleeps \
+                 `error_sleep` times the errors past the limit (at most ten times); \
+                 `max_errors` then ends the session (Postfix's smtpd_soft_error_limit). \
+                 Default 10.",
+            ),
+            k("error_sleep", "See `soft_error_limit`. Default 1s."),
             k(
                 "shutdown_grace",
                 "On SIGTERM, how long sessions in progress may take to finish.",
@@ -349,18 +391,42 @@ pub const TABLES: &[Table] = &[
             ),
             k(
                 "auth_failure_delay",
-                "How long a failed login waits before its `-ERR` is sent.",
+                "How long a failed login waits before its `-ERR` (SMTP AUTH: its `535`) is \
+                 sent, and the first step of the throttle: every further failure from the \
+                 same address (IPv6: its /64) doubles the wait before that address's next \
+                 attempt, up to 15 s, and attempts from one address are taken one at a time, \
+                 so parallel guesses queue up. Shared by POP3 and SMTP AUTH.",
             ),
             k(
                 "max_auth_failures",
-                "Failed logins from one client address, or for one user, within 15 minutes \
-                 before further logins are refused with `-ERR [LOGIN-DELAY]` until the window \
-                 has passed.",
+                "Failed logins (POP3 or SMTP AUTH) from one client address within 15 minutes \
+                 after which that address is refused (`-ERR [LOGIN-DELAY]`, `454 4.7.0`) until \
+                 the window has passed. Only the address: a user is never locked out. \
+                 Failures for one user from many addresses slow logins from addresses the \
+                 user has never logged in from (at most 16 s), never from one it has used in \
+                 the last 30 days, nor from 127.0.0.1, ::1 or localip clients.",
             ),
             k(
                 "idle_timeout",
-                "RFC 1939's autologout timer: a session idle this long is closed (the RFC asks \
-                 for at least 10 minutes).",
+                "RFC 1939's autologout timer: the deadline for the next whole command, from \
+                 the last reply (a trickling client does not extend it; the RFC asks for at \
+                 least 10 minutes).",
+            ),
+            k(
+                "stress_threshold",
+                "As in `[smtp]`: past this percent of `max_connections` the idle timeout drops \
+                 to `stress_timeout`, and at the limit the longest-idle session is closed to \
+                 make room. Default 80; 0 turns it off.",
+            ),
+            k(
+                "stress_timeout",
+                "The idle timeout under stress. Default 30s.",
+            ),
+            k(
+                "max_bad_commands",
+                "Unknown, empty or misplaced commands in a session before the server answers \
+                 `-ERR Too many bad commands` and hangs up (Dovecot does the same). Default \
+                 20; 0 means no limit.",
             ),
             k(
                 "max_connections",
