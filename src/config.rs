@@ -186,8 +186,9 @@ pub struct Smtp {
     /// Error replies (refused recipients, bad commands) per second to one client network over
     /// all its sessions; 0 = no limit. Clients that authenticated or may relay are exempt.
     pub error_rate: u32,
-    /// Errors in a session before each further error reply is delayed by `error_sleep` times
-    /// the errors past it (at most ten times); `max_errors` then ends the session.
+    /// Errors in a session before each further error reply is delayed by `error_sleep`, once
+    /// more for every five errors past the limit (at most ten times); `max_errors` then ends
+    /// the session.
     pub soft_error_limit: u32,
     pub error_sleep: Span,
     /// How long SIGTERM waits for sessions in progress before exiting.

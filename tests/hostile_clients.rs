@@ -434,7 +434,18 @@ fn error_replies_past_the_soft_limit_sleep_longer_and_longer() {
         "{took:?}"
     );
     assert!(took[2] >= Duration::from_millis(300), "{took:?}");
-    assert!(took[3] >= Duration::from_millis(600), "{took:?}");
+    assert!(took[3] >= Duration::from_millis(300), "{took:?}");
+    // Five errors past the limit, the sleep doubles.
+    for i in 4..8 {
+        let t = Instant::now();
+        assert!(
+            c.cmd(&format!("RCPT TO:<u{i}@example2.com>"))
+                .starts_with("550")
+        );
+        took.push(t.elapsed());
+    }
+    assert!(took[7] >= Duration::from_millis(600), "{took:?}");
+    assert!(took[6] < Duration::from_millis(550), "{took:?}");
     // A known recipient in the same session is answered at once.
     let t = Instant::now();
     assert!(c.cmd("RCPT TO:<anyone@example1.com>").starts_with("250"));

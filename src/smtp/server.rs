@@ -332,7 +332,7 @@ async fn run_session(
 
 /// How long the `errors`-th error reply of a session waits: the network's turn in the tarpit
 /// (`error_rate` per second over all its sessions) plus, past `soft_error_limit`, `error_sleep`
-/// for every error beyond it (at most ten). Authenticated clients and those that may relay are
+/// for every five errors beyond it (at most ten times). Authenticated clients and those that may relay are
 /// never held back, and neither is any answer that is not an error.
 fn tarpit_delay(shared: &Shared, cfg: &Config, session: &Session, errors: u32) -> Duration {
     let s = &cfg.settings.smtp;
@@ -350,7 +350,9 @@ fn tarpit_delay(shared: &Shared, cfg: &Config, session: &Session, errors: u32) -
         .tarpit
         .reserve(session.client.ip, s.error_rate, Instant::now());
     if errors > s.soft_error_limit {
-        delay += s.error_sleep.0 * (errors - s.soft_error_limit).min(10);
+        // One more error_sleep for every five errors past the limit: a prober slows down
+        // and down, while no single reply waits long enough to time out a patient client.
+        delay += s.error_sleep.0 * (errors - s.soft_error_limit).div_ceil(5).min(10);
     }
     delay
 }

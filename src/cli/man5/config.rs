@@ -342,9 +342,9 @@ pub const TABLES: &[Table] = &[
             k(
                 "soft_error_limit",
                 "Errors in a session after which each further error reply also sleeps \
-                 `error_sleep` times the errors past the limit (at most ten times); \
-                 `max_errors` then ends the session (Postfix's smtpd_soft_error_limit). \
-                 Default 10.",
+                 `error_sleep`, once more for every five errors past the limit (at most ten \
+                 times); `max_errors` then ends the session (Postfix's \
+                 smtpd_soft_error_limit). Default 10.",
             ),
             k("error_sleep", "See `soft_error_limit`. Default 1s."),
             k(
