@@ -105,8 +105,8 @@ run_source() { # LABEL PORT
 # mailtool: a fresh root per run (a spool full of the last run's files slows ext4's allocator)
 # ---------------------------------------------------------------------------------------------
 MT_N=0 PORT='' MT_ROOT=''
-start_mailtool() { # BINARY
-    local bin=$1 i
+start_mailtool() { # BINARY [EXTRA_SMTP_LINE]
+    local bin=$1 extra=${2:-} i
     MT_N=$((MT_N + 1))
     MT_ROOT=$WORK/mailtool-$MT_N
     mkdir -p "$MT_ROOT/etc/mail"
@@ -119,6 +119,7 @@ group = "nogroup"
 listen = ["127.0.0.1:0"]
 submission = []
 smtps = []
+$extra
 [pop3]
 listen = []
 [queue]
@@ -126,10 +127,14 @@ delivery_mode = "queue"      # accepted mail stays in the spool: this measures a
 interval = "0s"
 EOF
     for m in access virtusertable popip; do
-        "$MAILTOOL" makemap hash "$MT_ROOT/etc/mail/$m" <"$SEED/$m"
+        "$MAILTOOL" makemap hash "$MT_ROOT/etc/mail/$m" <"$SEED/$m" >/dev/null
     done
     "$MAILTOOL" makemap -e hash "$MT_ROOT/etc/mail/localip" <"$SEED/localip"
     "$MAILTOOL" --root "$MT_ROOT" newaliases >/dev/null
+    # The seed's virtusertable sends @example1.com to the local user example.
+    # shellcheck disable=SC2016
+    printf 'example %s\n' '$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/' \
+        | "$MAILTOOL" makemap hash "$MT_ROOT/etc/mail/users" >/dev/null
     chmod 755 "$MT_ROOT" "$MT_ROOT/etc" "$MT_ROOT/etc/mail"
     chmod 644 "$MT_ROOT"/etc/mail/*
     : >"$WORK/mailtool.log"
@@ -191,7 +196,6 @@ for t, rows in tables.items():
             f.write(f"{k}\t{v}\n")
 PY
 awk '$2 !~ /^error:/ { print }' "$SEED/virtusertable" >"$PF_DIR/conf/virtual"
-for t in connect from to virtual; do postmap -c /etc/postfix "hash:$PF_DIR/conf/$t"; done
 PF_PORT=$(free_port)
 cat >"$PF_DIR/conf/main.cf" <<EOF
 compatibility_level = 3.6
@@ -223,6 +227,7 @@ maillog_file = $PF_DIR/maillog
 maillog_file_prefixes = $PF_DIR
 biff = no
 EOF
+for t in connect from to virtual; do postmap -c "$PF_DIR/conf" "hash:$PF_DIR/conf/$t"; done
 postfix_master_cf "$PF_PORT" >"$PF_DIR/conf/master.cf"
 postfix -c "$PF_DIR/conf" check >"$PF_DIR/check.log" 2>&1 || die "postfix check: $(head -c 1000 "$PF_DIR/check.log")"
 PF_CONF=$PF_DIR/conf
@@ -259,7 +264,9 @@ for ((r = 1; r <= REPEATS; r++)); do
     stop_mailtool
     keep mailtool
     if [ -n "${MAILTOOL_OLD:-}" ]; then
-        start_mailtool "$MAILTOOL_OLD"
+        # Builds before issue 15 free a session's place after its 221, so smtp-source -s 20
+        # trips their per-address limit of 20: raised for them only.
+        start_mailtool "$MAILTOOL_OLD" "max_connections_per_ip = 1000"
         run_source "mailtool, old build (run $r)" "$PORT"
         stop_mailtool
         keep old

@@ -65,7 +65,10 @@
 //!
 //! [`Spool::store`] acknowledges only after the message is on stable storage. Writes: `df` (with
 //! `O_EXCL`, which also makes the id unique), then `tf`, then `rename(tf, qf)`, so a `qf` only
-//! appears once its `df` is complete. Concurrent callers are group-committed (leader/follower on a
+//! appears once its `df` is complete. A message larger than [`incoming::SPILL_AT`] has its `df`
+//! created (`O_EXCL`, under the id chosen when DATA began) and written while it arrives
+//! ([`Incoming`]); only its `qf` is written at the commit. Until then it is a `df` without a
+//! `qf`, which an aborted transaction removes at once and recovery removes after a crash. Concurrent callers are group-committed (leader/follower on a
 //! `Condvar`): one caller (the leader) takes the whole pending batch, writes its files without
 //! fsync, and makes it durable with one `syncfs(2)` of the spool file system (on ENOSYS, and off
 //! Linux: fsync of every file plus the directory); meanwhile new callers queue up for the next
