@@ -109,3 +109,56 @@ scache    unix  -  -  n  -     1  scache
 postlog   unix-dgram n - n -   1  postlogd
 EOF
 }
+
+# make_work NAME: sets WORK to a fresh directory under $TARGET_DIR/NAME (a real disk, so fsyncs
+# cost what they cost) that the unprivileged server can enter, else under /var/tmp.
+make_work() {
+    mkdir -p "$TARGET_DIR/$1"
+    WORK=$(mktemp -d "$TARGET_DIR/$1/work.XXXXXX")
+    chmod 755 "$WORK"
+    if ! runuser -u nobody -- test -x "$WORK" 2>/dev/null; then
+        rm -rf "$WORK"
+        WORK=$(mktemp -d "/var/tmp/$1.XXXXXX")
+        chmod 755 "$WORK"
+    fi
+}
+
+# wait_port PORT [ADDR]: until something listens on ADDR (127.0.0.1):PORT, at most 10 s.
+wait_port() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        python3 -c 'import socket, sys; socket.create_connection((sys.argv[2], int(sys.argv[1])), 1).close()' "$1" "${2:-127.0.0.1}" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# seed_root DIR: the seed's /etc/mail (tests/fixtures/seed-etc-mail) in DIR/etc/mail with its
+# maps built as the guide builds them, and the users map with `example`, the local user the
+# seed's virtusertable sends @example1.com to (the hash is sha512-crypt of "password").
+seed_root() {
+    local dir=$1 seed=$ROOT/tests/fixtures/seed-etc-mail m
+    mkdir -p "$dir/etc/mail"
+    cp "$seed"/{access,virtusertable,localip,popip,relay-domains,local-host-names,aliases} "$dir/etc/mail/"
+    for m in access virtusertable popip; do
+        "$MAILTOOL" makemap hash "$dir/etc/mail/$m" <"$seed/$m" >/dev/null
+    done
+    "$MAILTOOL" makemap -e hash "$dir/etc/mail/localip" <"$seed/localip" >/dev/null
+    "$MAILTOOL" --root "$dir" newaliases >/dev/null
+    # shellcheck disable=SC2016
+    printf 'example %s\n' '$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/' \
+        | "$MAILTOOL" makemap hash "$dir/etc/mail/users" >/dev/null
+}
+
+# serve_port LOG PID: the SMTP port `mailtool serve` (PID, logging to LOG) listens on, once it
+# says so (at most 10 s); empty if it never does.
+serve_port() {
+    local i port=''
+    for ((i = 0; i < 100; i++)); do
+        port=$(sed -n 's/^mailtool: listening for SMTP on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1" | head -1)
+        [ -z "$port" ] || break
+        alive "$2" || break
+        sleep 0.1
+    done
+    echo "$port"
+}

@@ -33,7 +33,6 @@ for v in COUNT LENGTH RUN_TIMEOUT; do
 done
 RESULTS_DIR=$ROOT/benches/results
 RESULTS=$RESULTS_DIR/memory-compare.md
-SEED=$ROOT/tests/fixtures/seed-etc-mail
 FROM=bench@client.test
 RCPT=anyone@example1.com
 
@@ -52,15 +51,7 @@ NOBODY_UID=$(id -u nobody)
 NOGROUP_GID=$(getent group nogroup | cut -d: -f3)
 build_mailtool
 
-CACHE=$TARGET_DIR/memory-compare
-mkdir -p "$CACHE"
-WORK=$(mktemp -d "$CACHE/work.XXXXXX")
-chmod 755 "$WORK"
-if ! runuser -u nobody -- test -x "$WORK" 2>/dev/null; then
-    rm -rf "$WORK"
-    WORK=$(mktemp -d /var/tmp/memory-compare.XXXXXX)
-    chmod 755 "$WORK"
-fi
+make_work memory-compare
 avail=$(df --output=avail -B1 "$WORK" | tail -n 1)
 need_bytes=$((COUNT * LENGTH * 3))
 [ "$avail" -gt "$need_bytes" ] || die "$WORK has $avail bytes free; the runs need about $need_bytes"
@@ -76,14 +67,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_port() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 mbox_count() { grep -c '^From ' "$1" 2>/dev/null || true; }
 
 # rss_kib PID...: the summed VmRSS of the processes, in KiB.
@@ -136,8 +119,8 @@ run() {
 # mailtool serve with the seed's /etc/mail
 # ---------------------------------------------------------------------------------------------
 MT_ROOT=$WORK/mailtool
-mkdir -p "$MT_ROOT/etc/mail" "$MT_ROOT/var/mail"
-cp "$SEED"/{access,virtusertable,localip,popip,relay-domains,local-host-names,aliases} "$MT_ROOT/etc/mail/"
+seed_root "$MT_ROOT"
+mkdir -p "$MT_ROOT/var/mail"
 cat >"$MT_ROOT/etc/mail/mailtool.toml" <<EOF
 hostname = "mail.example1.com"
 user = "nobody"
@@ -152,26 +135,13 @@ listen = []
 [queue]
 delivery_mode = "background"
 EOF
-for m in access virtusertable popip; do
-    "$MAILTOOL" makemap hash "$MT_ROOT/etc/mail/$m" <"$SEED/$m"
-done
-"$MAILTOOL" makemap -e hash "$MT_ROOT/etc/mail/localip" <"$SEED/localip"
-"$MAILTOOL" --root "$MT_ROOT" newaliases >/dev/null
-# shellcheck disable=SC2016
-printf 'example %s\n' '$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/' \
-    | "$MAILTOOL" makemap hash "$MT_ROOT/etc/mail/users"
 chmod 755 "$MT_ROOT" "$MT_ROOT/etc" "$MT_ROOT/etc/mail" "$MT_ROOT/var"
 chmod 644 "$MT_ROOT"/etc/mail/*
 chown nobody:nogroup "$MT_ROOT/var/mail"
 MT_MBOX=$MT_ROOT/var/mail/example
 "$MAILTOOL" --root "$MT_ROOT" serve </dev/null >/dev/null 2>>"$WORK/mailtool.log" &
 MT_PID=$!
-MT_PORT=''
-for ((i = 0; i < 100; i++)); do
-    MT_PORT=$(sed -n 's/^mailtool: listening for SMTP on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/mailtool.log" | head -1)
-    [ -z "$MT_PORT" ] || break
-    sleep 0.1
-done
+MT_PORT=$(serve_port "$WORK/mailtool.log" "$MT_PID")
 [ -n "$MT_PORT" ] || die "mailtool serve did not start: $(tail -n 5 "$WORK/mailtool.log")"
 note "mailtool serve on 127.0.0.1:$MT_PORT"
 run "mailtool, 1 KB" "$MT_PORT" "$MT_MBOX" "$MT_PID" 1 1000

@@ -57,15 +57,7 @@ if [ -n "${MAILTOOL_OLD:-}" ]; then
     [ -x "$MAILTOOL_OLD" ] || die "MAILTOOL_OLD=$MAILTOOL_OLD is not an executable"
 fi
 
-CACHE=$TARGET_DIR/seed-compare
-mkdir -p "$CACHE"
-WORK=$(mktemp -d "$CACHE/work.XXXXXX")
-chmod 755 "$WORK"
-if ! runuser -u nobody -- test -x "$WORK" 2>/dev/null; then
-    rm -rf "$WORK"
-    WORK=$(mktemp -d /var/tmp/seed-compare.XXXXXX)
-    chmod 755 "$WORK"
-fi
+make_work seed-compare
 MT_PID='' SINK_PID='' PF_CONF=''
 cleanup() {
     local rc=$?
@@ -78,14 +70,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_port() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 SECS=''
 run_source() { # LABEL PORT
     local log=$WORK/smtp-source.log t0 t1
@@ -106,11 +90,10 @@ run_source() { # LABEL PORT
 # ---------------------------------------------------------------------------------------------
 MT_N=0 PORT='' MT_ROOT=''
 start_mailtool() { # BINARY [EXTRA_SMTP_LINE]
-    local bin=$1 extra=${2:-} i
+    local bin=$1 extra=${2:-}
     MT_N=$((MT_N + 1))
     MT_ROOT=$WORK/mailtool-$MT_N
-    mkdir -p "$MT_ROOT/etc/mail"
-    cp "$SEED"/{access,virtusertable,localip,popip,relay-domains,local-host-names,aliases} "$MT_ROOT/etc/mail/"
+    seed_root "$MT_ROOT"
     cat >"$MT_ROOT/etc/mail/mailtool.toml" <<EOF
 hostname = "mail.example1.com"
 user = "nobody"
@@ -126,27 +109,12 @@ listen = []
 delivery_mode = "queue"      # accepted mail stays in the spool: this measures acceptance
 interval = "0s"
 EOF
-    for m in access virtusertable popip; do
-        "$MAILTOOL" makemap hash "$MT_ROOT/etc/mail/$m" <"$SEED/$m" >/dev/null
-    done
-    "$MAILTOOL" makemap -e hash "$MT_ROOT/etc/mail/localip" <"$SEED/localip"
-    "$MAILTOOL" --root "$MT_ROOT" newaliases >/dev/null
-    # The seed's virtusertable sends @example1.com to the local user example.
-    # shellcheck disable=SC2016
-    printf 'example %s\n' '$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/' \
-        | "$MAILTOOL" makemap hash "$MT_ROOT/etc/mail/users" >/dev/null
     chmod 755 "$MT_ROOT" "$MT_ROOT/etc" "$MT_ROOT/etc/mail"
     chmod 644 "$MT_ROOT"/etc/mail/*
     : >"$WORK/mailtool.log"
     "$bin" --root "$MT_ROOT" serve </dev/null >/dev/null 2>>"$WORK/mailtool.log" &
     MT_PID=$!
-    PORT=''
-    for ((i = 0; i < 100; i++)); do
-        PORT=$(sed -n 's/^mailtool: listening for SMTP on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/mailtool.log" | head -1)
-        [ -z "$PORT" ] || break
-        alive "$MT_PID" || break
-        sleep 0.1
-    done
+    PORT=$(serve_port "$WORK/mailtool.log" "$MT_PID")
     [ -n "$PORT" ] || die "mailtool serve did not start; log: $(tail -n 5 "$WORK/mailtool.log")"
 }
 stop_mailtool() {

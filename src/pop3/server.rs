@@ -287,7 +287,8 @@ async fn run(
             return "server shutdown";
         }
         // A deadline for the whole next command from now: bytes trickling in do not extend it.
-        let until = *deadline.get_or_insert_with(|| Instant::now() + idle_timeout(ctx, idle));
+        let until = *deadline
+            .get_or_insert_with(|| Instant::now() + ctx.shared.timeout_now(Family::Pop3, idle));
         if let Some(p) = &presence {
             p.waiting();
         }
@@ -314,20 +315,6 @@ async fn run(
             }
             _ = stop.changed() => {}
         }
-    }
-}
-
-/// `idle_timeout`, or `stress_timeout` while POP3 is past its stress threshold.
-fn idle_timeout(ctx: &Ctx<'_>, idle: Duration) -> Duration {
-    let p = &ctx.cfg.settings.pop3;
-    if ctx
-        .shared
-        .limits(Family::Pop3)
-        .stressed(p.max_connections, p.stress_threshold)
-    {
-        idle.min(p.stress_timeout.0.max(Duration::from_secs(1)))
-    } else {
-        idle
     }
 }
 
@@ -433,25 +420,15 @@ async fn login(
         // The address last: contrib/fail2ban's filter anchors on it.
         tracing::warn!("{why}: POP3 login failure for user \"{shown}\" from [{ip}]");
     };
-    // This host and localip clients (a webmail, the office) are never slowed or refused for
-    // someone else's guessing; other networks wait their turn (server::throttle).
-    if !ctx.shared.is_site(ip) {
-        let adm = ctx.shared.auth.admit(
-            ip,
-            &user,
-            p.max_auth_failures,
-            p.auth_failure_delay.0,
-            Instant::now(),
+    let adm = ctx.shared.auth_admission(ip, &user);
+    if adm.refused {
+        fail("too many failures from this address");
+        tokio::time::sleep(p.auth_failure_delay.0).await;
+        return session.login_failed(
+            "-ERR [LOGIN-DELAY] Too many failed logins from your address; try again later.",
         );
-        if adm.refused {
-            fail("too many failures from this address");
-            tokio::time::sleep(p.auth_failure_delay.0).await;
-            return session.login_failed(
-                "-ERR [LOGIN-DELAY] Too many failed logins from your address; try again later.",
-            );
-        }
-        tokio::time::sleep(adm.wait).await;
     }
+    tokio::time::sleep(adm.wait).await;
     let shared = ctx.shared.clone();
     let pop = ctx.pop.clone();
     let u = user.clone();

@@ -10,7 +10,7 @@ use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::listen::{Family, Limits};
-use super::throttle::{AuthThrottle, ErrorTarpit};
+use super::throttle::{Admission, AuthThrottle, ErrorTarpit};
 use crate::config::Config;
 use crate::dns::Dns;
 use crate::policy::Policy;
@@ -93,6 +93,48 @@ impl App {
     /// slowed down for someone else's misdeeds.
     pub fn is_site(&self, ip: std::net::IpAddr) -> bool {
         super::listen::is_this_host(ip) || self.policy.is_localip(ip)
+    }
+
+    /// The password throttle's decision for one attempt, POP3 and SMTP AUTH alike: this host
+    /// and localip clients (a webmail, the office) are never slowed or refused for someone
+    /// else's guessing; other networks wait their turn ([`super::throttle`]).
+    pub fn auth_admission(&self, ip: std::net::IpAddr, user: &str) -> Admission {
+        if self.is_site(ip) {
+            return Admission {
+                wait: std::time::Duration::ZERO,
+                refused: false,
+            };
+        }
+        let cfg = self.config();
+        let p = &cfg.settings.pop3;
+        self.auth.admit(
+            ip,
+            user,
+            p.max_auth_failures,
+            p.auth_failure_delay.0,
+            std::time::Instant::now(),
+        )
+    }
+
+    /// `normal`, or the service's `stress_timeout` if that is shorter and the service is past
+    /// its `stress_threshold` (Postfix's `${stress?…}`).
+    pub fn timeout_now(&self, family: Family, normal: std::time::Duration) -> std::time::Duration {
+        let cfg = self.config();
+        let (max, threshold, stress) = match family {
+            Family::Smtp => {
+                let s = &cfg.settings.smtp;
+                (s.max_connections, s.stress_threshold, s.stress_timeout.0)
+            }
+            Family::Pop3 => {
+                let p = &cfg.settings.pop3;
+                (p.max_connections, p.stress_threshold, p.stress_timeout.0)
+            }
+        };
+        if self.limits(family).stressed(max, threshold) {
+            normal.min(stress.max(std::time::Duration::from_secs(1)))
+        } else {
+            normal
+        }
     }
 
     /// Connections open on every service.

@@ -264,7 +264,9 @@ async fn run_session(
             }
             out.clear();
         }
-        let until = *deadline.get_or_insert_with(|| Instant::now() + command_timeout(shared, cfg));
+        let until = *deadline.get_or_insert_with(|| {
+            Instant::now() + shared.timeout_now(Family::Smtp, cfg.settings.smtp.command_timeout.0)
+        });
         if let Some(p) = &presence {
             p.waiting();
         }
@@ -357,19 +359,6 @@ fn tarpit_delay(shared: &Shared, cfg: &Config, session: &Session, errors: u32) -
     delay
 }
 
-/// `command_timeout`, or `stress_timeout` while the SMTP service is past its stress threshold.
-fn command_timeout(shared: &Shared, cfg: &Config) -> Duration {
-    let s = &cfg.settings.smtp;
-    if shared
-        .limits(Family::Smtp)
-        .stressed(s.max_connections, s.stress_threshold)
-    {
-        s.command_timeout.0.min(s.stress_timeout.0)
-    } else {
-        s.command_timeout.0
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn do_steps(
     steps: Vec<Step>,
@@ -423,28 +412,19 @@ async fn do_steps(
             Step::VerifyAuth { user, password } => {
                 let ip = session.client.ip;
                 let p = &cfg.settings.pop3;
-                // The same throttle as POP3 logins (server::throttle): this host and localip
-                // clients are exempt; other networks wait their turn, and one that failed too
-                // often is refused without a check.
-                if !shared.is_site(ip) {
-                    let adm = shared.auth.admit(
-                        ip,
-                        &user,
-                        p.max_auth_failures,
-                        p.auth_failure_delay.0,
-                        Instant::now(),
+                // The same throttle as POP3 logins: a network that failed too often is refused
+                // without a check.
+                let adm = shared.auth_admission(ip, &user);
+                if adm.refused {
+                    tracing::warn!(
+                        "SMTP AUTH refused for {}: too many failures from this address",
+                        session.client.hello_text()
                     );
-                    if adm.refused {
-                        tracing::warn!(
-                            "SMTP AUTH refused for {}: too many failures from this address",
-                            session.client.hello_text()
-                        );
-                        tokio::time::sleep(p.auth_failure_delay.0).await;
-                        queue.extend(session.auth_result(None));
-                        continue;
-                    }
-                    tokio::time::sleep(adm.wait).await;
+                    tokio::time::sleep(p.auth_failure_delay.0).await;
+                    queue.extend(session.auth_result(None));
+                    continue;
                 }
+                tokio::time::sleep(adm.wait).await;
                 let sh = shared.clone();
                 let u = user.clone();
                 let result =
@@ -542,7 +522,7 @@ async fn read_data(
             break size_exceeded;
         }
         let now = Instant::now();
-        let (until, why) = clock.next_check(data_pause(shared, cfg));
+        let (until, why) = clock.next_check(shared.timeout_now(Family::Smtp, s.data_timeout.0));
         if now >= until {
             tracing::info!(
                 "{why} during DATA from {} ({} bytes in {:.0?})",
@@ -591,19 +571,6 @@ async fn read_data(
             )
         }
     })
-}
-
-/// The longest pause inside DATA: `data_timeout`, or `stress_timeout` under stress.
-fn data_pause(shared: &Shared, cfg: &Config) -> Duration {
-    let s = &cfg.settings.smtp;
-    if shared
-        .limits(Family::Smtp)
-        .stressed(s.max_connections, s.stress_threshold)
-    {
-        s.data_timeout.0.min(s.stress_timeout.0)
-    } else {
-        s.data_timeout.0
-    }
 }
 
 /// The Received: line (LF-ended) that heads the stored message.
