@@ -197,3 +197,81 @@ fn large_messages_stream_through_and_memory_stays_bounded() {
     );
     srv.stop();
 }
+
+/// The spool's files, sorted.
+fn spool_files(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("qf") || n.starts_with("df") || n.starts_with("tf"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+// kill -9 while a large message is half received: after the restart the acknowledged large
+// message is whole in the spool, and the half one has left nothing behind (its df was already
+// on disk: recovery removes a df without a qf).
+#[test]
+fn kill_9_during_a_large_data_loses_nothing_acknowledged_and_leaves_nothing_half() {
+    let r = root();
+    seed_root(r.path());
+    add_user(r.path(), "example", "pw");
+    let config = "hostname = \"mail.example1.com\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
+                  [smtp]\nlisten = [\"127.0.0.1:0\"]\nsubmission = []\nmax_message_size = 0\n";
+    let srv = Server::start(r.path(), config);
+    let addr = srv.smtp();
+    // One whole message of about 8 MiB: spilled to its df, then acknowledged.
+    let body: String = (0..100_000)
+        .map(|i| format!("line {i:06} of the first message\r\n"))
+        .collect();
+    let (mut c, _) = Smtp::open(addr, None);
+    c.cmd("EHLO big.test");
+    let reply = c.mail("alice@far.test", &["example@example1.com"], &body);
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    c.cmd("QUIT");
+    // A second one, 4 MiB sent of it, never ended.
+    let (mut c, _) = Smtp::open(addr, None);
+    c.cmd("EHLO big.test");
+    assert!(c.cmd("MAIL FROM:<alice@far.test>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<example@example1.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    for _ in 0..64 {
+        c.send(&[b'x'; 64 * 1024]);
+    }
+    c.send(b"\r\n");
+    // Wait until the half message's df is on disk, then kill.
+    let spool = srv.spool();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while spool_files(&spool)
+        .iter()
+        .filter(|n| n.starts_with("df"))
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no df for the message in progress"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    srv.kill9();
+    let srv = Server::start(r.path(), config);
+    let files = spool_files(&srv.spool());
+    assert_eq!(files.len(), 2, "{files:?}\n{}", srv.log());
+    assert!(
+        files[0].starts_with("df") && files[1].starts_with("qf"),
+        "{files:?}"
+    );
+    let df = fs::read_to_string(srv.spool().join(&files[0])).unwrap();
+    assert!(df.contains("line 099999 of the first message\n"));
+    assert!(
+        srv.log().contains("data file without control file"),
+        "{}",
+        srv.log()
+    );
+    srv.stop();
+}
