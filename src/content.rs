@@ -38,12 +38,11 @@ impl From<&[u8]> for Content {
 }
 
 impl Content {
-    /// The file at `path`, read into memory if it is at most `keep_in_memory` bytes.
-    pub async fn load(path: &Path, keep_in_memory: u64) -> io::Result<Content> {
-        let len = tokio::fs::metadata(path).await?.len();
+    /// The file at `path`, read into memory if it is at most `keep_in_memory` bytes (blocking).
+    pub fn load(path: &Path, keep_in_memory: u64) -> io::Result<Content> {
+        let len = std::fs::metadata(path)?.len();
         if len <= keep_in_memory {
-            let bytes = tokio::fs::read(path).await?;
-            return Ok(Content::from(bytes));
+            return Ok(Content::from(std::fs::read(path)?));
         }
         Ok(Content::File {
             path: path.to_path_buf(),
@@ -217,11 +216,12 @@ mod tests {
     async fn load_keeps_small_files_in_memory_and_reads_async() {
         let (d, _) = both(b"0123456789");
         let p = d.path().join("df");
-        let small = Content::load(&p, 10).await.unwrap();
+        let small = Content::load(&p, 10).unwrap();
         assert_eq!(small.as_bytes(), Some(&b"0123456789"[..]));
-        let big = Content::load(&p, 9).await.unwrap();
+        let big = Content::load(&p, 9).unwrap();
         assert!(big.as_bytes().is_none());
         assert_eq!(big.len(), 10);
+        assert!(Content::load(&d.path().join("missing"), 10).is_err());
         for c in [small, big] {
             let mut v = Vec::new();
             c.async_reader()
@@ -232,6 +232,5 @@ mod tests {
                 .unwrap();
             assert_eq!(v, b"0123456789");
         }
-        assert!(Content::load(&d.path().join("missing"), 10).await.is_err());
     }
 }

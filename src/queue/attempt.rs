@@ -154,6 +154,12 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or(Err(SpoolError::Internal))
 }
 
+/// What the first blocking step of an attempt found.
+enum Start {
+    Skip(Attempt),
+    Go(Box<(super::MessageLock, Envelope, Content)>),
+}
+
 impl Engine {
     /// An engine with its own policy over the configured maps (`mailtool queue run`).
     pub fn standalone(
@@ -209,28 +215,35 @@ impl Engine {
     pub async fn attempt(&self, id: &QueueId, force: bool) -> Result<Attempt, SpoolError> {
         let spool = self.spool.clone();
         let idc = id.clone();
-        let Some(lock) = blocking(move || spool.try_lock(&idc)).await? else {
-            return Ok(Attempt::Busy);
-        };
-        let spool = self.spool.clone();
-        let idc = id.clone();
-        let env = blocking(move || spool.read_envelope(&idc)).await?;
-        let now = now_secs();
-        if env.held && !force {
-            return Ok(Attempt::Held);
-        }
-        if let Some(next) = env.next_attempt
-            && next > now
-            && !force
-        {
-            return Ok(Attempt::NotDue(next));
-        }
         let data_path = self.spool.data_path(id);
-        // Small messages are read once into memory; larger ones are streamed from the df by
-        // every courier, so memory stays bounded whatever the size.
-        let data = Content::load(&data_path, crate::content::CHUNK as u64)
-            .await
-            .map_err(|e| SpoolError::io("read", &data_path, e))?;
+        let path = data_path.clone();
+        let now = now_secs();
+        // Lock, envelope and (when due) the data in one trip to a blocking thread, not four.
+        let start = blocking(move || {
+            let Some(lock) = spool.try_lock(&idc)? else {
+                return Ok(Start::Skip(Attempt::Busy));
+            };
+            let env = spool.read_envelope(&idc)?;
+            if env.held && !force {
+                return Ok(Start::Skip(Attempt::Held));
+            }
+            if let Some(next) = env.next_attempt
+                && next > now
+                && !force
+            {
+                return Ok(Start::Skip(Attempt::NotDue(next)));
+            }
+            // Small messages are read once into memory; larger ones are streamed from the df
+            // by every courier, so memory stays bounded whatever the size.
+            let data = Content::load(&path, crate::content::CHUNK as u64)
+                .map_err(|e| SpoolError::io("read", &path, e))?;
+            Ok(Start::Go(Box::new((lock, env, data))))
+        })
+        .await?;
+        let (lock, env, data) = match start {
+            Start::Skip(a) => return Ok(a),
+            Start::Go(b) => *b,
+        };
         let mut eight_bit: Option<bool> = None;
         let cfg = self.config();
 
