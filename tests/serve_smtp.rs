@@ -846,6 +846,45 @@ fn reconnecting_after_quit_is_never_refused() {
     srv.stop();
 }
 
+// issue 15, RFC 1870 §6.1: a spool without room refuses MAIL with 452 4.3.1 before any data;
+// the default max_message_size (25 MiB) is advertised and named in the 552.
+#[test]
+fn spool_space_and_the_default_size_limit() {
+    let dns = seed_dns();
+    let r = setup("");
+    // A reserve no disk has: every MAIL finds the spool full.
+    let srv = Server::start(
+        r.path(),
+        &config(&dns, "", "[queue]\nmin_free_space = 1000000000000000000\n"),
+    );
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    assert!(c.cmd("EHLO x.test").contains("250-SIZE 26214400"));
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.test> SIZE=1000"),
+        "452 4.3.1 Insufficient system storage"
+    );
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.test>"),
+        "452 4.3.1 Insufficient system storage"
+    );
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.test> SIZE=30000000"),
+        "552 5.2.3 Message size exceeds fixed maximum message size (26214400)"
+    );
+    srv.stop();
+    // With room, SIZE= up to the free space is taken.
+    let srv = Server::start(r.path(), &config(&dns, "max_message_size = 0", ""));
+    let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.20"));
+    c.cmd("EHLO x.test");
+    assert!(c.cmd("MAIL FROM:<a@b.test> SIZE=1000").starts_with("250"));
+    c.cmd("RSET");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.test> SIZE=1000000000000000000"),
+        "452 4.3.1 Insufficient system storage"
+    );
+    srv.stop();
+}
+
 #[test]
 fn sessions_never_run_as_root() {
     let dns = seed_dns();
