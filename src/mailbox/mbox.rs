@@ -25,7 +25,59 @@ pub fn deliver(
     append(&lock, msg, opts)
 }
 
-/// Appends one entry to the locked mbox (also used for `/file` targets).
+/// Delivers several messages to the mbox at `path` under one lock and one fsync: a group
+/// commit for the mailbox, as the spool has one. Each message gets its own result. One over the
+/// size limit or the quota fails alone; a write error cuts the file back to before that entry
+/// and fails it alone; a failed fsync cuts the whole batch back and fails every entry written.
+/// Nothing counts as delivered before the fsync that covers it.
+pub fn deliver_many(
+    path: &Path,
+    msgs: &[LocalMessage<'_>],
+    opts: &LocalOptions,
+) -> Vec<Result<Delivered, LocalError>> {
+    let create = Create {
+        mode: opts.create_mode,
+        owner: opts.owner,
+    };
+    let lock = match MboxLock::acquire_with(path, opts.lock_timeout, true, Some(create)) {
+        Ok(l) => l,
+        Err(e) => return msgs.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let Some(file) = lock.file() else {
+        let e = LocalError::io("open", path, io::Error::from(io::ErrorKind::NotFound));
+        return msgs.iter().map(|_| Err(e.clone())).collect();
+    };
+    let batch_start = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => {
+            let e = LocalError::io("fstat", path, e);
+            return msgs.iter().map(|_| Err(e.clone())).collect();
+        }
+    };
+    let mut results: Vec<Result<Delivered, LocalError>> = msgs
+        .iter()
+        .map(|msg| {
+            check_max_size(msg, opts)?;
+            let bytes = write_entry(&lock, file, msg, opts, |f| f)?;
+            Ok(Delivered {
+                path: path.to_path_buf(),
+                bytes,
+            })
+        })
+        .collect();
+    if results.iter().any(Result::is_ok)
+        && let Err(e) = file.sync_all()
+    {
+        cut_back(file, path, batch_start);
+        let e = LocalError::io("fsync", path, e);
+        for r in results.iter_mut().filter(|r| r.is_ok()) {
+            *r = Err(e.clone());
+        }
+    }
+    results
+}
+
+/// Appends one entry to the locked mbox and fsyncs it (also used for `/file` targets).
 pub(crate) fn append(
     lock: &MboxLock,
     msg: &LocalMessage<'_>,
@@ -49,6 +101,31 @@ fn append_via<'f, W: Write>(
         .metadata()
         .map_err(|e| LocalError::io("fstat", path, e))?
         .len();
+    let bytes = write_entry(lock, file, msg, opts, wrap)?;
+    if let Err(e) = file.sync_all() {
+        cut_back(file, path, start);
+        return Err(LocalError::io("fsync", path, e));
+    }
+    Ok(Delivered {
+        path: path.to_path_buf(),
+        bytes,
+    })
+}
+
+/// Writes one entry at the end of the locked mbox, without fsync: separator, quota check,
+/// From_ line, quoted message. On a write error the file is cut back to where it was.
+fn write_entry<'f, W: Write>(
+    lock: &'f MboxLock,
+    file: &'f File,
+    msg: &LocalMessage<'_>,
+    opts: &LocalOptions,
+    wrap: impl FnOnce(&'f File) -> W,
+) -> Result<u64, LocalError> {
+    let path = lock.path();
+    let start = file
+        .metadata()
+        .map_err(|e| LocalError::io("fstat", path, e))?
+        .len();
     let sep = separator(file, start).map_err(|e| LocalError::io("read", path, e))?;
     let offset = encode::local_utc_offset(msg.arrival);
     if opts.quota > 0 {
@@ -58,32 +135,27 @@ fn append_via<'f, W: Write>(
         check_quota(path, opts.quota, start, size)?;
     }
     set_append(file).map_err(|e| LocalError::io("fcntl", path, e))?;
-
     let written = (|| {
         let mut w = BufWriter::with_capacity(64 * 1024, wrap(file));
         w.write_all(sep)?;
         let n = encode::write_mbox_entry(&mut w, msg, offset)?;
         w.flush()?;
-        Ok(n + sep.len() as u64)
+        Ok::<u64, io::Error>(n + sep.len() as u64)
     })();
-    let result = written
-        .map_err(|e| ("write", e))
-        .and_then(|n| file.sync_all().map(|()| n).map_err(|e| ("fsync", e)));
-    match result {
-        Ok(bytes) => Ok(Delivered {
-            path: path.to_path_buf(),
-            bytes,
-        }),
-        Err((op, e)) => {
-            // Cut off whatever part got written: the mbox is as it was, the queue retries.
-            if let Err(te) = file.set_len(start).and_then(|()| file.sync_all()) {
-                tracing::error!(
-                    "{}: cannot truncate to {start} bytes after a failed append: {te}",
-                    path.display()
-                );
-            }
-            Err(LocalError::io(op, path, e))
-        }
+    written.map_err(|e| {
+        // Cut off whatever part got written: the mbox is as it was, the queue retries.
+        cut_back(file, path, start);
+        LocalError::io("write", path, e)
+    })
+}
+
+/// Truncates the mbox back to `len` bytes after a failed append.
+fn cut_back(file: &File, path: &Path, len: u64) {
+    if let Err(te) = file.set_len(len).and_then(|()| file.sync_all()) {
+        tracing::error!(
+            "{}: cannot truncate to {len} bytes after a failed append: {te}",
+            path.display()
+        );
     }
 }
 
@@ -348,6 +420,45 @@ mod tests {
             // SAFETY: geteuid has no preconditions.
             assert_eq!(meta.uid(), crate::sys::process::euid());
         }
+    }
+
+    // The mailbox group commit: one lock and one fsync for the batch, a result per message,
+    // and a message that cannot go in (too large) fails alone.
+    #[test]
+    fn deliver_many_appends_each_and_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mbox = dir.path().join("joe");
+        fs::write(
+            &mbox,
+            "From old Sat Nov 28 10:00:00 2026\nSubject: old\n\nold\n\n",
+        )
+        .unwrap();
+        let big = vec![b'x'; 5000];
+        let msgs = [
+            msg(b"Subject: one\n\nFrom me\n"),
+            msg(&big),
+            msg(b"Subject: three\n\nbye\n"),
+        ];
+        let o = LocalOptions {
+            max_size: 1000,
+            ..opts()
+        };
+        let r = deliver_many(&mbox, &msgs, &o);
+        assert_eq!(r.len(), 3);
+        assert!(r[0].is_ok() && r[2].is_ok(), "{r:?}");
+        assert!(matches!(r[1], Err(LocalError::TooLarge { .. })), "{r:?}");
+        let text = fs::read_to_string(&mbox).unwrap();
+        assert_eq!(text.matches("\nFrom joe@example.org ").count(), 2, "{text}");
+        assert!(text.contains("Subject: one\n\n>From me\n"), "{text}");
+        assert!(text.ends_with("Subject: three\n\nbye\n\n"), "{text}");
+        assert_eq!(
+            r[0].as_ref().unwrap().bytes + r[2].as_ref().unwrap().bytes,
+            text.len() as u64
+                - "From old Sat Nov 28 10:00:00 2026\nSubject: old\n\nold\n\n".len() as u64
+        );
+        // An mbox that cannot be locked fails every message of the batch.
+        let r = deliver_many(&dir.path().join("no/such/dir/joe"), &msgs, &o);
+        assert!(r.iter().all(Result::is_err), "{r:?}");
     }
 
     #[test]
