@@ -80,6 +80,14 @@ mod tests {
         Duration::from_secs(n)
     }
 
+    // The words the log line uses for each limit.
+    #[test]
+    fn limits_name_themselves() {
+        assert_eq!(DataLimit::Deadline.to_string(), "deadline exceeded");
+        assert_eq!(DataLimit::Pause.to_string(), "timeout");
+        assert_eq!(DataLimit::TooSlow.to_string(), "transfer too slow");
+    }
+
     #[test]
     fn a_trickle_is_too_slow_once_the_grace_is_over() {
         let t0 = Instant::now();
@@ -114,6 +122,11 @@ mod tests {
             c.next_check(secs(86400)),
             (t0 + secs(3600), DataLimit::Deadline)
         );
+        // Ties go to the absolute deadline, then to the pause: the more specific reason.
+        let c = DataClock::new(t0, secs(60), 1, secs(60));
+        assert_eq!(c.next_check(secs(60)), (t0 + secs(60), DataLimit::Deadline));
+        let c = DataClock::new(t0, secs(3600), 1, secs(30));
+        assert_eq!(c.next_check(secs(30)), (t0 + secs(30), DataLimit::Pause));
         // No minimum rate: only the pause and the deadline.
         let c = DataClock::new(t0, secs(60), 0, secs(30));
         assert_eq!(
