@@ -179,7 +179,7 @@ pub struct Smtp {
     pub data_min_rate: u64,
     pub data_rate_grace: Span,
     /// Percent of `max_connections` past which the service is under stress: the command and
-    /// DATA timeouts drop to `stress_timeout`, and the longest-idle session is closed to make
+    /// DATA timeouts drop to `stress_timeout`, and a waiting session (of the busiest address) is closed to make
     /// room for a new client (Postfix's `${stress?…}`). 0 = never.
     pub stress_threshold: u32,
     pub stress_timeout: Span,
@@ -262,7 +262,7 @@ pub struct Pop3 {
     /// long after the last reply is closed (at least 10m is what the RFC asks).
     pub idle_timeout: Span,
     /// As in `[smtp]`: past this percent of `max_connections` the idle timeout drops to
-    /// `stress_timeout` and the longest-idle session makes room for a new one. 0 = never.
+    /// `stress_timeout` and a waiting session makes room for a new one. 0 = never.
     pub stress_threshold: u32,
     pub stress_timeout: Span,
     /// Unknown or refused commands before the connection is closed (`-ERR` then close).

@@ -121,16 +121,25 @@ impl Limits {
         threshold > 0 && self.active() as u64 * 100 > u64::from(max) * u64::from(threshold)
     }
 
-    /// Tells the session that has waited longest for its client (at least [`EVICT_AFTER`]) to
-    /// close, to make room for a new one. False if every session is busy or fresh.
-    fn evict_oldest_idle(&self, now: Instant) -> bool {
+    /// Tells one session that is waiting for its client to close, to make room for a new one:
+    /// of the sessions waiting at least [`EVICT_AFTER`], one from the address with the most
+    /// sessions open, the longest-waiting of those. A flood from a few addresses thus gives way
+    /// before a client with one session does, however fast it reconnects. False if every
+    /// session is busy or fresh.
+    fn evict_one(&self, now: Instant) -> bool {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
         let victim = sessions
             .values()
             .filter(|p| !p.evicted.load(Ordering::SeqCst))
             .filter_map(|p| p.idle_since().map(|t| (t, p)))
             .filter(|(t, _)| now.saturating_duration_since(*t) >= EVICT_AFTER)
-            .min_by_key(|(t, _)| *t);
+            .max_by_key(|(t, p)| {
+                (
+                    per_ip.get(&p.ip).copied().unwrap_or(0),
+                    std::cmp::Reverse(*t),
+                )
+            });
         match victim {
             Some((_, p)) => {
                 p.evicted.store(true, Ordering::SeqCst);
@@ -143,18 +152,27 @@ impl Limits {
 }
 
 /// A session must have waited this long for its client before it may be closed for a new one.
-pub const EVICT_AFTER: Duration = Duration::from_secs(1);
+pub const EVICT_AFTER: Duration = Duration::from_millis(200);
 
 /// What a session shows the limits: since when it has been waiting for its client (nothing
 /// while it works), and the signal that closes it to make room.
-#[derive(Default)]
 pub struct Presence {
+    ip: IpAddr,
     idle_since: Mutex<Option<Instant>>,
     evicted: AtomicBool,
     close: tokio::sync::Notify,
 }
 
 impl Presence {
+    fn new(ip: IpAddr) -> Presence {
+        Presence {
+            ip,
+            idle_since: Mutex::new(None),
+            evicted: AtomicBool::new(false),
+            close: tokio::sync::Notify::new(),
+        }
+    }
+
     /// The session waits for its client from now (if it was not waiting already).
     pub fn waiting(&self) {
         let mut i = self.idle_since.lock().unwrap_or_else(|p| p.into_inner());
@@ -218,7 +236,7 @@ impl Slot {
         // Counted first and released by Drop, so a refused connection undoes its own count
         // (the map's lock is not held here: Drop takes it).
         let id = limits.next_id.fetch_add(1, Ordering::SeqCst);
-        let presence = Arc::new(Presence::default());
+        let presence = Arc::new(Presence::new(ip));
         limits
             .sessions
             .lock()
@@ -233,7 +251,7 @@ impl Slot {
         };
         // Full: the session idle longest gives way (it closes at once; until then the count
         // is one over), else the new client is refused.
-        if total > max && !limits.evict_oldest_idle(Instant::now()) {
+        if total > max && !limits.evict_one(Instant::now()) {
             return Err("Too many open connections");
         }
         // The host itself (127.0.0.1, ::1) and localip clients are the site's own, exempt as
@@ -347,4 +365,46 @@ pub async fn admit(
         return None;
     }
     Some((slot, conn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting_since(l: &Limits, id: u64, ip: &str, since: Instant) -> Arc<Presence> {
+        let ip: IpAddr = ip.parse().unwrap();
+        let p = Arc::new(Presence::new(ip));
+        *p.idle_since.lock().unwrap() = Some(since);
+        l.sessions.lock().unwrap().insert(id, p.clone());
+        *l.per_ip.lock().unwrap().entry(ip).or_insert(0) += 1;
+        p
+    }
+
+    // Under stress the flood gives way first: a waiting session of the address with the most
+    // sessions, the longest-waiting of them; a busy or fresh session never.
+    #[test]
+    fn eviction_picks_the_busiest_address_then_the_longest_wait() {
+        let now = Instant::now();
+        let ago = |ms: u64| now - Duration::from_millis(ms);
+        let l = Limits::default();
+        let real = waiting_since(&l, 1, "192.0.2.1", ago(10_000));
+        let flood: Vec<_> = (0..3)
+            .map(|i| waiting_since(&l, 10 + i, "198.51.100.9", ago(1000 + 100 * i)))
+            .collect();
+        let fresh = waiting_since(&l, 20, "198.51.100.9", ago(50));
+        let busy = waiting_since(&l, 21, "198.51.100.9", ago(5000));
+        busy.working();
+        assert!(l.evict_one(now));
+        // The flood's longest-waiting session (1200 ms), not the real client's (10 s).
+        assert!(flood[2].evicted.load(Ordering::SeqCst));
+        assert!(!real.evicted.load(Ordering::SeqCst));
+        assert!(l.evict_one(now));
+        assert!(l.evict_one(now));
+        assert!(flood.iter().all(|p| p.evicted.load(Ordering::SeqCst)));
+        // Only then the real client; never the fresh or the busy one.
+        assert!(l.evict_one(now));
+        assert!(real.evicted.load(Ordering::SeqCst));
+        assert!(!l.evict_one(now));
+        assert!(!fresh.evicted.load(Ordering::SeqCst) && !busy.evicted.load(Ordering::SeqCst));
+    }
 }

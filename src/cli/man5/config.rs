@@ -322,9 +322,11 @@ pub const TABLES: &[Table] = &[
                 "stress_threshold",
                 "Percent of `max_connections` past which SMTP is under stress, as Postfix's \
                  `${stress?...}`: `command_timeout` and `data_timeout` drop to \
-                 `stress_timeout`, and when the limit is reached the session that has waited \
-                 longest for its client (at least 1 s) is closed with `421 4.3.2 ... Server \
-                 busy` to make room, before a new client is refused. Default 80; 0 turns \
+                 `stress_timeout`, and when the limit is reached a session waiting for its \
+                 client (for at least 0.2 s) is closed with `421 4.3.2 ... Server busy` to make \
+                 room, before a new client is refused: one from the address with the most \
+                 sessions open, the longest-waiting of those, so a flood from a few addresses \
+                 gives way first. A session in DATA is never chosen. Default 80; 0 turns \
                  stress mode off.",
             ),
             k(
@@ -415,7 +417,7 @@ pub const TABLES: &[Table] = &[
             k(
                 "stress_threshold",
                 "As in `[smtp]`: past this percent of `max_connections` the idle timeout drops \
-                 to `stress_timeout`, and at the limit the longest-idle session is closed to \
+                 to `stress_timeout`, and at the limit a waiting session is closed as in `[smtp]` to \
                  make room. Default 80; 0 turns it off.",
             ),
             k(
