@@ -32,9 +32,7 @@ SESSIONS=${SESSIONS:-20}
 LENGTH=${LENGTH:-1000}
 REPEATS=${REPEATS:-2}
 RUN_TIMEOUT=${RUN_TIMEOUT:-240}
-for v in MESSAGES SESSIONS LENGTH REPEATS RUN_TIMEOUT; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
+positive_ints MESSAGES SESSIONS LENGTH REPEATS RUN_TIMEOUT
 RESULTS_DIR=$ROOT/benches/results
 RESULTS=$RESULTS_DIR/backend-compare.md
 FROM=bench@client.test

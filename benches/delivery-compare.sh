@@ -35,9 +35,7 @@ LENGTH=${LENGTH:-1000}
 REPEATS=${REPEATS:-2}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 SCENARIOS=${SCENARIOS:-relay local}
-for v in MESSAGES SESSIONS LENGTH REPEATS RUN_TIMEOUT; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
+positive_ints MESSAGES SESSIONS LENGTH REPEATS RUN_TIMEOUT
 for s in $SCENARIOS; do
     case $s in relay | local) ;; *) die "SCENARIOS: unknown scenario '$s' (relay, local)" ;; esac
 done

@@ -110,6 +110,28 @@ postlog   unix-dgram n - n -   1  postlogd
 EOF
 }
 
+# positive_ints VAR...: each named variable holds a positive integer, else the script stops.
+positive_ints() {
+    local v
+    for v in "$@"; do
+        [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
+    done
+}
+
+# need_postfix: Postfix's smtp-source, smtp-sink and virtual(8), installed with Debian's "No
+# configuration" and the system's daemon stopped again so no port is taken.
+need_postfix() {
+    if [ ! -x /usr/sbin/smtp-source ] || [ ! -x /usr/sbin/smtp-sink ] || ! command -v postfix >/dev/null \
+        || [ ! -x /usr/lib/postfix/sbin/virtual ]; then
+        apt_update
+        echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
+            || die "debconf-set-selections failed"
+        apt_install postfix
+        systemctl stop postfix 2>/dev/null || true
+        postfix stop 2>/dev/null || true
+    fi
+}
+
 # make_work NAME: sets WORK to a fresh directory under $TARGET_DIR/NAME (a real disk, so fsyncs
 # cost what they cost) that the unprivileged server can enter, else under /var/tmp.
 make_work() {

@@ -28,23 +28,14 @@ need_root "apt-get, a private Postfix instance, privilege drop"
 COUNT=${COUNT:-4}
 LENGTH=${LENGTH:-400000000}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
-for v in COUNT LENGTH RUN_TIMEOUT; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
+positive_ints COUNT LENGTH RUN_TIMEOUT
 RESULTS_DIR=$ROOT/benches/results
 RESULTS=$RESULTS_DIR/memory-compare.md
 FROM=bench@client.test
 RCPT=anyone@example1.com
 
 command -v python3 >/dev/null || apt_install python3
-if [ ! -x /usr/sbin/smtp-source ] || ! command -v postfix >/dev/null \
-    || [ ! -x /usr/lib/postfix/sbin/virtual ]; then
-    apt_update
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    apt_install postfix
-    systemctl stop postfix 2>/dev/null || true
-    postfix stop 2>/dev/null || true
-fi
+need_postfix
 SOURCE=/usr/sbin/smtp-source
 PF_VERSION=$(dpkg-query -W -f='${Version}' postfix 2>/dev/null || echo '?')
 NOBODY_UID=$(id -u nobody)

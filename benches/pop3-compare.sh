@@ -48,9 +48,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 SERVERS=${SERVERS:-mailtool dovecot dovecot-perf}
 DOVECOT_EXTRA=${DOVECOT_EXTRA:-}
 MAILTOOL_POP3_EXTRA=${MAILTOOL_POP3_EXTRA:-}
-for v in MESSAGES LOGINS CONC REPEATS RETR_DEPTH RUN_TIMEOUT; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
+positive_ints MESSAGES LOGINS CONC REPEATS RETR_DEPTH RUN_TIMEOUT
 [ "$CONC" -le 64 ] || die "CONC is at most 64"
 [ "$REPEATS" -le "$CONC" ] || die "REPEATS is at most CONC (each RETR-all run reads another user's unread mailbox)"
 [ -n "$SERVERS" ] || die "SERVERS is empty"

@@ -31,9 +31,7 @@ SESSIONS=${SESSIONS:-20}
 LENGTH=${LENGTH:-1000}
 REPEATS=${REPEATS:-3}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
-for v in MESSAGES SESSIONS LENGTH REPEATS RUN_TIMEOUT; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
+positive_ints MESSAGES SESSIONS LENGTH REPEATS RUN_TIMEOUT
 RESULTS_DIR=$ROOT/benches/results
 RESULTS=$RESULTS_DIR/seed-compare.md
 SEED=$ROOT/tests/fixtures/seed-etc-mail
@@ -41,13 +39,7 @@ FROM=bench@client.test
 RCPT=anyone@example1.com
 
 command -v python3 >/dev/null || apt_install python3
-if [ ! -x /usr/sbin/smtp-source ] || [ ! -x /usr/sbin/smtp-sink ] || ! command -v postfix >/dev/null; then
-    apt_update
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    apt_install postfix
-    systemctl stop postfix 2>/dev/null || true
-    postfix stop 2>/dev/null || true
-fi
+need_postfix
 SOURCE=/usr/sbin/smtp-source
 SINK=/usr/sbin/smtp-sink
 PF_VERSION=$(dpkg-query -W -f='${Version}' postfix 2>/dev/null || echo '?')

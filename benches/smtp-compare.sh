@@ -36,9 +36,7 @@ DEAD_DNS_MESSAGES=${DEAD_DNS_MESSAGES:-2000}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-5000}
 IDLE_SOURCES=${IDLE_SOURCES:-10}
 RUN_TIMEOUT=${RUN_TIMEOUT:-240}
-for v in MESSAGES SESSIONS LENGTH REPEATS IDLE_SOURCES RUN_TIMEOUT; do
-    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
-done
+positive_ints MESSAGES SESSIONS LENGTH REPEATS IDLE_SOURCES RUN_TIMEOUT
 for v in DEAD_DNS_MESSAGES IDLE_CONNECTIONS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done

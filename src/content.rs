@@ -100,21 +100,12 @@ impl Content {
     }
 
     /// Calls `f` with each chunk in order (blocking for a file); stops at `f`'s first error.
-    pub fn for_each_chunk(&self, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    pub fn for_each_chunk(&self, f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
         if let Content::Memory(b) = self {
+            let mut f = f;
             return f(b);
         }
-        let mut r = self.reader()?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = match r.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            f(&buf[..n])?;
-        }
+        read_chunks(self.reader()?, CHUNK, f)
     }
 
     /// True if any byte has the high bit set (for BODY=8BITMIME). Blocking for a file.
@@ -125,6 +116,25 @@ impl Content {
             Ok(())
         })?;
         Ok(found)
+    }
+}
+
+/// Reads `r` to its end in pieces of at most `size` bytes, calling `f` with each; stops at the
+/// first error of either. The one read loop of the message files.
+pub fn read_chunks(
+    mut r: impl Read,
+    size: usize,
+    mut f: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; size.max(1)];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        f(&buf[..n])?;
     }
 }
 

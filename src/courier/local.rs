@@ -85,18 +85,10 @@ async fn write(
 /// written wait and go in together, under one lock and one fsync ([`mbox_batched`]).
 pub async fn mailbox(opts: Options, user: String, sender: String, data: Content) -> Outcome {
     if opts.format == MailboxFormat::Mbox {
-        let path = match mailbox::mailbox_path(&opts.mailboxes, &user) {
-            Ok(p) => p,
-            Err(e) => return outcome(Err(e), "mailbox"),
+        return match mailbox::user_mailbox(&opts.mailboxes, opts.format, &user) {
+            Ok(path) => mbox_batched(opts.limits, path, sender, data).await,
+            Err(e) => outcome(Err(e), "mailbox"),
         };
-        if mailbox::wrong_format(&path, opts.format) {
-            let e = LocalError::WrongFormat {
-                path,
-                format: opts.format,
-            };
-            return outcome(Err(e), "mailbox");
-        }
-        return mbox_batched(opts.limits, path, sender, data).await;
     }
     write(sender, data, "mailbox", move |msg| {
         mailbox::deliver_to_user(&opts.mailboxes, opts.format, &user, msg, &opts.limits)

@@ -16,63 +16,75 @@ pub fn deliver(
     msg: &LocalMessage<'_>,
     opts: &LocalOptions,
 ) -> Result<Delivered, LocalError> {
-    check_max_size(msg, opts)?;
-    let create = Create {
-        mode: opts.create_mode,
-        owner: opts.owner,
-    };
-    let lock = MboxLock::acquire_with(path, opts.lock_timeout, true, Some(create))?;
-    append(&lock, msg, opts)
+    deliver_many(path, std::slice::from_ref(msg), opts)
+        .pop()
+        .unwrap_or_else(|| Err(LocalError::io("append", path, io::ErrorKind::Other.into())))
 }
 
 /// Delivers several messages to the mbox at `path` under one lock and one fsync: a group
 /// commit for the mailbox, as the spool has one. Each message gets its own result. One over the
 /// size limit or the quota fails alone; a write error cuts the file back to before that entry
 /// and fails it alone; a failed fsync cuts the whole batch back and fails every entry written.
-/// Nothing counts as delivered before the fsync that covers it.
+/// Nothing counts as delivered before the fsync that covers it. When no message is within the
+/// size limit, the mbox is neither locked nor created.
 pub fn deliver_many(
     path: &Path,
     msgs: &[LocalMessage<'_>],
     opts: &LocalOptions,
 ) -> Vec<Result<Delivered, LocalError>> {
-    let create = Create {
-        mode: opts.create_mode,
-        owner: opts.owner,
-    };
-    let lock = match MboxLock::acquire_with(path, opts.lock_timeout, true, Some(create)) {
-        Ok(l) => l,
-        Err(e) => return msgs.iter().map(|_| Err(e.clone())).collect(),
-    };
-    let Some(file) = lock.file() else {
-        let e = LocalError::io("open", path, io::Error::from(io::ErrorKind::NotFound));
-        return msgs.iter().map(|_| Err(e.clone())).collect();
-    };
-    let batch_start = match file.metadata() {
-        Ok(m) => m.len(),
-        Err(e) => {
-            let e = LocalError::io("fstat", path, e);
-            return msgs.iter().map(|_| Err(e.clone())).collect();
-        }
-    };
     let mut results: Vec<Result<Delivered, LocalError>> = msgs
         .iter()
         .map(|msg| {
             check_max_size(msg, opts)?;
-            let bytes = write_entry(&lock, file, msg, opts, |f| f)?;
+            // Placeholder until the entry is written below.
             Ok(Delivered {
                 path: path.to_path_buf(),
-                bytes,
+                bytes: 0,
             })
         })
         .collect();
-    if results.iter().any(Result::is_ok)
-        && let Err(e) = file.sync_all()
-    {
-        cut_back(file, path, batch_start);
-        let e = LocalError::io("fsync", path, e);
+    if !results.iter().any(Result::is_ok) {
+        return results;
+    }
+    let create = Create {
+        mode: opts.create_mode,
+        owner: opts.owner,
+    };
+    let fail_all = |results: &mut Vec<Result<Delivered, LocalError>>, e: LocalError| {
         for r in results.iter_mut().filter(|r| r.is_ok()) {
             *r = Err(e.clone());
         }
+    };
+    let lock = match MboxLock::acquire_with(path, opts.lock_timeout, true, Some(create)) {
+        Ok(l) => l,
+        Err(e) => {
+            fail_all(&mut results, e);
+            return results;
+        }
+    };
+    let Some(file) = lock.file() else {
+        let e = LocalError::io("open", path, io::Error::from(io::ErrorKind::NotFound));
+        fail_all(&mut results, e);
+        return results;
+    };
+    let mut batch_start = None;
+    for (msg, r) in msgs.iter().zip(results.iter_mut()) {
+        if r.is_err() {
+            continue;
+        }
+        *r = write_entry(&lock, file, msg, opts, |f| f).map(|(start, bytes)| {
+            batch_start.get_or_insert(start);
+            Delivered {
+                path: path.to_path_buf(),
+                bytes,
+            }
+        });
+    }
+    if let Some(start) = batch_start
+        && let Err(e) = file.sync_all()
+    {
+        cut_back(file, path, start);
+        fail_all(&mut results, LocalError::io("fsync", path, e));
     }
     results
 }
@@ -97,11 +109,7 @@ fn append_via<'f, W: Write>(
     let file = lock
         .file()
         .ok_or_else(|| LocalError::io("open", path, io::Error::from(io::ErrorKind::NotFound)))?;
-    let start = file
-        .metadata()
-        .map_err(|e| LocalError::io("fstat", path, e))?
-        .len();
-    let bytes = write_entry(lock, file, msg, opts, wrap)?;
+    let (start, bytes) = write_entry(lock, file, msg, opts, wrap)?;
     if let Err(e) = file.sync_all() {
         cut_back(file, path, start);
         return Err(LocalError::io("fsync", path, e));
@@ -113,14 +121,15 @@ fn append_via<'f, W: Write>(
 }
 
 /// Writes one entry at the end of the locked mbox, without fsync: separator, quota check,
-/// From_ line, quoted message. On a write error the file is cut back to where it was.
+/// From_ line, quoted message. Returns where it began and its length. On a write error the
+/// file is cut back to where it was.
 fn write_entry<'f, W: Write>(
     lock: &'f MboxLock,
     file: &'f File,
     msg: &LocalMessage<'_>,
     opts: &LocalOptions,
     wrap: impl FnOnce(&'f File) -> W,
-) -> Result<u64, LocalError> {
+) -> Result<(u64, u64), LocalError> {
     let path = lock.path();
     let start = file
         .metadata()
@@ -142,7 +151,7 @@ fn write_entry<'f, W: Write>(
         w.flush()?;
         Ok::<u64, io::Error>(n + sep.len() as u64)
     })();
-    written.map_err(|e| {
+    written.map(|n| (start, n)).map_err(|e| {
         // Cut off whatever part got written: the mbox is as it was, the queue retries.
         cut_back(file, path, start);
         LocalError::io("write", path, e)

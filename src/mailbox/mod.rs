@@ -326,6 +326,19 @@ pub fn mailbox_path(mailboxes: &Path, user: &str) -> Result<PathBuf, LocalError>
     Ok(mailboxes.join(base))
 }
 
+/// The mailbox file or Maildir of `user`, refused when it exists in the other format.
+pub fn user_mailbox(
+    mailboxes: &Path,
+    format: MailboxFormat,
+    user: &str,
+) -> Result<PathBuf, LocalError> {
+    let path = mailbox_path(mailboxes, user)?;
+    if wrong_format(&path, format) {
+        return Err(LocalError::WrongFormat { path, format });
+    }
+    Ok(path)
+}
+
 /// Delivers to `user`'s mailbox in the configured format.
 pub fn deliver_to_user(
     mailboxes: &Path,
@@ -334,10 +347,7 @@ pub fn deliver_to_user(
     msg: &LocalMessage<'_>,
     opts: &LocalOptions,
 ) -> Result<Delivered, LocalError> {
-    let path = mailbox_path(mailboxes, user)?;
-    if wrong_format(&path, format) {
-        return Err(LocalError::WrongFormat { path, format });
-    }
+    let path = user_mailbox(mailboxes, format, user)?;
     match format {
         MailboxFormat::Mbox => mbox::deliver(&path, msg, opts),
         MailboxFormat::Maildir => maildir::deliver(&path, msg, opts),

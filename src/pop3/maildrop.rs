@@ -458,17 +458,12 @@ impl Partial {
 
 /// The wire size of a Maildir message, read in pieces.
 fn maildir_wire_size(path: &Path) -> io::Result<u64> {
-    let mut f = File::open(path)?;
     let mut w = super::session::WireSize::default();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return Ok(w.finish()),
-            Ok(n) => w.feed(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    crate::content::read_chunks(File::open(path)?, 64 * 1024, |c| {
+        w.feed(c);
+        Ok(())
+    })?;
+    Ok(w.finish())
 }
 
 /// Indexes mbox text that starts at file offset `base`. A message begins at each line that
