@@ -474,6 +474,60 @@ pub struct Settings {
     pub log: Log,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub backends: BTreeMap<String, Backend>,
+    pub dkim: Dkim,
+    pub verify: Verify,
+}
+
+/// `[dkim]`: outbound signing keys, picked by the From: domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dkim {
+    pub sign: Vec<DkimKey>,
+}
+
+/// One `[dkim] sign` entry. A domain with several selectors is signed with each of them (the
+/// overlap of a key rotation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimKey {
+    pub domain: String,
+    pub selector: String,
+    /// A PEM private key: RSA (PKCS#1 or PKCS#8) or Ed25519 (PKCS#8), as `dkim keygen` writes.
+    pub key: String,
+}
+
+/// `[verify]`: SPF, DKIM and DMARC checks of mail from clients that may not relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Verify {
+    pub spf: VerifyMode,
+    pub dkim: VerifyMode,
+    pub dmarc: VerifyMode,
+    /// Messages larger than this are not checked for DKIM (their signatures count as
+    /// `temperror`, which never refuses): the check reads the message into memory.
+    pub max_size: u64,
+}
+
+impl Default for Verify {
+    fn default() -> Self {
+        Verify {
+            spf: VerifyMode::Tag,
+            dkim: VerifyMode::Tag,
+            dmarc: VerifyMode::Enforce,
+            max_size: 10 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    /// Not checked.
+    Off,
+    /// Checked and recorded in Authentication-Results.
+    Tag,
+    /// Checked, recorded, and a failure refused.
+    Enforce,
 }
 
 impl Settings {
@@ -492,6 +546,8 @@ impl Settings {
             queue: Queue::default(),
             log: Log::default(),
             backends: BTreeMap::new(),
+            dkim: Dkim::default(),
+            verify: Verify::default(),
         }
     }
 }
@@ -759,6 +815,18 @@ fn check_url(kind: BackendKind, url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Dot-separated labels of letters, digits, `-` and `_` (a selector or a domain).
+fn is_dns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 fn validate(s: &Settings) -> Result<(), String> {
     if let Some(h) = &s.hostname
         && (h.is_empty() || h.contains(char::is_whitespace))
@@ -778,6 +846,33 @@ fn validate(s: &Settings) -> Result<(), String> {
             "queue.smart_host {:?} is not host[:port]",
             s.queue.smart_host
         ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for k in &s.dkim.sign {
+        if !is_dns_name(&k.domain) {
+            return Err(format!("dkim.sign domain {:?} is not a domain", k.domain));
+        }
+        if !is_dns_name(&k.selector) {
+            return Err(format!(
+                "dkim.sign selector {:?} of {} is not a DNS label",
+                k.selector, k.domain
+            ));
+        }
+        if k.key.is_empty() {
+            return Err(format!(
+                "dkim.sign entry {}/{} has no key",
+                k.domain, k.selector
+            ));
+        }
+        if !seen.insert((
+            k.domain.to_ascii_lowercase(),
+            k.selector.to_ascii_lowercase(),
+        )) {
+            return Err(format!(
+                "dkim.sign lists domain {} with selector {} twice",
+                k.domain, k.selector
+            ));
+        }
     }
     if !["off", "error", "warn", "info", "debug", "trace"].contains(&s.log.level.as_str()) {
         return Err(format!(

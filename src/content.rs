@@ -18,10 +18,12 @@ pub const CHUNK: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub enum Content {
     Memory(Arc<[u8]>),
-    /// A file that nobody rewrites while it is being read (a `df` under its message lock).
+    /// A file that nobody rewrites while it is being read (a `df` under its message lock),
+    /// behind `prefix` (header fields kept in the `qf`; usually empty). `len` counts both.
     File {
         path: PathBuf,
         len: u64,
+        prefix: Arc<[u8]>,
     },
 }
 
@@ -47,7 +49,36 @@ impl Content {
         Ok(Content::File {
             path: path.to_path_buf(),
             len,
+            prefix: Arc::from(&b""[..]),
         })
+    }
+
+    /// The same message with `prefix` (whole header fields) in front of it.
+    pub fn with_prefix(self, prefix: &[u8]) -> Content {
+        if prefix.is_empty() {
+            return self;
+        }
+        match self {
+            Content::Memory(b) => {
+                let mut v = Vec::with_capacity(prefix.len() + b.len());
+                v.extend_from_slice(prefix);
+                v.extend_from_slice(&b);
+                Content::from(v)
+            }
+            Content::File {
+                path,
+                len,
+                prefix: old,
+            } => {
+                let mut p = prefix.to_vec();
+                p.extend_from_slice(&old);
+                Content::File {
+                    path,
+                    len: len + prefix.len() as u64,
+                    prefix: p.into(),
+                }
+            }
+        }
     }
 
     /// The size in bytes.
@@ -75,7 +106,9 @@ impl Content {
     pub fn reader(&self) -> io::Result<ContentReader> {
         Ok(match self {
             Content::Memory(b) => ContentReader::Memory(io::Cursor::new(b.clone())),
-            Content::File { path, .. } => ContentReader::File(File::open(path)?),
+            Content::File { path, prefix, .. } => {
+                ContentReader::File(io::Cursor::new(prefix.clone()).chain(File::open(path)?))
+            }
         })
     }
 
@@ -83,8 +116,11 @@ impl Content {
     pub async fn async_reader(&self) -> io::Result<AsyncContentReader> {
         Ok(match self {
             Content::Memory(b) => AsyncContentReader::Memory(io::Cursor::new(b.clone())),
-            Content::File { path, .. } => {
-                AsyncContentReader::File(tokio::fs::File::open(path).await?)
+            Content::File { path, prefix, .. } => {
+                AsyncContentReader::File(tokio::io::AsyncReadExt::chain(
+                    io::Cursor::new(prefix.clone()),
+                    tokio::fs::File::open(path).await?,
+                ))
             }
         })
     }
@@ -142,7 +178,7 @@ pub fn read_chunks(
 #[derive(Debug)]
 pub enum ContentReader {
     Memory(io::Cursor<Arc<[u8]>>),
-    File(File),
+    File(io::Chain<io::Cursor<Arc<[u8]>>, File>),
 }
 
 impl Read for ContentReader {
@@ -158,7 +194,7 @@ impl Read for ContentReader {
 #[derive(Debug)]
 pub enum AsyncContentReader {
     Memory(io::Cursor<Arc<[u8]>>),
-    File(tokio::fs::File),
+    File(tokio::io::Chain<io::Cursor<Arc<[u8]>>, tokio::fs::File>),
 }
 
 impl AsyncRead for AsyncContentReader {
@@ -186,8 +222,33 @@ mod tests {
         let file = Content::File {
             path: p,
             len: bytes.len() as u64,
+            prefix: Arc::from(&b""[..]),
         };
         (d, [Content::from(bytes), file])
+    }
+
+    #[tokio::test]
+    async fn a_prefix_reads_first_from_memory_and_file() {
+        let body = b"Subject: x\n\nbody\n";
+        let (_d, cs) = both(body);
+        for c in cs {
+            let c = c.with_prefix(b"X-A: 1\n").with_prefix(b"X-B: 2\n");
+            let want = b"X-B: 2\nX-A: 1\nSubject: x\n\nbody\n";
+            assert_eq!(c.len(), want.len() as u64);
+            let mut all = Vec::new();
+            c.reader().unwrap().read_to_end(&mut all).unwrap();
+            assert_eq!(all, want);
+            let mut all = Vec::new();
+            c.async_reader()
+                .await
+                .unwrap()
+                .read_to_end(&mut all)
+                .await
+                .unwrap();
+            assert_eq!(all, want);
+            assert_eq!(c.head(9).unwrap(), b"X-B: 2\nX-");
+            assert_eq!(c.clone().with_prefix(b"").len(), c.len());
+        }
     }
 
     #[test]

@@ -235,6 +235,12 @@ impl Dns {
         })
     }
 
+    /// The current resolver itself, for mail-auth's SPF/DKIM/DMARC lookups (same servers,
+    /// timeout and attempts as every other lookup).
+    pub fn tokio_resolver(&self) -> TokioResolver {
+        self.current().resolver.clone()
+    }
+
     /// The configured per-query timeout.
     pub fn timeout(&self) -> Duration {
         self.current().timeout

@@ -26,6 +26,7 @@ pub mod reply;
 pub mod route;
 pub mod server;
 pub mod smtp;
+pub mod stage;
 pub mod sys;
 pub mod sysexits;
 pub mod tls;

@@ -337,9 +337,19 @@ fn daemon_down_queues_in_the_client_spool() {
 
     // The daemon's import moves it into the main spool, once.
     let spool = Spool::open(&r.path().join("var/spool/mqueue")).unwrap();
-    let first = client_spool::import(&dir, &spool, "mail.example1.com").unwrap();
+    let first = client_spool::import(
+        &dir,
+        &spool,
+        &mailtool::stage::Stage::plain("mail.example1.com"),
+    )
+    .unwrap();
     assert_eq!(first.imported.len(), 1, "{first:?}");
-    let again = client_spool::import(&dir, &spool, "mail.example1.com").unwrap();
+    let again = client_spool::import(
+        &dir,
+        &spool,
+        &mailtool::stage::Stage::plain("mail.example1.com"),
+    )
+    .unwrap();
     assert!(again.imported.is_empty() && again.already_imported.is_empty());
     let list = spool.list().unwrap();
     assert_eq!(list.len(), 1);
@@ -372,7 +382,12 @@ fn daemon_down_queues_in_the_client_spool() {
             .output()
             .unwrap();
         assert!(!listing.status.success(), "the drop box is not listable");
-        let r2 = client_spool::import(&dir, &spool, "mail.example1.com").unwrap();
+        let r2 = client_spool::import(
+            &dir,
+            &spool,
+            &mailtool::stage::Stage::plain("mail.example1.com"),
+        )
+        .unwrap();
         assert_eq!(r2.imported.len(), 1, "{r2:?}");
         let data = fs::read_to_string(spool.data_path(&r2.imported[0])).unwrap();
         assert!(data.contains("(mailtool, from userid 65534)"), "{data}");

@@ -6,6 +6,7 @@
 
 mod client_args;
 mod config_cmd;
+mod dkim;
 mod doctor;
 mod generate;
 mod mailq;
@@ -105,6 +106,8 @@ pub enum Command {
     Config(config_cmd::ConfigArgs),
     /// Check the installation and say how to fix what is wrong
     Doctor(doctor::DoctorArgs),
+    /// Make DKIM signing keys and print the DNS records to publish
+    Dkim(dkim::DkimArgs),
     /// Translate another mail system's setup (a sendmail .mc and /etc/mail) into mailtool's
     Migrate(migrate::MigrateArgs),
     /// Print a shell completion script, or write all of them with --dir
@@ -225,6 +228,7 @@ fn run(global: GlobalOpts, command: Command) -> Result<i32, Fail> {
         Command::Newaliases(a) => newaliases::run(&global, &a),
         Command::Config(a) => config_cmd::run(&global, &a),
         Command::Doctor(a) => doctor::run(&global, &a),
+        Command::Dkim(a) => dkim::run(&global, &a),
         Command::Passwd(a) => passwd::run(&global, &a),
         Command::Poprelay(a) => poprelay::run(&global, &a),
         Command::Migrate(a) => migrate::run(&global, &a),

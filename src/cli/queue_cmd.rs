@@ -178,14 +178,16 @@ fn deliver_here(cfg: Config, filter: Filter) -> Result<i32, Fail> {
         .enable_all()
         .build()
         .map_err(|e| Fail::new(EX_OSERR, format!("queue: {e}")))?;
-    let engine = Engine::standalone(cfg, spool.clone(), dns)
+    let stage = Arc::new(
+        crate::stage::Stage::load(&cfg).map_err(|e| Fail::new(EX_CONFIG, format!("queue: {e}")))?,
+    );
+    let engine = Engine::standalone(cfg, spool.clone(), dns, stage)
         .map_err(|e| Fail::new(EX_CONFIG, format!("queue: {e}")))?;
     // What `sendmail` left while the daemon was down is part of the queue too.
     let client = engine
         .config()
         .path(&engine.config().settings.paths.client_spool);
-    if let Err(e) = crate::queue::client_spool::import(&client, &spool, &engine.config().hostname())
-    {
+    if let Err(e) = crate::queue::client_spool::import(&client, &spool, &engine.stage()) {
         eprintln!("queue: client spool {}: {e}", client.display());
     }
     let selected = spool

@@ -49,6 +49,7 @@ pub fn run(global: &GlobalOpts, a: &ServeArgs) -> Result<i32, Fail> {
                 ServeError::Account(_) => EX_OSERR,
                 ServeError::Spool { .. } | ServeError::Io { .. } => EX_CANTCREAT,
                 ServeError::Tls(_) | ServeError::Dns(_) | ServeError::Backend(_) => EX_CONFIG,
+                ServeError::Dkim(_) => EX_CONFIG,
                 ServeError::Runtime(_) => EX_SOFTWARE,
             };
             Err(Fail::new(code, format!("mailtool serve: {e}")))

@@ -22,6 +22,7 @@ use crate::route::Route;
 use super::dsn::{self, Entry, Kind};
 use super::{Envelope, Incoming, NewMessage, QueueId, RcptState, Recipient, Spool, SpoolError};
 use crate::content::Content;
+use crate::stage::Stage;
 
 /// What an attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +112,9 @@ pub struct Engine {
     policy: Arc<Policy>,
     remote: RwLock<Arc<Remote>>,
     dns: Dns,
+    /// The message stage (DKIM keys, `[verify]`): the SMTP server's, the client spool's
+    /// import and the notices written here share it.
+    stage: RwLock<Arc<Stage>>,
 }
 
 use crate::sys::unix_now as now_secs;
@@ -166,9 +170,10 @@ impl Engine {
         cfg: Config,
         spool: Arc<Spool>,
         dns: Dns,
+        stage: Arc<Stage>,
     ) -> Result<Engine, crate::tls::TlsError> {
         let policy = Arc::new(Policy::new(&cfg));
-        Engine::new(cfg, spool, dns, policy)
+        Engine::new(cfg, spool, dns, policy, stage)
     }
 
     /// An engine routing through `policy`, the server's (`serve`: [`crate::server::app`]).
@@ -177,11 +182,13 @@ impl Engine {
         spool: Arc<Spool>,
         dns: Dns,
         policy: Arc<Policy>,
+        stage: Arc<Stage>,
     ) -> Result<Engine, crate::tls::TlsError> {
         let remote = remote_for(&cfg, dns.clone())?;
         Ok(Engine {
             spool,
             policy,
+            stage: RwLock::new(stage),
             config: RwLock::new(Arc::new(cfg)),
             remote: RwLock::new(Arc::new(remote)),
             dns,
@@ -195,11 +202,21 @@ impl Engine {
             .clone()
     }
 
-    /// SIGHUP: new settings for the next attempts (the policy is reloaded by its owner).
+    /// The message stage.
+    pub fn stage(&self) -> Arc<Stage> {
+        self.stage.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// SIGHUP: new settings for the next attempts (the policy is reloaded by its owner), and
+    /// the DKIM keys read again; a key that cannot be read keeps the old stage.
     pub fn reload(&self, cfg: Config) {
         match remote_for(&cfg, self.dns.clone()) {
             Ok(r) => *self.remote.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(r),
             Err(e) => tracing::error!("queue: keeping the old outbound settings: {e}"),
+        }
+        match Stage::load(&cfg) {
+            Ok(st) => *self.stage.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(st),
+            Err(e) => tracing::error!("SIGHUP: keeping the old DKIM keys and [verify]: {e}"),
         }
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
     }
@@ -236,7 +253,8 @@ impl Engine {
             // Small messages are read once into memory; larger ones are streamed from the df
             // by every courier, so memory stays bounded whatever the size.
             let data = Content::load(&path, crate::content::CHUNK as u64)
-                .map_err(|e| SpoolError::io("read", &path, e))?;
+                .map_err(|e| SpoolError::io("read", &path, e))?
+                .with_prefix(env.headers.concat().as_bytes());
             Ok(Start::Go(Box::new((lock, env, data))))
         })
         .await?;
@@ -488,6 +506,8 @@ impl Engine {
         let original = data.clone();
         let to = notice.to.clone();
         let oid = id.clone();
+        let stage = self.stage();
+        let mut e = e;
         let nid = blocking(move || {
             // Streamed into its own df like a received message: a bounce that returns a large
             // original costs no more memory than a small one.
@@ -508,9 +528,12 @@ impl Engine {
                 return Err(e);
             }
             read.map_err(|e| SpoolError::io("read", &spool.data_path(&oid), e))?;
+            let head = incoming.head().to_vec();
+            let data = incoming.finish()?;
+            stage.local(&nid, &data, &head, &mut e);
             spool.store(NewMessage {
                 envelope: e,
-                data: incoming.finish()?,
+                data,
                 id: Some(nid),
             })
         })

@@ -42,6 +42,7 @@ use std::time::{Duration, SystemTime};
 use super::id::QueueId;
 use super::incoming::Incoming;
 use super::spool::{Envelope, NewMessage, QfError, Recipient, Spool, SpoolError};
+use crate::stage::Stage;
 
 /// Mode of the drop directory: sticky, setgid, `rwx-wx-wx`.
 pub const DIR_MODE: u32 = 0o3733;
@@ -204,7 +205,7 @@ pub struct ImportReport {
 pub fn import(
     client_spool: &Path,
     spool: &Spool,
-    hostname: &str,
+    stage: &Stage,
 ) -> Result<ImportReport, ClientSpoolError> {
     let mut report = ImportReport::default();
     let rd = match fs::read_dir(client_spool) {
@@ -226,7 +227,7 @@ pub fn import(
             continue;
         };
         match kind {
-            "qf" => match import_one(client_spool, &id, spool, hostname) {
+            "qf" => match import_one(client_spool, &id, spool, stage) {
                 Ok(Outcome::Imported) => report.imported.push(id),
                 Ok(Outcome::AlreadyThere) => report.already_imported.push(id),
                 Err(why) => report.skipped.push((name.clone(), why)),
@@ -287,7 +288,8 @@ fn open_untrusted(path: &Path) -> Result<(File, fs::Metadata), String> {
     Ok((f, md))
 }
 
-fn import_one(dir: &Path, id: &QueueId, spool: &Spool, hostname: &str) -> Result<Outcome, String> {
+fn import_one(dir: &Path, id: &QueueId, spool: &Spool, stage: &Stage) -> Result<Outcome, String> {
+    let hostname = stage.hostname();
     let (mut qf, qf_md) = open_untrusted(&dir.join(format!("qf{id}")))?;
     let mut qf_bytes = Vec::new();
     qf.read_to_end(&mut qf_bytes)
@@ -343,12 +345,16 @@ fn import_one(dir: &Path, id: &QueueId, spool: &Spool, hostname: &str) -> Result
                 env.size
             ));
         }
+        let head = incoming.head().to_vec();
         let data = match incoming.finish() {
             Ok(d) => d,
             Err(e) => break 'copy stored(e)?,
         };
+        // The message stage: a local user's mail is ours to sign.
+        let mut envelope = sanitized(&env, uid);
+        stage.local(id, &data, &head, &mut envelope);
         let msg = NewMessage {
-            envelope: sanitized(&env, uid),
+            envelope,
             data,
             id: Some(id.clone()),
         };
@@ -434,7 +440,7 @@ mod tests {
             FILE_MODE
         );
         let spool = Spool::open(&tmp.path().join("mqueue")).unwrap();
-        let r = import(&drop_dir, &spool, "mail.test").unwrap();
+        let r = import(&drop_dir, &spool, &Stage::plain("mail.test")).unwrap();
         assert_eq!(r.imported, vec![id.clone()]);
         assert!(r.skipped.is_empty(), "{:?}", r.skipped);
         assert_eq!(fs::read_dir(&drop_dir).unwrap().count(), 0);
@@ -446,7 +452,7 @@ mod tests {
         assert!(data.starts_with("Received: by mail.test (mailtool, from userid "));
         assert!(data.ends_with("Subject: s\n\nhi\n"));
         // A second run finds nothing new.
-        let r = import(&drop_dir, &spool, "mail.test").unwrap();
+        let r = import(&drop_dir, &spool, &Stage::plain("mail.test")).unwrap();
         assert!(r.imported.is_empty() && r.already_imported.is_empty());
         assert_eq!(spool.list().unwrap().len(), 1);
     }
@@ -461,10 +467,10 @@ mod tests {
         // Simulate an import that stored but died before removing the client files.
         let saved_qf = fs::read(drop_dir.join(format!("qf{id}"))).unwrap();
         let saved_df = fs::read(drop_dir.join(format!("df{id}"))).unwrap();
-        import(&drop_dir, &spool, "h").unwrap();
+        import(&drop_dir, &spool, &Stage::plain("h")).unwrap();
         fs::write(drop_dir.join(format!("df{id}")), saved_df).unwrap();
         fs::write(drop_dir.join(format!("qf{id}")), saved_qf).unwrap();
-        let r = import(&drop_dir, &spool, "h").unwrap();
+        let r = import(&drop_dir, &spool, &Stage::plain("h")).unwrap();
         assert_eq!(r.already_imported, vec![id]);
         assert!(r.imported.is_empty());
         assert_eq!(spool.list().unwrap().len(), 1);
@@ -493,7 +499,7 @@ mod tests {
         let hard = QueueId::compose(unix_now() as i64, 3, std::process::id());
         fs::hard_link(&secret, drop_dir.join(format!("df{hard}"))).unwrap();
         fs::write(drop_dir.join(format!("qf{hard}")), e.to_qf().unwrap()).unwrap();
-        let r = import(&drop_dir, &spool, "h").unwrap();
+        let r = import(&drop_dir, &spool, &Stage::plain("h")).unwrap();
         assert!(r.imported.is_empty(), "{r:?}");
         let skipped: Vec<&str> = r.skipped.iter().map(|(n, _)| n.as_str()).collect();
         assert!(skipped.contains(&format!("qf{bad}").as_str()), "{r:?}");
@@ -524,7 +530,7 @@ mod tests {
                 .unwrap();
         }
         assert!(crate::sys::process::alive(1));
-        let r = import(&drop_dir, &spool, "h").unwrap();
+        let r = import(&drop_dir, &spool, &Stage::plain("h")).unwrap();
         assert_eq!(r.removed, vec![format!("df{ours}")], "{r:?}");
         assert!(drop_dir.join(format!("df{init}")).exists());
     }
@@ -549,7 +555,7 @@ mod tests {
     fn missing_client_spool_is_empty() {
         let tmp = tempfile::tempdir().unwrap();
         let spool = Spool::open(&tmp.path().join("mqueue")).unwrap();
-        let r = import(&tmp.path().join("none"), &spool, "h").unwrap();
+        let r = import(&tmp.path().join("none"), &spool, &Stage::plain("h")).unwrap();
         assert!(r.imported.is_empty());
     }
 }

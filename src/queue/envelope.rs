@@ -129,6 +129,11 @@ pub struct Envelope {
     pub size: u64,
     /// Records with letters mailtool does not know, preserved verbatim (without newline).
     pub extra_records: Vec<String>,
+    /// `H`: header fields the message stage added after the data was written (DKIM-Signature,
+    /// Authentication-Results), each LF-ended, folded lines included. Delivery puts them in
+    /// front of the `df`, as sendmail keeps its headers in the `qf`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
 }
 
 impl Envelope {

@@ -69,6 +69,33 @@ impl Spilled {
         &self.id
     }
 
+    /// The `df` file's path (its content may be read while it is being stored).
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Its size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty file.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Overwrites bytes at `at` without changing the size (the stage renames a field).
+    pub fn overwrite(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if at + bytes.len() as u64 > self.len {
+            return Err(std::io::Error::other("overwrite past the end"));
+        }
+        match &self.file {
+            Some(f) => f.write_all_at(bytes, at),
+            None => Err(std::io::Error::other("file already handed over")),
+        }
+    }
+
     /// Hands the open file over; from then on the caller removes it on failure. `None` only
     /// if it was taken before, which the spool never does.
     pub(super) fn take_file(&mut self) -> Option<File> {

@@ -115,6 +115,11 @@ impl Envelope {
             }
             let _ = writeln!(s, ":<{}>", r.address);
         }
+        for h in &self.headers {
+            check_header(h)?;
+            s.push('H');
+            s.push_str(h);
+        }
         for x in &self.extra_records {
             check_field("record", x)?;
             if x.is_empty() || x == "." {
@@ -136,12 +141,25 @@ impl Envelope {
         let body = &text[..text.len() - 2];
         let mut env = Envelope::default();
         let (mut have_v, mut have_t, mut have_s, mut have_i) = (false, false, false, false);
+        let mut in_header = false;
         for (n, line) in body.lines().enumerate() {
             let lineno = n + 1;
             let bad = |what: &str| QfError::Corrupt(format!("line {lineno}: {what}"));
             let Some(letter) = line.chars().next() else {
                 return Err(bad("empty line"));
             };
+            // A folded header's continuation lines follow its H record, as in sendmail's qf.
+            if letter == ' ' || letter == '\t' {
+                match env.headers.last_mut() {
+                    Some(h) if in_header => {
+                        h.push_str(line);
+                        h.push('\n');
+                        continue;
+                    }
+                    _ => return Err(bad("continuation line without an H record")),
+                }
+            }
+            in_header = letter == 'H';
             let rest = &line[letter.len_utf8()..];
             if n == 0 && letter != 'V' {
                 return Err(bad("no V record first"));
@@ -210,6 +228,12 @@ impl Envelope {
                     }
                 }
                 'R' => env.recipients.push(parse_rcpt(rest).map_err(|e| bad(&e))?),
+                'H' => {
+                    if !rest.contains(':') {
+                        return Err(bad("H record is not a header field"));
+                    }
+                    env.headers.push(format!("{rest}\n"));
+                }
                 '.' => return Err(bad("'.' before the end")),
                 _ => env.extra_records.push(line.to_string()),
             }
@@ -279,6 +303,26 @@ fn parse_rcpt(rest: &str) -> Result<Recipient, String> {
     Ok(r)
 }
 
+/// A header the `H` records can carry: `Name: value`, LF-ended, continuation lines starting
+/// with white space, no CR or NUL.
+fn check_header(h: &str) -> Result<(), SpoolError> {
+    let bad = || SpoolError::Invalid(format!("bad header record {h:?}"));
+    let Some(body) = h.strip_suffix('\n') else {
+        return Err(bad());
+    };
+    let mut lines = body.split('\n');
+    let first = lines.next().unwrap_or("");
+    let name = first.split(':').next().unwrap_or("");
+    if !first.contains(':') || name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    if h.contains(['\r', '\0']) || lines.any(|l| !l.starts_with([' ', '\t']) || l.trim().is_empty())
+    {
+        return Err(bad());
+    }
+    Ok(())
+}
+
 fn strip_angles(s: &str) -> &str {
     s.strip_prefix('<')
         .and_then(|x| x.strip_suffix('>'))
@@ -318,3 +362,50 @@ fn xtext_encode(s: &str) -> String {
 }
 
 use crate::wire::xtext::decode_lenient as xtext_decode;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_records_round_trip_with_their_folding() {
+        let mut env = Envelope::new("a@b.example", vec![Recipient::new("c@d.example")]);
+        env.headers = vec![
+            "DKIM-Signature: v=1; a=rsa-sha256;\n\tb=abc\n\t def\n".into(),
+            "Authentication-Results: mx.example; spf=pass\n".into(),
+        ];
+        let qf = env.to_qf().unwrap();
+        assert!(qf.contains("\nHDKIM-Signature: v=1; a=rsa-sha256;\n\tb=abc\n\t def\nHAuth"));
+        let back = Envelope::parse_qf(qf.as_bytes()).unwrap();
+        assert_eq!(back.headers, env.headers);
+        assert!(back.extra_records.is_empty());
+    }
+
+    #[test]
+    fn headers_that_would_break_the_file_are_refused() {
+        for h in [
+            "X: no newline",
+            "X: a\nnot folded\n",
+            "X: a\r\n",
+            "no colon\n",
+            ": empty name\n",
+            "X: a\n\t\n",
+        ] {
+            let mut env = Envelope::new("", vec![Recipient::new("c@d.example")]);
+            env.headers = vec![h.into()];
+            assert!(env.to_qf().is_err(), "{h:?}");
+        }
+        // A continuation line with no header before it is corruption, not a header.
+        let env = Envelope::new("", vec![Recipient::new("c@d.example")]);
+        let qf = env.to_qf().unwrap().replacen("\nS<", "\n\tstray\nS<", 1);
+        assert!(matches!(
+            Envelope::parse_qf(qf.as_bytes()),
+            Err(QfError::Corrupt(_))
+        ));
+        let qf = env
+            .to_qf()
+            .unwrap()
+            .replacen("\nS<", "\nHnot a header\nS<", 1);
+        assert!(Envelope::parse_qf(qf.as_bytes()).is_err());
+    }
+}

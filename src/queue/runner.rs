@@ -52,7 +52,7 @@ pub fn client_spool_intake(engine: &Arc<Engine>) -> Intake {
     Arc::new(move || {
         let cfg = engine.config();
         let dir = cfg.path(&cfg.settings.paths.client_spool);
-        match super::client_spool::import(&dir, &engine.spool, &cfg.hostname()) {
+        match super::client_spool::import(&dir, &engine.spool, &engine.stage()) {
             Ok(r) => {
                 for (file, why) in &r.skipped {
                     tracing::warn!("client spool: {file} left in place: {why}");

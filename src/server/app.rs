@@ -48,6 +48,7 @@ impl App {
         spool: Arc<Spool>,
         dns: Dns,
         tls: Option<TlsAcceptor>,
+        stage: Arc<crate::stage::Stage>,
     ) -> Result<App, crate::tls::TlsError> {
         let policy = Arc::new(Policy::new(&config));
         let engine = Arc::new(Engine::new(
@@ -55,6 +56,7 @@ impl App {
             spool.clone(),
             dns.clone(),
             policy.clone(),
+            stage,
         )?);
         Ok(App {
             config: RwLock::new(Arc::new(config)),

@@ -51,6 +51,8 @@ pub enum ServeError {
     Runtime(String),
     #[error("{0}")]
     Backend(String),
+    #[error("{0}")]
+    Dkim(#[from] crate::stage::keys::KeyError),
 }
 
 /// Options from the command line.
@@ -287,9 +289,18 @@ async fn async_main(
     // journald reads stderr too: only syslog is somewhere else.
     let log_elsewhere = cfg.settings.log.target == crate::config::LogTarget::Syslog;
     let spool = Arc::new(spool);
+    // DKIM keys are read as the server's user: what it cannot read now, it could not on
+    // SIGHUP either.
+    let stage = Arc::new(crate::stage::Stage::load(&cfg)?);
     let shared = Arc::new(
-        App::new(cfg, spool, dns, tls.map(tokio_rustls::TlsAcceptor::from))
-            .map_err(|e| ServeError::Runtime(e.to_string()))?,
+        App::new(
+            cfg,
+            spool,
+            dns,
+            tls.map(tokio_rustls::TlsAcceptor::from),
+            stage,
+        )
+        .map_err(|e| ServeError::Runtime(e.to_string()))?,
     );
     let engine = shared.engine.clone();
     let (queue_stop, queue_stop_rx) = tokio::sync::watch::channel(false);

@@ -20,7 +20,7 @@ use crate::queue::{self, Incoming, NewMessage, QueueId, SpoolError};
 use crate::server::app::App as Shared;
 use crate::server::deadline::{DataClock, DataLimit};
 use crate::server::listen::{Conn, Family, Slot, accept_loop, admit};
-use crate::smtp::proto::{DataReader, DataState, LineReader, Reply, count_hops, received_header};
+use crate::smtp::proto::{DataReader, DataState, LineReader, Reply, received_header};
 use crate::smtp::session::{Envelope, Session, SessionConfig, SpoolRoom, Step};
 
 /// Which port a connection came in on.
@@ -602,20 +602,12 @@ async fn store(
 ) -> Reply {
     let host = cfg.hostname();
     let s = &cfg.settings.smtp;
-    // The head starts with our own Received: line, which counts as a hop.
-    let hops = count_hops(incoming.head());
     let msgid = message_id(incoming.head());
     let size = incoming.len();
     let mut envelope = to_queue_envelope(&env, &host, cfg.settings.smtp.always_add_domain);
-    if hops > s.max_hops as usize {
-        // Accepted, then bounced by the queue runner, as sendmail does (docs/sendmail-compat.md §7).
-        let text = format!("554 5.4.6 Too many hops {hops} ({} max)", s.max_hops);
-        for r in &mut envelope.recipients {
-            r.state = queue::RcptState::Failed;
-            r.status = Some(text.clone());
-        }
-        envelope.status_message = Some(text);
-    }
+    // The message stage (crate::stage), step 1: the head starts with our own Received: line,
+    // which counts as a hop.
+    crate::stage::hops::check(incoming.head(), s.max_hops, &mut envelope);
     let nrcpts = envelope.recipients.len();
     if env.discard {
         // access DISCARD: the client is told it was accepted; nothing is kept.
@@ -631,10 +623,44 @@ async fn store(
     } else {
         format!("<{}>", envelope.sender)
     };
+    let failed = || Reply::new(451, "4.3.0 Insufficient system resources; try again later");
+    let head = incoming.head().to_vec();
+    let data = match tokio::task::spawn_blocking(move || incoming.finish()).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            tracing::error!("cannot queue message from {}: {e}", env.client.hello_text());
+            let (code, dsn) = e.smtp_status();
+            return Reply::new(
+                code,
+                format!("{dsn} Insufficient system resources; try again later"),
+            );
+        }
+        Err(e) => {
+            tracing::error!("queueing task failed: {e}");
+            return failed();
+        }
+    };
+    // Steps 2-4: forged Authentication-Results, SPF/DKIM/DMARC, DKIM signing.
+    let policy = &shared.policy;
+    let trusted = policy
+        .client_may_relay(&env.client, &policy.settings(), &policy.classes())
+        .unwrap_or(false);
+    let client = crate::stage::Client {
+        ip: env.client.ip,
+        helo: &env.helo,
+        trusted,
+    };
+    let stage = shared.engine.stage();
+    let data = match stage
+        .smtp(&shared.dns, &qid, data, head, &client, &mut envelope)
+        .await
+    {
+        Ok(d) => d,
+        Err(reply) => return reply,
+    };
     let spool = shared.spool.clone();
     let id = qid.clone();
     let res = tokio::task::spawn_blocking(move || {
-        let data = incoming.finish()?;
         spool.store(NewMessage {
             envelope,
             data,

@@ -109,7 +109,14 @@ impl Rec {
             Rec::Aaaa(_, ip) => RData::AAAA(AAAA(*ip)),
             Rec::Ptr(_, n) => RData::PTR(PTR(name(n))),
             Rec::Mx(_, p, x) => RData::MX(MX::new(*p, name(x))),
-            Rec::Txt(_, t) => RData::TXT(TXT::new(vec![t.clone()])),
+            // One character-string holds at most 255 bytes (RFC 1035 §3.3): a DKIM key's
+            // record is published as several, which resolvers join.
+            Rec::Txt(_, t) => RData::TXT(TXT::new(
+                t.as_bytes()
+                    .chunks(255)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect(),
+            )),
             Rec::ServFail(_) | Rec::Timeout(_) => return None,
         })
     }

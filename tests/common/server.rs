@@ -93,8 +93,12 @@ pub fn readable(root: &Path) {
         let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755));
     }
     if let Ok(rd) = std::fs::read_dir(root.join("etc/mail")) {
+        // Directories (etc/mail/dkim, 0750 in the server's group) and what is in them keep
+        // the modes they were given.
         for e in rd.flatten() {
-            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644));
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644));
+            }
         }
     }
 }
