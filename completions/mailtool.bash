@@ -22,6 +22,9 @@ _mailtool() {
             mailtool,config)
                 cmd="mailtool__subcmd__config"
                 ;;
+            mailtool,dkim)
+                cmd="mailtool__subcmd__dkim"
+                ;;
             mailtool,doctor)
                 cmd="mailtool__subcmd__doctor"
                 ;;
@@ -88,11 +91,26 @@ _mailtool() {
             mailtool__subcmd__config__subcmd__help,show)
                 cmd="mailtool__subcmd__config__subcmd__help__subcmd__show"
                 ;;
+            mailtool__subcmd__dkim,help)
+                cmd="mailtool__subcmd__dkim__subcmd__help"
+                ;;
+            mailtool__subcmd__dkim,keygen)
+                cmd="mailtool__subcmd__dkim__subcmd__keygen"
+                ;;
+            mailtool__subcmd__dkim__subcmd__help,help)
+                cmd="mailtool__subcmd__dkim__subcmd__help__subcmd__help"
+                ;;
+            mailtool__subcmd__dkim__subcmd__help,keygen)
+                cmd="mailtool__subcmd__dkim__subcmd__help__subcmd__keygen"
+                ;;
             mailtool__subcmd__help,completions)
                 cmd="mailtool__subcmd__help__subcmd__completions"
                 ;;
             mailtool__subcmd__help,config)
                 cmd="mailtool__subcmd__help__subcmd__config"
+                ;;
+            mailtool__subcmd__help,dkim)
+                cmd="mailtool__subcmd__help__subcmd__dkim"
                 ;;
             mailtool__subcmd__help,doctor)
                 cmd="mailtool__subcmd__help__subcmd__doctor"
@@ -147,6 +165,9 @@ _mailtool() {
                 ;;
             mailtool__subcmd__help__subcmd__config,show)
                 cmd="mailtool__subcmd__help__subcmd__config__subcmd__show"
+                ;;
+            mailtool__subcmd__help__subcmd__dkim,keygen)
+                cmd="mailtool__subcmd__help__subcmd__dkim__subcmd__keygen"
                 ;;
             mailtool__subcmd__help__subcmd__migrate,sendmail)
                 cmd="mailtool__subcmd__help__subcmd__migrate__subcmd__sendmail"
@@ -254,7 +275,7 @@ _mailtool() {
 
     case "${cmd}" in
         mailtool)
-            opts="-h -V --config --root --help --version makemap newaliases serve setup mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor migrate completions man help"
+            opts="-h -V --config --root --help --version makemap newaliases serve setup mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor dkim migrate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -423,6 +444,100 @@ _mailtool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailtool__subcmd__dkim)
+            opts="-h --config --root --help keygen help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__dkim__subcmd__help)
+            opts="keygen help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__dkim__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__dkim__subcmd__help__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__dkim__subcmd__keygen)
+            opts="-h --algorithm --out --config --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --algorithm)
+                    COMPREPLY=($(compgen -W "rsa ed25519" -- "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailtool__subcmd__doctor)
             opts="-h --fix --offline --json --config --root --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -446,7 +561,7 @@ _mailtool() {
             return 0
             ;;
         mailtool__subcmd__help)
-            opts="makemap newaliases serve setup mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor migrate completions man help"
+            opts="makemap newaliases serve setup mailq relaycheck queue smtp-send sendmail pop-login passwd poprelay config doctor dkim migrate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -502,6 +617,34 @@ _mailtool() {
             return 0
             ;;
         mailtool__subcmd__help__subcmd__config__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__dkim)
+            opts="keygen"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailtool__subcmd__help__subcmd__dkim__subcmd__keygen)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -103,9 +103,14 @@ fn a_healthy_server_passes_and_an_open_relay_fails() {
     );
     fs::write(&cert, ck.cert.pem()).unwrap();
     fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    // The seed's domains publish SPF covering the host and DMARC, as a healthy site does.
     let dns = TestDns::start(&[
         Rec::a("mail.example1.com", "127.0.0.1"),
         Rec::ptr("127.0.0.1", "mail.example1.com"),
+        Rec::txt("example1.com", "v=spf1 a:mail.example1.com -all"),
+        Rec::txt("_dmarc.example1.com", "v=DMARC1; p=reject"),
+        Rec::txt("example2.com", "v=spf1 ip4:127.0.0.1 -all"),
+        Rec::txt("_dmarc.example2.com", "v=DMARC1; p=none"),
     ]);
     let s = Server::start(
         r.path(),
@@ -125,6 +130,10 @@ fn a_healthy_server_passes_and_an_open_relay_fails() {
         "spool",
         "mailboxes",
         "map permissions",
+        "SPF example1.com",
+        "DMARC example1.com",
+        "SPF example2.com",
+        "DMARC example2.com",
     ] {
         assert_eq!(check(&v, name)["status"], "pass", "{name}: {v:#}");
     }
@@ -184,4 +193,100 @@ fn one_map_is_singular() {
             .starts_with("1 map readable by "),
         "{c}"
     );
+}
+
+#[test]
+fn mail_authentication_records_are_checked_and_what_to_publish_is_said() {
+    let r = root();
+    seed_root(r.path());
+    let etc = r.path().join("etc/mail");
+    fs::write(
+        etc.join("mailtool.toml"),
+        "user = \"nobody\"\ngroup = \"nogroup\"\n",
+    )
+    .unwrap();
+    let keygen = |sel: &str| -> String {
+        let out = common::run(
+            common::mailtool().arg("--root").arg(r.path()).args([
+                "dkim",
+                "keygen",
+                "example1.com",
+                sel,
+                "--algorithm",
+                "ed25519",
+            ]),
+            b"",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8(out.stdout).unwrap();
+        line.split_once(" IN TXT \"")
+            .unwrap()
+            .1
+            .trim_end()
+            .trim_end_matches('"')
+            .to_string()
+    };
+    let good = keygen("s1");
+    let _old = keygen("old");
+    let other = keygen("other");
+    let dns = TestDns::start(&[
+        Rec::a("mail.example1.com", "127.0.0.1"),
+        Rec::ptr("127.0.0.1", "mail.example1.com"),
+        Rec::txt("s1._domainkey.example1.com", &good),
+        // "old" is published with another key; "none" is not published at all.
+        Rec::txt("old._domainkey.example1.com", &other),
+        Rec::txt("example1.com", "v=spf1 ip4:192.0.2.1 -all"),
+        Rec::txt("_dmarc.example2.com", "v=DMARC1; p=none"),
+    ]);
+    fs::write(
+        etc.join("mailtool.toml"),
+        format!(
+            "hostname = \"mail.example1.com\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
+             [dns]\n{}\ntimeout = \"1s\"\n\
+             [dkim]\nsign = [{{ domain = \"example1.com\", selector = \"s1\", key = \"/etc/mail/dkim/example1.com.s1.key\" }},\n\
+             {{ domain = \"example1.com\", selector = \"old\", key = \"/etc/mail/dkim/example1.com.old.key\" }},\n\
+             {{ domain = \"example1.com\", selector = \"other\", key = \"/etc/mail/dkim/example1.com.other.key\" }}]\n",
+            dns.config_servers()
+        ),
+    )
+    .unwrap();
+    let (_, v) = doctor(r.path(), &[]);
+    assert_eq!(
+        check(&v, "DKIM s1._domainkey.example1.com")["status"],
+        "pass",
+        "{v:#}"
+    );
+    let old = check(&v, "DKIM old._domainkey.example1.com");
+    assert_eq!(old["status"], "fail", "{v:#}");
+    let fix = old["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("publish old._domainkey.example1.com. IN TXT \"v=DKIM1; k=ed25519; p="),
+        "{fix}"
+    );
+    assert_eq!(
+        check(&v, "DKIM other._domainkey.example1.com")["status"],
+        "fail",
+        "{v:#}"
+    );
+    let spf = check(&v, "SPF example1.com");
+    assert_eq!(spf["status"], "warn", "{v:#}");
+    assert!(
+        spf["fix"].as_str().unwrap().contains("ip4:127.0.0.1"),
+        "{spf:#}"
+    );
+    let dmarc = check(&v, "DMARC example1.com");
+    assert_eq!(dmarc["status"], "warn", "{v:#}");
+    assert!(
+        dmarc["fix"]
+            .as_str()
+            .unwrap()
+            .contains("_dmarc.example1.com. IN TXT \"v=DMARC1;"),
+        "{dmarc:#}"
+    );
+    assert_eq!(check(&v, "SPF example2.com")["status"], "warn", "{v:#}");
+    assert_eq!(check(&v, "DMARC example2.com")["status"], "pass", "{v:#}");
 }

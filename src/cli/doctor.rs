@@ -64,7 +64,13 @@ pub fn run(global: &GlobalOpts, a: &DoctorArgs) -> Result<i32, Fail> {
         .map_err(|e| Fail::new(EX_OSERR, format!("doctor: {e}")))?;
     rt.block_on(async {
         match crate::dns::Dns::new(&cfg.settings.dns.servers, cfg.settings.dns.timeout.0) {
-            Ok(dns) => checks.push(doctor::network::hostname(&cfg, &dns).await),
+            Ok(dns) => {
+                checks.push(doctor::network::hostname(&cfg, &dns).await);
+                checks.extend(doctor::mail_auth::dkim_records(&cfg, &dns).await);
+                if !a.offline {
+                    checks.extend(doctor::mail_auth::spf_and_dmarc(&cfg, &dns).await);
+                }
+            }
             Err(e) => checks.push(Check::fail(
                 "hostname DNS",
                 e.to_string(),

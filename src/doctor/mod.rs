@@ -5,6 +5,7 @@
 
 pub mod backends;
 pub mod files;
+pub mod mail_auth;
 pub mod network;
 pub mod queue;
 pub mod tls;

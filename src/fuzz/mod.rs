@@ -8,6 +8,7 @@
 pub mod aliases;
 pub mod bdb;
 pub mod config_toml;
+pub mod mail_headers;
 pub mod makemap_input;
 pub mod mbox_encode;
 pub mod mc_parse;

@@ -551,6 +551,36 @@ pub const TABLES: &[Table] = &[
             ),
         ],
     },
+    Table {
+        name: "dkim",
+        intro: "DKIM signing (RFC 6376, RFC 8463) of the mail we send for our own users:                 mail from clients that may relay (AUTH, loopback, localip, POP-before-SMTP,                 relay-domains), from the `sendmail` command, and the server's bounces. The                 key is picked by the domain of the From: address, or failing that by its                 nearest parent that has one (a bounce from MAILER-DAEMON@mail.example1.com is                 signed as example1.com). Signatures are relaxed/relaxed over From, Reply-To,                 Subject, Date, To, Cc, Message-ID, MIME and list fields, the important ones                 oversigned. Mail from a domain with no key goes out unsigned, and the log says                 so. `mailtool dkim keygen` makes keys and prints the DNS record; `doctor` checks                 that it is published.",
+        keys: &[k(
+            "sign",
+            "A list of `{ domain = \"D\", selector = \"S\", key = \"/etc/mail/dkim/D.S.key\" }`:              a PEM private key, RSA (PKCS#1 or PKCS#8, at least 1024 bits, 2048 recommended) or              Ed25519 (PKCS#8), readable by the server's group. A domain listed with several              selectors is signed with each (the overlap of a key rotation); the same domain              and selector twice is an error. A key that is missing, unreadable or malformed              stops `serve` at start (exit 78) naming its path; on SIGHUP the old keys stay.",
+        )],
+    },
+    Table {
+        name: "verify",
+        intro: "Checks of mail from clients that may not relay (strangers: not AUTH, not                 loopback, not localip, POP-before-SMTP or relay-domains), with the server's own                 resolver (`[dns]`): SPF (RFC 7208) of MAIL FROM and HELO, every DKIM signature                 (RFC 6376), and DMARC (RFC 7489) with alignment. The results go in an                 Authentication-Results field (RFC 8601) whose authserv-id is the host name; any                 such field claiming our authserv-id that came from outside is removed first.                 Each mode is `\"off\"`, `\"tag\"` (the field only) or `\"enforce\"` (also                 refuse at the end of DATA). A DNS error is a `temperror`, and a temperror never                 refuses. The checks of one message take at most six times `dns.timeout`; SPF                 stops at the RFC's 10 lookups (`permerror`).",
+        keys: &[
+            k(
+                "spf",
+                "Enforced, a hard `fail` (`-all`) of MAIL FROM is refused with                  `550 5.7.23`; `softfail` never is.",
+            ),
+            k(
+                "dkim",
+                "Enforced, a message whose signatures all fail (none passes) is refused with                  `550 5.7.20`.",
+            ),
+            k(
+                "dmarc",
+                "Enforced, a DMARC failure under the domain's `p=reject` is refused with                  `550 5.7.1` and the reason; under `p=quarantine` the message is delivered with                  the field and a log line; under `p=none` it is tagged only. `\"tag\"` never                  refuses.",
+            ),
+            k(
+                "max_size",
+                "Bytes. A larger message is not read into memory for DKIM: its signatures                  count as `temperror`, and so does a DMARC result that would have needed them                  (SPF still decides when it passes aligned).",
+            ),
+        ],
+    },
 ];
 
 /// The defaults as `mailtool config show` prints them when run as root.
