@@ -141,6 +141,11 @@ pub enum Mx {
     Null,
 }
 
+/// How long the SPF/DKIM/DMARC resolver keeps an answer at most, whatever its TTL, and how
+/// many it keeps: a changed record is seen within a few minutes, as with any resolver.
+pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(300);
+const AUTH_CACHE_ENTRIES: u64 = 4096;
+
 /// The resolver handle. Cheap to clone; needs a tokio runtime to run
 /// lookups (building it does not). Clones share one resolver, which
 /// [`Dns::reload`] replaces for all of them (SIGHUP).
@@ -152,6 +157,9 @@ pub struct Dns {
 /// One built resolver and the settings it was built from.
 struct Resolver {
     resolver: TokioResolver,
+    /// The same servers with hickory's cache on (record TTLs, at most [`AUTH_CACHE_TTL`]),
+    /// for SPF/DKIM/DMARC: a sender's records are asked for on every message it sends.
+    caching: TokioResolver,
     timeout: Duration,
     /// The configured servers (empty: /etc/resolv.conf).
     servers: Vec<SocketAddr>,
@@ -193,6 +201,19 @@ impl Dns {
     }
 
     fn build(servers: &[SocketAddr], timeout: Duration) -> Result<Resolver, DnsError> {
+        Ok(Resolver {
+            resolver: Dns::build_one(servers, timeout, false)?,
+            caching: Dns::build_one(servers, timeout, true)?,
+            timeout,
+            servers: servers.to_vec(),
+        })
+    }
+
+    fn build_one(
+        servers: &[SocketAddr],
+        timeout: Duration,
+        cache: bool,
+    ) -> Result<TokioResolver, DnsError> {
         let provider = TokioRuntimeProvider::default();
         let mut builder = if servers.is_empty() {
             TokioResolver::builder(provider).map_err(|e| DnsError::SystemConfig(e.to_string()))?
@@ -219,26 +240,27 @@ impl Dns {
         let opts = builder.options_mut();
         opts.timeout = timeout;
         opts.attempts = ATTEMPTS;
-        // No caching: every lookup goes to the server.
-        opts.cache_size = 0;
-        opts.positive_max_ttl = Some(Duration::ZERO);
-        opts.negative_max_ttl = Some(Duration::ZERO);
+        if cache {
+            opts.cache_size = AUTH_CACHE_ENTRIES;
+            opts.positive_max_ttl = Some(AUTH_CACHE_TTL);
+            opts.negative_max_ttl = Some(AUTH_CACHE_TTL);
+        } else {
+            // No caching: every lookup goes to the server.
+            opts.cache_size = 0;
+            opts.positive_max_ttl = Some(Duration::ZERO);
+            opts.negative_max_ttl = Some(Duration::ZERO);
+        }
         // Names are always passed fully qualified; no search list games.
         opts.ndots = 0;
-        let resolver = builder
+        builder
             .build()
-            .map_err(|e| DnsError::Build(e.to_string()))?;
-        Ok(Resolver {
-            resolver,
-            timeout,
-            servers: servers.to_vec(),
-        })
+            .map_err(|e| DnsError::Build(e.to_string()))
     }
 
-    /// The current resolver itself, for mail-auth's SPF/DKIM/DMARC lookups (same servers,
-    /// timeout and attempts as every other lookup).
+    /// The caching resolver for mail-auth's SPF/DKIM/DMARC lookups (same servers, timeout
+    /// and attempts as every other lookup).
     pub fn tokio_resolver(&self) -> TokioResolver {
-        self.current().resolver.clone()
+        self.current().caching.clone()
     }
 
     /// The configured per-query timeout.

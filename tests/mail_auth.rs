@@ -588,6 +588,34 @@ fn our_users_mail_reaches_the_mx_signed_and_dkimpy_verifies_it() {
         near.log()
             .contains("DKIM-signed d=example1.com s=s2026, d=example1.com s=e2026")
     );
+
+    // A bounce the server writes itself is signed too: MAILER-DAEMON@mail.example1.com takes
+    // the key of its parent domain. The MX refuses nobody@far.test; the notice comes back to
+    // the sender's local mailbox, and dkimpy verifies it there.
+    let (mut c, _) = Smtp::open(sub, ip("127.0.0.1"));
+    c.cmd("EHLO laptop.example");
+    assert!(c.cmd(&format!("AUTH PLAIN {b64}")).starts_with("235"));
+    let reply = c.mail(
+        "example@example1.com",
+        &["nobody@far.test"],
+        &crlf("From: example@example1.com\nTo: nobody@far.test\nSubject: lost\n\nhello\n"),
+    );
+    assert!(reply.starts_with("250"), "{reply}");
+    c.cmd("QUIT");
+    let mbox = nr.path().join("var/mail/example");
+    let dsn = wait_for("the bounce", || {
+        mbox_messages(&mbox)
+            .into_iter()
+            .find(|m| m.contains("MAILER-DAEMON@mail.example1.com"))
+    });
+    // The mbox's own lines (Return-Path, >From quoting) are not part of what was signed.
+    let dsn: String = dsn
+        .lines()
+        .filter(|l| !l.starts_with("Return-Path:"))
+        .map(|l| format!("{}\n", l.strip_prefix('>').filter(|r| r.starts_with("From ")).unwrap_or(l)))
+        .collect();
+    let verdicts = python(VERIFY, &[&dns.addr.port().to_string()], crlf(&dsn).as_bytes());
+    assert_eq!(verdicts.matches(" pass").count(), 2, "{verdicts}\n{dsn}");
     near.stop();
     far.stop();
 }

@@ -422,6 +422,35 @@ mod tests {
     }
 
     #[test]
+    fn a_local_users_submission_is_signed_on_import() {
+        use crate::config::{Dkim, DkimKey};
+        use crate::stage::{keys, sign::Signer};
+        let tmp = tempfile::tempdir().unwrap();
+        let key = tmp.path().join("k.pem");
+        fs::write(&key, keys::generate(keys::Algorithm::Ed25519).unwrap()).unwrap();
+        let dkim = Dkim {
+            sign: vec![DkimKey {
+                domain: "host.test".into(),
+                selector: "s".into(),
+                key: key.display().to_string(),
+            }],
+        };
+        let signer = Signer::load(&dkim, |p: &str| std::path::PathBuf::from(p)).unwrap();
+        let stage = Stage::plain("mail.host.test").with_signer(signer);
+        let drop_dir = tmp.path().join("client");
+        prepare_dir(&drop_dir, None).unwrap();
+        let spool = Spool::open(&tmp.path().join("mqueue")).unwrap();
+        let signed = store(&drop_dir, &env(&["a@x.test"]), b"From: user@host.test\n\nhi\n").unwrap();
+        let unsigned = store(&drop_dir, &env(&["a@x.test"]), b"From: user@else.test\n\nhi\n").unwrap();
+        let r = import(&drop_dir, &spool, &stage).unwrap();
+        assert_eq!(r.imported.len(), 2);
+        let e = spool.read_envelope(&signed).unwrap();
+        assert_eq!(e.headers.len(), 1, "{:?}", e.headers);
+        assert!(e.headers[0].starts_with("DKIM-Signature: ") && e.headers[0].contains("d=host.test"));
+        assert!(spool.read_envelope(&unsigned).unwrap().headers.is_empty());
+    }
+
+    #[test]
     fn store_then_import_moves_once() {
         let tmp = tempfile::tempdir().unwrap();
         let drop_dir = tmp.path().join("client");

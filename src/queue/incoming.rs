@@ -173,6 +173,11 @@ impl Incoming {
         self.len() == 0
     }
 
+    /// True once the message has gone to its `df` ([`Incoming::finish`] then blocks).
+    pub fn is_spilled(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// The first [`HEAD_KEPT`] bytes of the message.
     pub fn head(&self) -> &[u8] {
         &self.head

@@ -106,7 +106,7 @@ pub fn parse(pem: &[u8]) -> Result<PrivateKey, String> {
         PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("not a PEM private key ({e})"))?;
     let rsa = match &der {
         PrivateKeyDer::Pkcs8(p8) => {
-            if let Ok(k) = Ed25519Key::from_pkcs8_der(p8.secret_pkcs8_der()) {
+            if let Ok(k) = Ed25519Key::from_pkcs8_maybe_unchecked_der(p8.secret_pkcs8_der()) {
                 return Ok(PrivateKey::Ed25519(k));
             }
             rsa::RsaPrivateKey::from_pkcs8_der(p8.secret_pkcs8_der())

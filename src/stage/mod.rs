@@ -23,7 +23,6 @@ pub mod sign;
 pub mod verify;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, Verify, VerifyMode};
@@ -80,6 +79,12 @@ impl Stage {
         }
     }
 
+    /// This stage signing with `signer`'s keys.
+    pub fn with_signer(mut self, signer: Signer) -> Stage {
+        self.signer = signer;
+        self
+    }
+
     /// Our host name: the Received: `by`, and the authserv-id.
     pub fn hostname(&self) -> &str {
         &self.hostname
@@ -96,9 +101,11 @@ impl Stage {
         self.sign_into(qid, payload, head, envelope);
     }
 
-    /// The steps after SMTP's DATA. `Err` is the refusal to send instead of the 250.
+    /// The steps after SMTP's DATA that may wait on the network: forged results removed, and a
+    /// stranger's mail checked. `Err` is the refusal to send instead of the 250. A trusted
+    /// client's mail is then signed with [`Stage::local`].
     pub async fn smtp(
-        self: &Arc<Self>,
+        &self,
         dns: &crate::dns::Dns,
         qid: &QueueId,
         mut payload: Payload,
@@ -108,30 +115,9 @@ impl Stage {
     ) -> Result<Payload, Reply> {
         strip_forged(&self.hostname, &mut payload, &mut head, qid);
         if client.trusted {
-            if self.signer.is_empty() {
-                return Ok(payload);
-            }
-            let me = self.clone();
-            let id = qid.clone();
-            let mut env = std::mem::take(envelope);
-            let done = tokio::task::spawn_blocking(move || {
-                me.sign_into(&id, &payload, &head, &mut env);
-                (payload, env)
-            })
-            .await;
-            return match done {
-                Ok((p, env)) => {
-                    *envelope = env;
-                    Ok(p)
-                }
-                Err(e) => {
-                    tracing::error!("{qid}: signing task failed: {e}");
-                    Err(Reply::new(
-                        451,
-                        "4.3.0 Temporary system failure. Please try again later.",
-                    ))
-                }
-            };
+            // Ours: signed by the caller with [`Stage::local`], in the blocking task that
+            // stores the message (one thread hop for both).
+            return Ok(payload);
         }
         let v = &self.verify;
         if v.spf == VerifyMode::Off && v.dkim == VerifyMode::Off && v.dmarc == VerifyMode::Off {
@@ -215,7 +201,7 @@ impl Stage {
             return;
         }
         let signed = match payload {
-            Payload::Bytes(b) => self.signer.sign(head, &b[..]),
+            Payload::Bytes(b) => self.signer.sign(b),
             Payload::Spilled(s) => self.signer.sign_file(head, s.path()),
         };
         match signed {

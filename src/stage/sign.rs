@@ -4,7 +4,6 @@
 //! selectors is signed with each. The message is read once, in chunks, whatever its size.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
@@ -130,9 +129,41 @@ impl Signer {
         }
     }
 
-    /// Signs the message whose header section starts `head`, reading all of it from
-    /// `message` (LF or CRLF line ends).
-    pub fn sign(&self, head: &[u8], message: impl Read) -> Signed {
+    /// Signs the message `bytes` (LF or CRLF line ends).
+    pub fn sign(&self, bytes: &[u8]) -> Signed {
+        self.sign_with(bytes, |feed| {
+            feed(bytes);
+            Ok(())
+        })
+    }
+
+    /// Signs the message whose header section starts `head`, reading all of it from the file
+    /// at `path` in chunks.
+    pub fn sign_file(&self, head: &[u8], path: &Path) -> Signed {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                return Signed::Failed(format!(
+                    "{}: {}",
+                    path.display(),
+                    crate::util::io_message(&e)
+                ));
+            }
+        };
+        self.sign_with(head, |feed| {
+            crate::content::read_chunks(file, 64 * 1024, |c| {
+                feed(c);
+                Ok(())
+            })
+            .map_err(|e| crate::util::io_message(&e))
+        })
+    }
+
+    fn sign_with(
+        &self,
+        head: &[u8],
+        read: impl FnOnce(&mut dyn FnMut(&[u8])) -> Result<(), String>,
+    ) -> Signed {
         let Some(domain) = super::header::from_domain(head) else {
             return Signed::NoKey(None);
         };
@@ -140,7 +171,7 @@ impl Signer {
         if keys.is_empty() {
             return Signed::NoKey(Some(domain));
         }
-        match sign_with(keys, message) {
+        match sign_stream(keys, read) {
             Ok(fields) => Signed::Fields {
                 fields,
                 by: keys
@@ -149,18 +180,6 @@ impl Signer {
                     .collect(),
             },
             Err(e) => Signed::Failed(e),
-        }
-    }
-
-    /// [`Signer::sign`] on a file.
-    pub fn sign_file(&self, head: &[u8], path: &Path) -> Signed {
-        match std::fs::File::open(path) {
-            Ok(f) => self.sign(head, f),
-            Err(e) => Signed::Failed(format!(
-                "{}: {}",
-                path.display(),
-                crate::util::io_message(&e)
-            )),
         }
     }
 }
@@ -196,7 +215,10 @@ impl Selector {
 }
 
 /// One pass over the message feeding every key's stream, in CRLF as DKIM canonicalises.
-fn sign_with(keys: &[Selector], mut message: impl Read) -> Result<Vec<String>, String> {
+fn sign_stream(
+    keys: &[Selector],
+    read: impl FnOnce(&mut dyn FnMut(&[u8])) -> Result<(), String>,
+) -> Result<Vec<String>, String> {
     enum Stream<'a> {
         Rsa(mail_auth::dkim::streaming::DkimSigningStream<'a, RsaKey<Sha256>>),
         Ed25519(mail_auth::dkim::streaming::DkimSigningStream<'a, Ed25519Key>),
@@ -209,8 +231,8 @@ fn sign_with(keys: &[Selector], mut message: impl Read) -> Result<Vec<String>, S
         })
         .collect();
     let mut crlf = Crlf::default();
-    let mut out = Vec::with_capacity(crate::content::CHUNK + 4096);
-    crate::content::read_chunks(&mut message, crate::content::CHUNK, |chunk| {
+    let mut out = Vec::new();
+    read(&mut |chunk: &[u8]| {
         out.clear();
         crlf.push(chunk, &mut out);
         for s in &mut streams {
@@ -219,9 +241,7 @@ fn sign_with(keys: &[Selector], mut message: impl Read) -> Result<Vec<String>, S
                 Stream::Ed25519(s) => s.write(&out),
             }
         }
-        Ok(())
-    })
-    .map_err(|e| crate::util::io_message(&e))?;
+    })?;
     let mut fields = Vec::with_capacity(streams.len());
     for s in streams {
         let sig = match s {
@@ -317,7 +337,7 @@ mod tests {
         assert!(s.keys_for("com").is_empty());
         assert!(s.keys_for("example9.com").is_empty());
         let msg = b"From: A <a@mail.example1.com>\nSubject: hi\n\nbody\n";
-        match s.sign(msg, &msg[..]) {
+        match s.sign(msg) {
             Signed::Fields { fields, by } => {
                 assert_eq!(fields.len(), 2);
                 assert_eq!(by, ["d=example1.com s=old", "d=example1.com s=new"]);
@@ -337,7 +357,7 @@ mod tests {
             Signed::NoKey(Some("example9.com".into()))
         );
         let m3 = b"Subject: no from\n\nx\n";
-        assert_eq!(s.sign(m3, &m3[..]), Signed::NoKey(None));
+        assert_eq!(s.sign(m3), Signed::NoKey(None));
         assert!(matches!(
             s.sign_file(msg, &d.path().join("missing")),
             Signed::Failed(e) if e.contains("missing")
