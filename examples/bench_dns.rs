@@ -34,7 +34,7 @@ fn main() {
         *counts.entry(q).or_default() += 1;
     }
     let mut v: Vec<_> = counts.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|e| std::cmp::Reverse(e.1));
     for (q, n) in v.iter().take(10) {
         eprintln!("queries: {n} {q}");
     }

@@ -252,9 +252,7 @@ impl Dns {
         }
         // Names are always passed fully qualified; no search list games.
         opts.ndots = 0;
-        builder
-            .build()
-            .map_err(|e| DnsError::Build(e.to_string()))
+        builder.build().map_err(|e| DnsError::Build(e.to_string()))
     }
 
     /// The caching resolver for mail-auth's SPF/DKIM/DMARC lookups (same servers, timeout

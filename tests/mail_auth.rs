@@ -612,9 +612,20 @@ fn our_users_mail_reaches_the_mx_signed_and_dkimpy_verifies_it() {
     let dsn: String = dsn
         .lines()
         .filter(|l| !l.starts_with("Return-Path:"))
-        .map(|l| format!("{}\n", l.strip_prefix('>').filter(|r| r.starts_with("From ")).unwrap_or(l)))
+        .map(|l| {
+            format!(
+                "{}\n",
+                l.strip_prefix('>')
+                    .filter(|r| r.starts_with("From "))
+                    .unwrap_or(l)
+            )
+        })
         .collect();
-    let verdicts = python(VERIFY, &[&dns.addr.port().to_string()], crlf(&dsn).as_bytes());
+    let verdicts = python(
+        VERIFY,
+        &[&dns.addr.port().to_string()],
+        crlf(&dsn).as_bytes(),
+    );
     assert_eq!(verdicts.matches(" pass").count(), 2, "{verdicts}\n{dsn}");
     near.stop();
     far.stop();

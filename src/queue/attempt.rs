@@ -507,7 +507,6 @@ impl Engine {
         let to = notice.to.clone();
         let oid = id.clone();
         let stage = self.stage();
-        let mut e = e;
         let nid = blocking(move || {
             // Streamed into its own df like a received message: a bounce that returns a large
             // original costs no more memory than a small one.

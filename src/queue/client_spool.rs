@@ -440,13 +440,25 @@ mod tests {
         let drop_dir = tmp.path().join("client");
         prepare_dir(&drop_dir, None).unwrap();
         let spool = Spool::open(&tmp.path().join("mqueue")).unwrap();
-        let signed = store(&drop_dir, &env(&["a@x.test"]), b"From: user@host.test\n\nhi\n").unwrap();
-        let unsigned = store(&drop_dir, &env(&["a@x.test"]), b"From: user@else.test\n\nhi\n").unwrap();
+        let signed = store(
+            &drop_dir,
+            &env(&["a@x.test"]),
+            b"From: user@host.test\n\nhi\n",
+        )
+        .unwrap();
+        let unsigned = store(
+            &drop_dir,
+            &env(&["a@x.test"]),
+            b"From: user@else.test\n\nhi\n",
+        )
+        .unwrap();
         let r = import(&drop_dir, &spool, &stage).unwrap();
         assert_eq!(r.imported.len(), 2);
         let e = spool.read_envelope(&signed).unwrap();
         assert_eq!(e.headers.len(), 1, "{:?}", e.headers);
-        assert!(e.headers[0].starts_with("DKIM-Signature: ") && e.headers[0].contains("d=host.test"));
+        assert!(
+            e.headers[0].starts_with("DKIM-Signature: ") && e.headers[0].contains("d=host.test")
+        );
         assert!(spool.read_envelope(&unsigned).unwrap().headers.is_empty());
     }
 

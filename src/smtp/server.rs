@@ -658,7 +658,14 @@ async fn store(
     };
     let stage = shared.engine.stage();
     let data = match stage
-        .smtp(&shared.dns, &qid, data, head.clone(), &client, &mut envelope)
+        .smtp(
+            &shared.dns,
+            &qid,
+            data,
+            head.clone(),
+            &client,
+            &mut envelope,
+        )
         .await
     {
         Ok(d) => d,

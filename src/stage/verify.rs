@@ -300,7 +300,7 @@ pub fn decide(
         ));
     }
     if cfg.dkim == VerifyMode::Enforce
-        && !dkim.iter().any(|r| *r == DkimResult::Pass)
+        && !dkim.contains(&DkimResult::Pass)
         && dkim
             .iter()
             .any(|r| matches!(r, DkimResult::Fail(_) | DkimResult::PermError(_)))
