@@ -184,3 +184,20 @@ serve_port() {
     done
     echo "$port"
 }
+
+# run_source LABEL PORT: smtp-source -c -s $SESSIONS -m $MESSAGES -l $LENGTH -f $FROM -t $RCPT
+# against 127.0.0.1:PORT ($SOURCE, at most $RUN_TIMEOUT s); the seconds it took go to $SECS.
+SECS=''
+run_source() {
+    local log=$WORK/smtp-source.log t0 t1
+    sync
+    t0=$EPOCHREALTIME
+    if ! timeout "$RUN_TIMEOUT" "$SOURCE" -c -s "$SESSIONS" -m "$MESSAGES" -l "$LENGTH" \
+        -f "$FROM" -t "$RCPT" "127.0.0.1:$2" >"$log" 2>&1; then
+        tr '\r' '\n' <"$log" | tail -n 5 >&2
+        die "smtp-source against $1 failed or took over ${RUN_TIMEOUT}s"
+    fi
+    t1=$EPOCHREALTIME
+    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    note "  $1: $MESSAGES messages in ${SECS}s"
+}

@@ -62,20 +62,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-SECS=''
-run_source() { # LABEL PORT
-    local log=$WORK/smtp-source.log t0 t1
-    sync
-    t0=$EPOCHREALTIME
-    if ! timeout "$RUN_TIMEOUT" "$SOURCE" -c -s "$SESSIONS" -m "$MESSAGES" -l "$LENGTH" \
-        -f "$FROM" -t "$RCPT" "127.0.0.1:$2" >"$log" 2>&1; then
-        tr '\r' '\n' <"$log" | tail -n 5 >&2
-        die "smtp-source against $1 failed or took over ${RUN_TIMEOUT}s"
-    fi
-    t1=$EPOCHREALTIME
-    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-    note "  $1: $MESSAGES messages in ${SECS}s"
-}
 
 # ---------------------------------------------------------------------------------------------
 # mailtool: a fresh root per run (a spool full of the last run's files slows ext4's allocator)

@@ -6,10 +6,11 @@
 
 mod common;
 
+use common::wait_for;
+
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::dns::{Rec, TestDns};
 use common::server::{Server, Smtp, add_user, free_port, ip, seed_root, temp_root};
@@ -162,18 +163,6 @@ fn keygen(root: &Path, domain: &str, selector: &str, alg: &str) -> (String, Stri
 fn unsafe_is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
-}
-
-/// Polls `f` until it returns Some, for at most 20 s.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The messages in an mbox, split on its From_ lines.

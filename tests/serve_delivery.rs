@@ -4,10 +4,11 @@
 
 mod common;
 
+use common::wait_for;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use common::dns::{Rec, TestDns};
 use common::postfix::{Postfix, PostfixOptions};
@@ -69,18 +70,6 @@ fn spool_ids(spool: &Path) -> Vec<String> {
 
 fn read_df(spool: &Path, id: &str) -> String {
     String::from_utf8_lossy(&fs::read(spool.join(format!("df{id}"))).unwrap()).into_owned()
-}
-
-/// Polls `f` until it returns Some, for at most 20 s.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn mx_records(port_host_ip: &str) -> Vec<Rec> {

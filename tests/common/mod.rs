@@ -100,3 +100,18 @@ pub fn fail2ban_hosts(log: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Polls `f` until it returns Some, for at most 20 s.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
