@@ -816,7 +816,7 @@ fn check_url(kind: BackendKind, url: &str) -> Result<(), String> {
 }
 
 /// Dot-separated labels of letters, digits, `-` and `_` (a selector or a domain).
-fn is_dns_name(name: &str) -> bool {
+pub fn is_dns_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|l| {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::dns::{Rec, TestDns};
-use common::server::{Server, Smtp, add_user, free_port, ip, seed_root, temp_root};
+use common::server::{Server, Smtp, add_user, far_server, free_port, ip, seed_root, temp_root};
 
 /// Debian's interpreter: dkimpy, dnspython and PyNaCl are its packages (a python3 earlier on
 /// PATH, such as pyenv's, does not see them).
@@ -478,18 +478,7 @@ fn our_users_mail_reaches_the_mx_signed_and_dkimpy_verifies_it() {
     }
     // The receiving side, on 127.0.0.2: keeps what it accepts in its spool.
     let port = free_port("127.0.0.2");
-    let fr = temp_root();
-    let etc = fr.path().join("etc/mail");
-    fs::create_dir_all(&etc).unwrap();
-    fs::write(etc.join("local-host-names"), "far.test\n").unwrap();
-    add_user(fr.path(), "bob", "pw");
-    let far = Server::start(
-        fr.path(),
-        &format!(
-            "hostname = \"mx.far.test\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
-             [smtp]\nlisten = [\"127.0.0.2:{port}\"]\nsubmission = []\nshutdown_grace = \"1s\"\n"
-        ),
-    );
+    let (_fr, far) = far_server(port);
 
     // The sending side signs example1.com's mail with two keys (a rotation: RSA and Ed25519).
     let nr = temp_root();
@@ -671,4 +660,42 @@ fn bad_keys_and_duplicate_domains_are_refused_at_start() {
     );
     assert_eq!(code, 78, "{err}");
     assert!(err.contains("twice"), "{err}");
+
+    // keygen: a bad domain or selector is a usage error; an existing key is never replaced.
+    let keygen = |args: &[&str]| -> (i32, String) {
+        let out = common::run(
+            common::mailtool()
+                .arg("--root")
+                .arg(r.path())
+                .args(["dkim", "keygen"])
+                .args(args),
+            b"",
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    fs::write(
+        etc.join("mailtool.toml"),
+        "user = \"nobody\"\ngroup = \"nogroup\"\n",
+    )
+    .unwrap();
+    let (code, err) = keygen(&["nodots", "s"]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("is not a domain"), "{err}");
+    let (code, err) = keygen(&["example1.com", "bad selector"]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("is not a selector"), "{err}");
+    let (code, err) = keygen(&["example1.com", "s", "--algorithm", "ed25519"]);
+    assert_eq!(code, 0, "{err}");
+    let key = etc.join("dkim/example1.com.s.key");
+    let before = fs::read(&key).unwrap();
+    let (code, err) = keygen(&["example1.com", "s"]);
+    assert_eq!(code, 73, "{err}");
+    assert!(
+        err.contains("example1.com.s.key") && err.contains("exists"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&key).unwrap(), before);
 }

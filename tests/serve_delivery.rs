@@ -12,26 +12,8 @@ use std::path::Path;
 
 use common::dns::{Rec, TestDns};
 use common::postfix::{Postfix, PostfixOptions};
-use common::server::{Server, Smtp, add_user, free_port, seed_root, temp_root as root};
+use common::server::{Server, Smtp, add_user, far_server, free_port, seed_root, temp_root as root};
 use mailtool::queue::{RcptState, Spool};
-
-/// The receiving side: far.test's MX on 127.0.0.2, keeping what it accepts in its spool.
-fn far_server(port: u16) -> (tempfile::TempDir, Server) {
-    let r = root();
-    let etc = r.path().join("etc/mail");
-    fs::create_dir_all(&etc).unwrap();
-    fs::write(etc.join("local-host-names"), "far.test\n").unwrap();
-    add_user(r.path(), "bob", "pw");
-    add_user(r.path(), "alice", "pw");
-    let s = Server::start(
-        r.path(),
-        &format!(
-            "hostname = \"mx.far.test\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
-             [smtp]\nlisten = [\"127.0.0.2:{port}\"]\nsubmission = []\nshutdown_grace = \"1s\"\n"
-        ),
-    );
-    (r, s)
-}
 
 /// The sending side: the seed's setup, delivering at once, MX hosts on `port`.
 fn near_server(dns: &TestDns, port: u16, extra_queue: &str) -> (tempfile::TempDir, Server) {

@@ -66,21 +66,13 @@ fn keygen(
     out: Option<&Path>,
 ) -> Result<i32, Fail> {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-    let label_ok = |s: &str| {
-        !s.is_empty()
-            && s.split('.').all(|l| {
-                !l.is_empty()
-                    && l.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            })
-    };
-    if !label_ok(&domain) || !domain.contains('.') {
+    if !crate::config::is_dns_name(&domain) || !domain.contains('.') {
         return Err(Fail::new(
             EX_USAGE,
             format!("dkim keygen: {domain:?} is not a domain"),
         ));
     }
-    if !label_ok(selector) {
+    if !crate::config::is_dns_name(selector) {
         return Err(Fail::new(
             EX_USAGE,
             format!("dkim keygen: {selector:?} is not a selector"),

@@ -624,7 +624,7 @@ async fn store(
         format!("<{}>", envelope.sender)
     };
     let failed = || Reply::new(451, "4.3.0 Insufficient system resources; try again later");
-    let head = incoming.head().to_vec();
+    let mut head = incoming.head().to_vec();
     // A message still in memory finishes without I/O; one on disk writes its last piece.
     let finished = if incoming.is_spilled() {
         tokio::task::spawn_blocking(move || incoming.finish()).await
@@ -658,14 +658,7 @@ async fn store(
     };
     let stage = shared.engine.stage();
     let data = match stage
-        .smtp(
-            &shared.dns,
-            &qid,
-            data,
-            head.clone(),
-            &client,
-            &mut envelope,
-        )
+        .smtp(&shared.dns, &qid, data, &mut head, &client, &mut envelope)
         .await
     {
         Ok(d) => d,

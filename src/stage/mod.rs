@@ -90,30 +90,42 @@ impl Stage {
         &self.hostname
     }
 
-    /// The signing keys.
-    pub fn signer(&self) -> &Signer {
-        &self.signer
-    }
-
     /// The steps for mail of our own that no client sent over SMTP (the `sendmail` command,
     /// bounces): signing. Blocking: a large message is read from its file.
     pub fn local(&self, qid: &QueueId, payload: &Payload, head: &[u8], envelope: &mut Envelope) {
-        self.sign_into(qid, payload, head, envelope);
+        if self.signer.is_empty() {
+            return;
+        }
+        let signed = match payload {
+            Payload::Bytes(b) => self.signer.sign(b),
+            Payload::Spilled(s) => self.signer.sign_file(head, s.path()),
+        };
+        match signed {
+            Signed::Fields { fields, by } => {
+                tracing::info!("{qid}: DKIM-signed {}", by.join(", "));
+                for (i, f) in fields.into_iter().enumerate() {
+                    envelope.headers.insert(i, f);
+                }
+            }
+            Signed::NoKey(Some(d)) => tracing::info!("{qid}: not DKIM-signed: no key for {d}"),
+            Signed::NoKey(None) => tracing::info!("{qid}: not DKIM-signed: no From: domain"),
+            Signed::Failed(e) => tracing::warn!("{qid}: not DKIM-signed: {e}"),
+        }
     }
 
-    /// The steps after SMTP's DATA that may wait on the network: forged results removed, and a
-    /// stranger's mail checked. `Err` is the refusal to send instead of the 250. A trusted
-    /// client's mail is then signed with [`Stage::local`].
+    /// The steps after SMTP's DATA that may wait on the network: forged results removed (from
+    /// `head` too), and a stranger's mail checked. `Err` is the refusal to send instead of the
+    /// 250. A trusted client's mail is then signed with [`Stage::local`].
     pub async fn smtp(
         &self,
         dns: &crate::dns::Dns,
         qid: &QueueId,
         mut payload: Payload,
-        mut head: Vec<u8>,
+        head: &mut Vec<u8>,
         client: &Client<'_>,
         envelope: &mut Envelope,
     ) -> Result<Payload, Reply> {
-        strip_forged(&self.hostname, &mut payload, &mut head, qid);
+        strip_forged(&self.hostname, &mut payload, head, qid);
         if client.trusted {
             // Ours: signed by the caller with [`Stage::local`], in the blocking task that
             // stores the message (one thread hop for both).
@@ -174,14 +186,14 @@ impl Stage {
     async fn text_of(
         &self,
         payload: Payload,
-        head: Vec<u8>,
+        head: &[u8],
     ) -> std::io::Result<(verify::Text, Payload)> {
         let max = self.verify.max_size;
         match payload {
             Payload::Bytes(b) if b.len() as u64 <= max => {
                 Ok((verify::Text::Whole(sign::to_crlf(&b)), Payload::Bytes(b)))
             }
-            p @ Payload::Bytes(_) => Ok((verify::Text::Head(sign::to_crlf(&head)), p)),
+            p @ Payload::Bytes(_) => Ok((verify::Text::Head(sign::to_crlf(head)), p)),
             Payload::Spilled(s) if s.len() <= max => {
                 let path = s.path().to_path_buf();
                 let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
@@ -192,28 +204,7 @@ impl Stage {
                     Payload::Spilled(s),
                 ))
             }
-            p => Ok((verify::Text::Head(sign::to_crlf(&head)), p)),
-        }
-    }
-
-    fn sign_into(&self, qid: &QueueId, payload: &Payload, head: &[u8], envelope: &mut Envelope) {
-        if self.signer.is_empty() {
-            return;
-        }
-        let signed = match payload {
-            Payload::Bytes(b) => self.signer.sign(b),
-            Payload::Spilled(s) => self.signer.sign_file(head, s.path()),
-        };
-        match signed {
-            Signed::Fields { fields, by } => {
-                tracing::info!("{qid}: DKIM-signed {}", by.join(", "));
-                for (i, f) in fields.into_iter().enumerate() {
-                    envelope.headers.insert(i, f);
-                }
-            }
-            Signed::NoKey(Some(d)) => tracing::info!("{qid}: not DKIM-signed: no key for {d}"),
-            Signed::NoKey(None) => tracing::info!("{qid}: not DKIM-signed: no From: domain"),
-            Signed::Failed(e) => tracing::warn!("{qid}: not DKIM-signed: {e}"),
+            p => Ok((verify::Text::Head(sign::to_crlf(head)), p)),
         }
     }
 }

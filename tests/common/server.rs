@@ -357,3 +357,21 @@ pub fn free_port(ip: &str) -> u16 {
         .unwrap()
         .port()
 }
+
+/// The receiving side: far.test's MX on 127.0.0.2, keeping what it accepts in its spool.
+pub fn far_server(port: u16) -> (tempfile::TempDir, Server) {
+    let r = temp_root();
+    let etc = r.path().join("etc/mail");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("local-host-names"), "far.test\n").unwrap();
+    add_user(r.path(), "bob", "pw");
+    add_user(r.path(), "alice", "pw");
+    let s = Server::start(
+        r.path(),
+        &format!(
+            "hostname = \"mx.far.test\"\nuser = \"nobody\"\ngroup = \"nogroup\"\n\
+             [smtp]\nlisten = [\"127.0.0.2:{port}\"]\nsubmission = []\nshutdown_grace = \"1s\"\n"
+        ),
+    );
+    (r, s)
+}
