@@ -476,6 +476,92 @@ pub struct Settings {
     pub backends: BTreeMap<String, Backend>,
     pub dkim: Dkim,
     pub verify: Verify,
+    /// `[[milter]]`: sendmail's INPUT_MAIL_FILTER list, called in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub milter: Vec<Milter>,
+}
+
+/// One `[[milter]]` entry (sendmail's `INPUT_MAIL_FILTER(name, S=…, F=…, T=…)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Milter {
+    pub name: String,
+    /// `inet:PORT@HOST`, `inet6:PORT@HOST` or `unix:/path` (`local:` is the same as `unix:`).
+    pub socket: String,
+    #[serde(default)]
+    pub on_failure: MilterFailure,
+    #[serde(default)]
+    pub timeouts: MilterTimeouts,
+}
+
+/// What a message gets when its milter cannot be reached or does not answer in time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MilterFailure {
+    /// Carry on as if the milter were not configured (sendmail's default).
+    #[default]
+    Accept,
+    /// `F=T`: 451 4.3.2, so the client tries again later.
+    Tempfail,
+    /// `F=R`: 554 5.7.1.
+    Reject,
+}
+
+/// sendmail's `T=C:…;S:…;R:…;E:…`, with its defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MilterTimeouts {
+    /// C: to connect.
+    pub connect: Span,
+    /// S: to send one command.
+    pub send: Span,
+    /// R: to read one reply.
+    pub receive: Span,
+    /// E: for the whole end-of-message step, progress replies included.
+    pub end: Span,
+}
+
+impl Default for MilterTimeouts {
+    fn default() -> Self {
+        MilterTimeouts {
+            connect: Span(std::time::Duration::from_secs(300)),
+            send: Span(std::time::Duration::from_secs(10)),
+            receive: Span(std::time::Duration::from_secs(10)),
+            end: Span(std::time::Duration::from_secs(300)),
+        }
+    }
+}
+
+/// Where a milter listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MilterSocket {
+    Inet(String, u16),
+    Unix(PathBuf),
+}
+
+impl MilterSocket {
+    /// Parses sendmail's `S=` syntax.
+    pub fn parse(s: &str) -> Result<MilterSocket, String> {
+        let bad = || {
+            format!("milter socket {s:?} is not inet:PORT@HOST, inet6:PORT@HOST or unix:/path")
+        };
+        let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
+        match kind {
+            "inet" | "inet6" => {
+                let (port, host) = rest.split_once('@').ok_or_else(bad)?;
+                let port: u16 = port.parse().map_err(|_| bad())?;
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                if port == 0 || host.is_empty() || host.contains(char::is_whitespace) {
+                    return Err(bad());
+                }
+                Ok(MilterSocket::Inet(host.to_string(), port))
+            }
+            "unix" | "local" if rest.starts_with('/') => {
+                Ok(MilterSocket::Unix(PathBuf::from(rest)))
+            }
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// `[dkim]`: outbound signing keys, picked by the From: domain.
@@ -548,6 +634,7 @@ impl Settings {
             backends: BTreeMap::new(),
             dkim: Dkim::default(),
             verify: Verify::default(),
+            milter: Vec::new(),
         }
     }
 }
@@ -872,6 +959,23 @@ fn validate(s: &Settings) -> Result<(), String> {
                 "dkim.sign lists domain {} with selector {} twice",
                 k.domain, k.selector
             ));
+        }
+    }
+    let mut names = std::collections::HashSet::new();
+    for m in &s.milter {
+        if m.name.is_empty() || m.name.contains(char::is_whitespace) {
+            return Err(format!("milter name {:?} is not a name", m.name));
+        }
+        if !names.insert(m.name.as_str()) {
+            return Err(format!("milter {} is listed twice", m.name));
+        }
+        MilterSocket::parse(&m.socket).map_err(|e| format!("milter {}: {e}", m.name))?;
+        let t = &m.timeouts;
+        if [&t.connect, &t.send, &t.receive, &t.end]
+            .iter()
+            .any(|d| d.is_zero())
+        {
+            return Err(format!("milter {}: a timeout of 0 would never end", m.name));
         }
     }
     if !["off", "error", "warn", "info", "debug", "trace"].contains(&s.log.level.as_str()) {
