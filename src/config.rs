@@ -542,9 +542,8 @@ pub enum MilterSocket {
 impl MilterSocket {
     /// Parses sendmail's `S=` syntax.
     pub fn parse(s: &str) -> Result<MilterSocket, String> {
-        let bad = || {
-            format!("milter socket {s:?} is not inet:PORT@HOST, inet6:PORT@HOST or unix:/path")
-        };
+        let bad =
+            || format!("milter socket {s:?} is not inet:PORT@HOST, inet6:PORT@HOST or unix:/path");
         let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
         match kind {
             "inet" | "inet6" => {

@@ -18,6 +18,7 @@ pub mod logging;
 pub mod mailbox;
 pub mod maps;
 pub mod migrate;
+pub mod milter;
 pub mod policy;
 pub mod pop3;
 pub mod popip;

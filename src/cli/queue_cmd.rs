@@ -35,7 +35,7 @@ pub enum QueueAction {
     Delete(IdArgs),
     /// Keep messages in the queue; runs skip them until released (postsuper -h)
     Hold(IdArgs),
-    /// Let held messages go again (postsuper -H)
+    /// Let held or quarantined messages go again (postsuper -H)
     Release(IdArgs),
 }
 
@@ -76,6 +76,7 @@ pub fn run(global: &GlobalOpts, a: &QueueArgs) -> Result<i32, Fail> {
             spool
                 .update(id, |e| {
                     e.held = false;
+                    e.quarantine = None;
                     // Released mail is due at once, not at the end of an old backoff.
                     e.next_attempt = None;
                 })

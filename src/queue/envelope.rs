@@ -125,6 +125,9 @@ pub struct Envelope {
     pub warning_sent: bool,
     /// `F` flag `h`: held; queue runs skip the message.
     pub held: bool,
+    /// `q`: why a milter quarantined the message (it is also held); `queue release` lets it go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<String>,
     /// `I`: size of the `df` file in bytes (set by `store`, kept by `update`).
     pub size: u64,
     /// Records with letters mailtool does not know, preserved verbatim (without newline).

@@ -96,6 +96,42 @@ impl Spilled {
         }
     }
 
+    /// Replaces the content with what `write` makes of the old file (a milter changed the
+    /// header or the body). The new content goes to the id's `tf` name and is renamed over
+    /// the `df`, so a failure leaves the old message; the qf is written later under the same
+    /// `tf` name, and recovery removes a leftover one.
+    pub fn rewrite(
+        &mut self,
+        write: impl FnOnce(&File, &mut dyn Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        if self.file.is_none() {
+            return Err(std::io::Error::other("file already handed over"));
+        }
+        // Our own handle is write-only; the old content is read through a new one.
+        let old = File::open(&self.path)?;
+        let tmp = self.path.with_file_name(format!("tf{}", self.id));
+        let new = create_excl(&tmp)?;
+        let written = (|| {
+            let mut w = std::io::BufWriter::with_capacity(64 * 1024, &new);
+            write(&old, &mut w)?;
+            w.flush()?;
+            drop(w);
+            std::fs::rename(&tmp, &self.path)?;
+            new.metadata().map(|m| m.len())
+        })();
+        match written {
+            Ok(len) => {
+                self.len = len;
+                self.file = Some(new);
+                Ok(())
+            }
+            Err(e) => {
+                remove_quiet(&tmp);
+                Err(e)
+            }
+        }
+    }
+
     /// Hands the open file over; from then on the caller removes it on failure. `None` only
     /// if it was taken before, which the spool never does.
     pub(super) fn take_file(&mut self) -> Option<File> {

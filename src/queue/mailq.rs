@@ -202,6 +202,11 @@ fn format_entry(out: &mut String, m: &QueuedMessage, verbose: bool, now: i64, tz
             out.push(')');
         }
     }
+    if let Some(q) = &env.quarantine {
+        // sendmail's mailq line for a quarantined entry.
+        out.push_str("\n    QUARANTINE: ");
+        out.push_str(&shown(q, if verbose { 100 } else { 60 }));
+    }
     for r in env.pending_recipients() {
         let addr = format!("<{}>", r.address);
         if verbose {
@@ -261,6 +266,7 @@ pub fn rfc3339(t: u64) -> String {
 /// {"id":"k5FGx0Ax012345","size":5,"time":1150390740,"time_rfc3339":"2006-06-15T16:59:00Z",
 ///  "sender":"user@example.com","recipients":[{"address":"rcpt@example.org","state":"pending",
 ///  "status":null,"orcpt":null}],"status_message":null,"body_type":null,"held":false,
+///  "quarantine":null,
 ///  "locked":false,"warning_sent":false,"tries":0,"last_attempt":0,"priority":30005}
 /// ```
 /// `sender` is `""` for the null sender; `body_type` is `"7BIT"`, `"8BITMIME"`, `"BINARYMIME"`
@@ -297,6 +303,7 @@ pub fn mailq_json(msgs: &[QueuedMessage]) -> Value {
                     "status_message": env.status_message,
                     "body_type": env.body_type.map(|b| b.as_str()),
                     "held": env.held,
+                    "quarantine": env.quarantine,
                     "locked": m.locked,
                     "warning_sent": env.warning_sent,
                     "tries": env.tries,
@@ -616,6 +623,7 @@ mod tests {
                 "status_message": "Deferred: timeout",
                 "body_type": "8BITMIME",
                 "held": false,
+                "quarantine": null,
                 "locked": false,
                 "warning_sent": false,
                 "tries": 0,

@@ -7,7 +7,7 @@
 //!
 //! | file | contents |
 //! |---|---|
-//! | `df<ID>` | the message exactly as received, Received: header included, CRLF→LF as the server stores it; never rewritten |
+//! | `df<ID>` | the message exactly as received, Received: header included, CRLF→LF as the server stores it; rewritten (via `tf<ID>` and a rename) only by a milter's header or body change before the 250 |
 //! | `qf<ID>` | the envelope, text records (below); replaced atomically by rename on every change |
 //! | `tf<ID>` | a `qf` being written; never valid on its own |
 //! | `.mailtool-spool.lock` | flock'ed by the process that owns the spool ([`Spool::open`]) |
@@ -33,6 +33,7 @@
 //! | `I<bytes>` | size of `df<ID>`; required. Recovery removes entries whose df is shorter |
 //! | `B<type>` | optional BODY=: `7BIT`, `8BITMIME` or `BINARYMIME` |
 //! | `M<text>` | optional status message, shown by mailq as `(text)`, e.g. `Deferred: Connection refused by mx.example.org.` |
+//! | `q<reason>` | optional: a milter quarantined the message (it is held too), as sendmail's `q` record; `queue release` clears both |
 //! | `F<letters>` | flags: `w` delay warning sent, `h` held (queue runs skip it). Always written, possibly just `F` |
 //! | `$r<proto>` | macro `$r`: protocol (`ESMTP`, `ESMTPSA`, …) |
 //! | `$s<helo>` | macro `$s`: HELO/EHLO name |

@@ -30,6 +30,9 @@ impl Envelope {
         if let Some(m) = &self.status_message {
             let _ = writeln!(s, "M{}", one_line(m));
         }
+        if let Some(q) = &self.quarantine {
+            let _ = writeln!(s, "q{}", one_line(q));
+        }
         s.push('F');
         if self.warning_sent {
             s.push('w');
@@ -185,6 +188,7 @@ impl Envelope {
                 'P' => {} // priority, recomputed
                 'B' => env.body_type = Some(Body::parse(rest).ok_or_else(|| bad("bad B"))?),
                 'M' => env.status_message = Some(rest.to_string()),
+                'q' => env.quarantine = Some(rest.to_string()),
                 'F' => {
                     for c in rest.chars() {
                         match c {

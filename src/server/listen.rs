@@ -45,6 +45,25 @@ impl Conn {
         }
     }
 
+    /// The TLS version and cipher suite, once TLS is up (the milter macros `{tls_version}`
+    /// and `{cipher}`).
+    pub fn tls_info(&self) -> Option<(String, String)> {
+        let Conn::Tls(t) = self else {
+            return None;
+        };
+        let c = t.get_ref().1;
+        let version = match c.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+            v => format!("{v:?}"),
+        };
+        let cipher = c
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        Some((version, cipher))
+    }
+
     /// Writes `bytes` and flushes. tokio-rustls may keep encrypted bytes in its buffer after
     /// `write_all` returns (when the socket would block) until `poll_flush`, so a reply that
     /// is not flushed can stall a session (a POP3S RETR stopped partway, issue 12).

@@ -15,13 +15,14 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::dns::{ClientResolve, Resolve};
+use crate::milter::{self, Milters, Verdict};
 use crate::policy::{Client, Connect, Policy};
 use crate::queue::{self, Incoming, NewMessage, QueueId, SpoolError};
 use crate::server::app::App as Shared;
 use crate::server::deadline::{DataClock, DataLimit};
 use crate::server::listen::{Conn, Family, Slot, accept_loop, admit};
 use crate::smtp::proto::{DataReader, DataState, LineReader, Reply, received_header};
-use crate::smtp::session::{Envelope, Session, SessionConfig, SpoolRoom, Step};
+use crate::smtp::session::{Envelope, MilterCall, Session, SessionConfig, SpoolRoom, Step};
 
 /// Which port a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +101,26 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
     };
     let mut session = Session::new(scfg, client.clone(), kind == Kind::Smtps);
     session.set_connect(connection_checks(&shared, &cfg, &client).await);
+    // The milters hear of the connection only when the server itself takes it.
+    let mut milters = if cfg.settings.milter.is_empty() || session.is_null_server() {
+        None
+    } else {
+        let peer = milter::Peer {
+            hostname: client
+                .resolve
+                .name()
+                .map_or_else(|| format!("[{}]", client.addr()), str::to_string),
+            ip: peer.ip(),
+            port: peer.port(),
+        };
+        let macros = connect_macros(&host, kind, &client, &peer);
+        let relocate = |p: &std::path::Path| cfg.path(&p.to_string_lossy());
+        let (m, verdict) = Milters::open(&cfg.settings.milter, &relocate, &peer, &macros).await;
+        if let Verdict::Refuse(r) = verdict {
+            session.set_null(r);
+        }
+        Some(m)
+    };
 
     let mut lines = LineReader::new();
     let mut buf = vec![0u8; 16 * 1024];
@@ -109,6 +130,9 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
         && kind != Kind::Smtps
         && let Ok(n) = tokio::time::timeout(pause, conn.read(&mut buf)).await
     {
+        if let Some(m) = milters.take() {
+            m.quit().await;
+        }
         if matches!(n, Ok(n) if n > 0) {
             tracing::warn!(
                 "rejecting commands from {} due to pre-greeting traffic",
@@ -121,6 +145,9 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
         return;
     }
     if conn.send(&session.greeting().to_bytes()).await.is_err() {
+        if let Some(m) = milters.take() {
+            m.quit().await;
+        }
         return;
     }
     let mut slot = Some(slot);
@@ -132,9 +159,13 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
         &shared,
         &cfg,
         &mut slot,
+        &mut milters,
     )
     .await;
     let _ = conn.shutdown().await;
+    if let Some(m) = milters.take() {
+        m.quit().await;
+    }
     tracing::info!(
         "disconnect from {} commands={} messages={}",
         session.client.hello_text(),
@@ -210,7 +241,106 @@ enum Flow {
     Close,
 }
 
+/// The macros of the connect callback.
+fn connect_macros(
+    host: &str,
+    kind: Kind,
+    client: &Client,
+    peer: &milter::Peer,
+) -> Vec<(String, String)> {
+    let daemon = if kind == Kind::Submission {
+        "MSA"
+    } else {
+        "MTA"
+    };
+    vec![
+        ("j".into(), host.to_string()),
+        ("{daemon_name}".into(), daemon.into()),
+        ("{client_addr}".into(), client.addr()),
+        ("{client_name}".into(), peer.hostname.clone()),
+        ("{client_port}".into(), peer.port.to_string()),
+        ("_".into(), client.hello_text()),
+    ]
+}
+
+/// The macros of a session's later steps: TLS, AUTH, the queue id.
+fn session_macros(
+    conn: &Conn,
+    session: &Session,
+    qid: Option<&QueueId>,
+    extra: &[(&str, String)],
+) -> Vec<(String, String)> {
+    let mut m = Vec::new();
+    if let Some(q) = qid {
+        m.push(("i".to_string(), q.as_str().to_string()));
+    }
+    if let Some((version, cipher)) = conn.tls_info() {
+        m.push(("{tls_version}".into(), version));
+        m.push(("{cipher}".into(), cipher));
+    }
+    if let Some(user) = &session.client.authenticated {
+        m.push(("{auth_authen}".into(), user.clone()));
+        if let Some(t) = session.auth_type() {
+            m.push(("{auth_type}".into(), t.to_string()));
+        }
+    }
+    m.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    m
+}
+
+/// A MAIL/RCPT milter argument's address, without its angle brackets.
+fn bare(args: &[String]) -> String {
+    args.first()
+        .map(|a| a.trim_start_matches('<').trim_end_matches('>').to_string())
+        .unwrap_or_default()
+}
+
+/// Asks the milters about a command the server accepted; `Some` is the reply to send instead.
+async fn milter_call(
+    milters: &mut Milters,
+    call: &MilterCall,
+    conn: &Conn,
+    session: &mut Session,
+) -> Option<Reply> {
+    let verdict = match call {
+        MilterCall::Helo(name) => {
+            let m = session_macros(conn, session, None, &[]);
+            milters.helo(name, &m).await
+        }
+        MilterCall::Mail(args) => {
+            milters.qid = Some(QueueId::allocate());
+            let m = session_macros(
+                conn,
+                session,
+                milters.qid.as_ref(),
+                &[("{mail_addr}", bare(args))],
+            );
+            milters.mail(args, &m).await
+        }
+        MilterCall::Rcpt(args) => {
+            let m = session_macros(conn, session, None, &[("{rcpt_addr}", bare(args))]);
+            milters.rcpt(args, &m).await
+        }
+        MilterCall::Data => {
+            let m = session_macros(conn, session, milters.qid.as_ref(), &[]);
+            milters.data(&m).await
+        }
+    };
+    match verdict {
+        Verdict::Continue => None,
+        Verdict::Discard => {
+            session.milter_discard();
+            None
+        }
+        Verdict::Refuse(r) => {
+            session.milter_refused(call);
+            Some(r)
+        }
+    }
+}
+
 /// The command loop; returns (commands, messages) for the log line.
+#[allow(clippy::too_many_arguments)]
 async fn run_session(
     conn: &mut Conn,
     session: &mut Session,
@@ -219,6 +349,7 @@ async fn run_session(
     shared: &Arc<Shared>,
     cfg: &Config,
     slot: &mut Option<Slot>,
+    milters: &mut Option<Milters>,
 ) -> (usize, usize) {
     let mut out: Vec<u8> = Vec::new();
     let mut commands = 0usize;
@@ -247,6 +378,7 @@ async fn run_session(
                 cfg,
                 &mut out,
                 &mut messages,
+                milters,
             )
             .await
             {
@@ -370,10 +502,31 @@ async fn do_steps(
     cfg: &Config,
     out: &mut Vec<u8>,
     messages: &mut usize,
+    milters: &mut Option<Milters>,
 ) -> Flow {
     let mut queue: std::collections::VecDeque<Step> = steps.into();
     while let Some(step) = queue.pop_front() {
         match step {
+            Step::Milter(call) => {
+                let Some(m) = milters.as_mut() else {
+                    continue;
+                };
+                if let Some(reply) = milter_call(m, &call, conn, session).await {
+                    // The refusal replaces the server's own reply (and, at DATA, the read).
+                    if matches!(queue.front(), Some(Step::Send(_))) {
+                        queue.pop_front();
+                    }
+                    if matches!(queue.front(), Some(Step::ReadData)) {
+                        queue.pop_front();
+                    }
+                    // sendmail closes the session after a milter's 421.
+                    let close = reply.code == 421;
+                    queue.push_front(Step::Send(reply));
+                    if close {
+                        queue.insert(1, Step::Close);
+                    }
+                }
+            }
             Step::Send(r) => out.extend_from_slice(&r.to_bytes()),
             Step::Close => return Flow::Close,
             Step::Tarpit { errors } => {
@@ -449,7 +602,8 @@ async fn do_steps(
                     return Flow::Close;
                 }
                 out.clear();
-                let Some(reply) = read_data(conn, session, lines, buf, shared, cfg).await else {
+                let Some(reply) = read_data(conn, session, lines, buf, shared, cfg, milters).await
+                else {
                     return Flow::Close;
                 };
                 if reply.code == 250 {
@@ -472,9 +626,14 @@ async fn read_data(
     buf: &mut [u8],
     shared: &Arc<Shared>,
     cfg: &Config,
+    milters: &mut Option<Milters>,
 ) -> Option<Reply> {
     let s = &cfg.settings.smtp;
-    let qid = QueueId::allocate();
+    // The milters were told this id at MAIL (the macro `i`).
+    let qid = milters
+        .as_mut()
+        .and_then(|m| m.qid.take())
+        .unwrap_or_else(QueueId::allocate);
     let mut incoming = Some(Incoming::new(qid.clone(), shared.spool.data_path(&qid)));
     if let (Some(env), Some(inc)) = (session.pending_envelope(), incoming.as_mut()) {
         inc.push(received_for(&env, &qid, &cfg.hostname()).as_bytes());
@@ -561,8 +720,9 @@ async fn read_data(
         Err(r) => return Some(r),
         Ok(env) => env,
     };
+    let macros = session_macros(conn, session, Some(&qid), &[]);
     Some(match (incoming, failed) {
-        (Some(inc), None) => store(env, qid, inc, shared, cfg).await,
+        (Some(inc), None) => store(env, qid, inc, shared, cfg, milters.as_mut(), &macros).await,
         (_, e) => {
             let (code, dsn) = e.map_or((451, "4.3.0"), |e| e.smtp_status());
             Reply::new(
@@ -599,6 +759,8 @@ async fn store(
     incoming: Incoming,
     shared: &Arc<Shared>,
     cfg: &Config,
+    milters: Option<&mut Milters>,
+    macros: &[(String, String)],
 ) -> Reply {
     let host = cfg.hostname();
     let s = &cfg.settings.smtp;
@@ -610,6 +772,9 @@ async fn store(
     crate::stage::hops::check(incoming.head(), s.max_hops, &mut envelope);
     let nrcpts = envelope.recipients.len();
     if env.discard {
+        if let Some(m) = milters {
+            m.abort().await;
+        }
         // access DISCARD: the client is told it was accepted; nothing is kept.
         tracing::info!(
             "{qid}: discarded (access db), from=<{}>, nrcpts={nrcpts}, relay={}",
@@ -664,6 +829,16 @@ async fn store(
         Ok(d) => d,
         Err(reply) => return reply,
     };
+    // Step 3b: the milters, which may change the message our signature will cover.
+    let data = match milters {
+        Some(m) if !m.is_empty() => {
+            match milter_message(m, &qid, data, &mut head, &mut envelope, macros).await {
+                MilterEnd::Store(d) => d,
+                MilterEnd::Answer(r) => return r,
+            }
+        }
+        _ => data,
+    };
     let spool = shared.spool.clone();
     let id = qid.clone();
     let res = tokio::task::spawn_blocking(move || {
@@ -708,6 +883,91 @@ async fn store(
                 451,
                 "4.3.0 Temporary system failure. Please try again later.",
             )
+        }
+    }
+}
+
+enum MilterEnd {
+    Store(queue::incoming::Payload),
+    Answer(Reply),
+}
+
+/// The end-of-message step of the milters: the message as they left it, or the answer to
+/// give without storing it (a refusal, or a discard's 250).
+async fn milter_message(
+    m: &mut Milters,
+    qid: &QueueId,
+    data: queue::incoming::Payload,
+    head: &mut Vec<u8>,
+    envelope: &mut queue::Envelope,
+    macros: &[(String, String)],
+) -> MilterEnd {
+    let mut msg = milter::Message::new(data, head, &envelope.headers);
+    let out = m.message(&mut msg, macros, macros).await;
+    match out.verdict {
+        Verdict::Refuse(r) => return MilterEnd::Answer(r),
+        Verdict::Discard => {
+            tracing::info!("{qid}: discarded (milter), from=<{}>", envelope.sender);
+            return MilterEnd::Answer(Reply::accepted(qid.as_str()));
+        }
+        Verdict::Continue => {}
+    }
+    if let Some(why) = out.quarantine {
+        envelope.held = true;
+        envelope.quarantine = Some(why);
+    }
+    let mut env = std::mem::take(envelope);
+    let rewrite = msg.needs_rewrite();
+    let done = tokio::task::spawn_blocking(move || {
+        let r = msg.finish(&mut env).and_then(|p| {
+            // The head the signer reads must be the rewritten one.
+            let head = match (&p, rewrite) {
+                (queue::incoming::Payload::Spilled(s), true) => {
+                    use std::io::Read;
+                    let mut h = Vec::new();
+                    std::fs::File::open(s.path())?
+                        .take(queue::incoming::HEAD_KEPT as u64)
+                        .read_to_end(&mut h)?;
+                    Some(h)
+                }
+                (queue::incoming::Payload::Bytes(b), true) => {
+                    Some(b[..b.len().min(queue::incoming::HEAD_KEPT)].to_vec())
+                }
+                _ => None,
+            };
+            Ok((p, head))
+        });
+        (r, env)
+    })
+    .await;
+    let (r, env) = match done {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!("{qid}: milter edits failed: {e}");
+            return MilterEnd::Answer(Reply::new(
+                451,
+                "4.3.0 Temporary system failure. Please try again later.",
+            ));
+        }
+    };
+    *envelope = env;
+    match r {
+        Ok((p, new_head)) => {
+            if let Some(h) = new_head {
+                *head = h;
+            }
+            if envelope.recipients.is_empty() {
+                tracing::info!("{qid}: discarded: the milters removed every recipient");
+                return MilterEnd::Answer(Reply::accepted(qid.as_str()));
+            }
+            MilterEnd::Store(p)
+        }
+        Err(e) => {
+            tracing::error!("{qid}: cannot apply the milters' edits: {e}");
+            MilterEnd::Answer(Reply::new(
+                451,
+                "4.3.0 Temporary system failure. Please try again later.",
+            ))
         }
     }
 }

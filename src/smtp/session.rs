@@ -117,6 +117,33 @@ pub enum Step {
     },
     /// Close after flushing what was queued.
     Close,
+    /// The server accepted this command: ask the milters before its reply (the next
+    /// `Send`) goes out. A refusal replaces that reply and is reported back with
+    /// [`Session::milter_refused`].
+    Milter(MilterCall),
+}
+
+/// A command the milters are asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MilterCall {
+    Helo(String),
+    /// `<reverse-path>`, then the ESMTP parameters.
+    Mail(Vec<String>),
+    /// `<forward-path>`, then the ESMTP parameters.
+    Rcpt(Vec<String>),
+    Data,
+}
+
+/// The milter form of a MAIL/RCPT argument: the path in angle brackets, then each ESMTP
+/// parameter as the client sent it.
+fn milter_args(shown: &str, arg: &str) -> Vec<String> {
+    let params = match arg.find('>') {
+        Some(i) => &arg[i + 1..],
+        None => arg.split_once(char::is_whitespace).map_or("", |(_, r)| r),
+    };
+    std::iter::once(format!("<{shown}>"))
+        .chain(params.split_whitespace().map(str::to_string))
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +185,8 @@ pub struct Session {
     messages: u32,
     errors: u32,
     pending_auth_user: Option<String>,
+    /// The SASL mechanism of the AUTH in progress or done (the milter macro `{auth_type}`).
+    auth_mech: Option<String>,
 }
 
 /// sendmail's rejections carry their address part already (`reply::Rejection::line`).
@@ -186,6 +215,7 @@ impl Session {
             messages: 0,
             errors: 0,
             pending_auth_user: None,
+            auth_mech: None,
         }
     }
 
@@ -199,6 +229,39 @@ impl Session {
     /// No transaction is open (no MAIL yet, no DATA in progress).
     pub fn is_idle(&self) -> bool {
         self.sender.is_none() && !matches!(self.phase, Phase::Data | Phase::AuthVerify)
+    }
+
+    /// Makes the session a null server answering `reply` (a milter refused the connection).
+    pub fn set_null(&mut self, reply: Reply) {
+        self.null_reply = Some(reply);
+    }
+
+    /// The SASL mechanism the client authenticated with.
+    pub fn auth_type(&self) -> Option<&str> {
+        self.client
+            .authenticated
+            .as_ref()
+            .and(self.auth_mech.as_deref())
+    }
+
+    /// The milters refused a command the server had accepted: undo what it did.
+    pub fn milter_refused(&mut self, call: &MilterCall) {
+        match call {
+            MilterCall::Helo(_) => {
+                self.helo = None;
+                self.phase = Phase::Start;
+            }
+            MilterCall::Mail(_) => self.reset_transaction(),
+            MilterCall::Rcpt(_) => {
+                self.recipients.pop();
+            }
+            MilterCall::Data => self.phase = Phase::Mail,
+        }
+    }
+
+    /// A milter asked to discard the message: it is answered 250 and not kept.
+    pub fn milter_discard(&mut self) {
+        self.discard = true;
     }
 
     pub fn is_null_server(&self) -> bool {
@@ -343,7 +406,7 @@ impl Session {
         if !valid_helo(&name) {
             return self.bad(Reply::invalid_domain());
         }
-        self.helo = Some((name, extended));
+        self.helo = Some((name.clone(), extended));
         self.phase = Phase::Ready;
         let text = self.client.hello_text();
         let reply = if extended {
@@ -351,7 +414,7 @@ impl Session {
         } else {
             Reply::helo(&self.cfg.hostname, &text)
         };
-        vec![Step::Send(reply)]
+        vec![Step::Milter(MilterCall::Helo(name)), Step::Send(reply)]
     }
 
     fn mail(&mut self, arg: &str, policy: &Policy) -> Vec<Step> {
@@ -410,7 +473,10 @@ impl Session {
         }
         self.sender = Some((path, params));
         self.phase = Phase::Mail;
-        vec![Step::Send(Reply::sender_ok(&shown))]
+        vec![
+            Step::Milter(MilterCall::Mail(milter_args(&shown, arg))),
+            Step::Send(Reply::sender_ok(&shown)),
+        ]
     }
 
     fn rcpt(&mut self, arg: &str, policy: &Policy) -> Vec<Step> {
@@ -430,7 +496,10 @@ impl Session {
             Ok(ok) => {
                 self.discard |= ok.discard;
                 self.recipients.push(Recipient { path, params, ok });
-                vec![Step::Send(Reply::recipient_ok(&shown, false))]
+                vec![
+                    Step::Milter(MilterCall::Rcpt(milter_args(&shown, arg))),
+                    Step::Send(Reply::recipient_ok(&shown, false)),
+                ]
             }
             Err(r) => {
                 tracing::info!(client = %self.client.hello_text(), "ruleset=check_rcpt, arg1={shown}, reject={}", r.line());
@@ -464,7 +533,11 @@ impl Session {
             return self.bad(Reply::need_rcpt());
         }
         self.phase = Phase::Data;
-        vec![Step::Send(Reply::enter_mail()), Step::ReadData]
+        vec![
+            Step::Milter(MilterCall::Data),
+            Step::Send(Reply::enter_mail()),
+            Step::ReadData,
+        ]
     }
 
     /// The message has been read (`size_exceeded` from the DataReader). Returns the envelope
@@ -607,6 +680,7 @@ impl Session {
         if !self.tls && !self.cfg.plaintext_auth {
             return self.bad(Reply::new(530, "5.7.0 Must issue a STARTTLS command first"));
         }
+        self.auth_mech = Some(mechanism.to_ascii_uppercase());
         match (mechanism.to_ascii_uppercase().as_str(), initial) {
             ("PLAIN", None) => {
                 self.phase = Phase::Auth(AuthStage::PlainResponse);
