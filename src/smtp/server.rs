@@ -765,7 +765,6 @@ async fn store(
     let host = cfg.hostname();
     let s = &cfg.settings.smtp;
     let msgid = message_id(incoming.head());
-    let size = incoming.len();
     let mut envelope = to_queue_envelope(&env, &host, cfg.settings.smtp.always_add_domain);
     // The message stage (crate::stage), step 1: the head starts with our own Received: line,
     // which counts as a hop.
@@ -839,6 +838,9 @@ async fn store(
         }
         _ => data,
     };
+    // The milters may have added or removed recipients, or replaced the data.
+    let nrcpts = envelope.recipients.len();
+    let size = data.len();
     let spool = shared.spool.clone();
     let id = qid.clone();
     let res = tokio::task::spawn_blocking(move || {

@@ -60,6 +60,7 @@ pub fn link(dir: &Path, name: &str) -> PathBuf {
 }
 pub mod dns;
 pub mod dovecot;
+pub mod milter;
 pub mod pop3;
 pub mod postfix;
 pub mod postgres;

@@ -581,6 +581,54 @@ pub const TABLES: &[Table] = &[
             ),
         ],
     },
+    Table {
+        name: "[milter]",
+        intro: "A milter (sendmail's INPUT_MAIL_FILTER), one table per filter, called in the \
+                order listed; none by default. Each SMTP session opens one connection to each \
+                milter and uses it for all its messages. A milter hears the connect, HELO, \
+                MAIL, RCPT and DATA commands the server accepted, then the headers, the body \
+                (in chunks of at most 64 KiB) and the end of each message, with the macros \
+                `j`, `{daemon_name}`, `{client_addr}`, `{client_name}`, `i` (the queue id), \
+                `{auth_authen}`, `{auth_type}`, `{tls_version}`, `{cipher}`, `{mail_addr}` and \
+                `{rcpt_addr}`; callbacks it declines in negotiation are not sent. It may accept, \
+                reject (`550 5.7.1 Command rejected`, `554` for a message), tempfail \
+                (`451 4.3.2 Please try again later`), discard, answer with its own reply, add, \
+                insert, change and delete header fields, add and delete recipients, change the \
+                sender, replace the body, or quarantine the message (held in the queue, shown by \
+                `mailq` as `QUARANTINE:`, let go by `mailtool queue release`). The milters run \
+                after the checks of `[verify]` and before our own DKIM signature. \
+                `mailtool migrate sendmail` writes these tables from a .mc file.",
+        keys: &[
+            kd(
+                "name",
+                "(required)",
+                "The filter's name, for the log; unique.",
+            ),
+            kd(
+                "socket",
+                "(required)",
+                "`inet:`*PORT*`@`*HOST*, `inet6:`*PORT*`@`*HOST* or `unix:`*/path* \
+                 (`local:` too), as sendmail's `S=`. A unix path is relocated under the root.",
+            ),
+            kd(
+                "on_failure",
+                "\"accept\"",
+                "What a message gets when the milter cannot be reached, times out or breaks \
+                 the protocol, from then on in the session: `\"accept\"` (go on without it, \
+                 sendmail's default), `\"tempfail\"` (`F=T`: `451 4.3.2`) or `\"reject\"` \
+                 (`F=R`: `550 5.7.1`, `554 5.7.1` for a message). A failure never loses a \
+                 message that was accepted, and never leaves the session hanging past the \
+                 timeouts.",
+            ),
+            kd(
+                "timeouts",
+                "{ connect = \"5m\", send = \"10s\", receive = \"10s\", end = \"5m\" }",
+                "sendmail's `T=C:…;S:…;R:…;E:…`: to connect, to send one command, to read one \
+                 reply, and for the end of message (started again by each progress reply). \
+                 Any of the four may be left out.",
+            ),
+        ],
+    },
 ];
 
 /// The defaults as `mailtool config show` prints them when run as root.
@@ -760,6 +808,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The keys of `[[milter]]` are exactly the fields of a milter.
+    #[test]
+    fn milter_keys_are_the_milter_fields() {
+        let m = crate::config::Milter {
+            name: "m".into(),
+            socket: "inet:1@127.0.0.1".into(),
+            on_failure: crate::config::MilterFailure::Accept,
+            timeouts: crate::config::MilterTimeouts::default(),
+        };
+        let mut fields: Vec<String> = toml::Table::try_from(&m).unwrap().keys().cloned().collect();
+        let t = TABLES.iter().find(|t| t.name == "[milter]").unwrap();
+        let mut documented: Vec<String> = t.keys.iter().map(|k| k.name.to_string()).collect();
+        fields.sort();
+        documented.sort();
+        assert_eq!(documented, fields);
+        let d = crate::config::MilterTimeouts::default();
+        let shown = format!(
+            "{{ connect = \"{}\", send = \"{}\", receive = \"{}\", end = \"{}\" }}",
+            d.connect, d.send, d.receive, d.end
+        );
+        assert_eq!(t.keys[3].default, Some(shown.as_str()));
     }
 
     /// The keys of `[backends.NAME]`, which `config show` prints only when one is set, are
