@@ -117,7 +117,7 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "release" -d 'Let held messages go again (postsuper -H)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "release" -d 'Let held or quarantined messages go again (postsuper -H)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and not __fish_seen_subcommand_from run delete hold release help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -s q -d 'Only matching entries: Rsubstr, Ssubstr, Isubstr, each optionally after `!`' -r
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from run" -l pid-file -d 'Daemon\'s pid file [default: ROOT/run/mailtool.pid]' -r -F
@@ -137,7 +137,7 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "release" -d 'Let held messages go again (postsuper -H)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "release" -d 'Let held or quarantined messages go again (postsuper -H)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s s -l server -d 'Server to send to [default: the MX of the recipients\' domain]' -r
 complete -c mailtool -n "__fish_mailtool_using_subcommand smtp-send" -s p -l port -d 'Port when --server gives none, and for MX delivery [default: 25, or 465 with --tls]' -r
@@ -308,7 +308,7 @@ complete -c mailtool -n "__fish_mailtool_using_subcommand help; and not __fish_s
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "run" -d 'Deliver what is queued now (sendmail -q): through the daemon, or directly'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "delete" -d 'Remove messages from the queue without delivering them (postsuper -d)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "hold" -d 'Keep messages in the queue; runs skip them until released (postsuper -h)'
-complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "release" -d 'Let held messages go again (postsuper -H)'
+complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "release" -d 'Let held or quarantined messages go again (postsuper -H)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from poprelay" -f -a "list" -d 'Show each address, its age and when it stops relaying (poprelayd -p)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from poprelay" -f -a "add" -d 'Let addresses relay as if they had just logged in to POP3 (poprelayd -a)'
 complete -c mailtool -n "__fish_mailtool_using_subcommand help; and __fish_seen_subcommand_from poprelay" -f -a "remove" -d 'Take addresses out of the map (poprelayd -r)'

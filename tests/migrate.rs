@@ -365,3 +365,109 @@ fn json_reports_config_maps_and_untranslated_items() {
     assert_eq!(v["written"], true);
     assert!(mail_dir(root.path()).join("aliases.db").exists());
 }
+
+#[test]
+fn milters_become_milter_entries_in_the_order_sendmail_calls_them() {
+    let root = seed_root();
+    let mc = mail_dir(root.path()).join("milters.mc");
+    fs::copy(fixtures().join("milter-mc/milters.mc"), &mc).unwrap();
+    let migrate_milters = |extra: &[&str]| {
+        run(
+            mailtool()
+                .arg("--root")
+                .arg(root.path())
+                .args(["migrate", "sendmail", "--mc"])
+                .arg(&mc)
+                .args(extra),
+            b"",
+        )
+    };
+    let out = migrate_milters(&["-v"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let toml = text(&out.stdout);
+    let start = toml.find("# Mail filters").expect(&toml);
+    let end = toml.find("\n# Not translated").expect(&toml);
+    let order = "#   called in the order of milters.mc:12: define(`confINPUT_MAIL_FILTERS', `spamass, opendkim, clamav')";
+    assert_eq!(
+        &toml[start..end],
+        format!(
+            "# Mail filters (sendmail's INPUT_MAIL_FILTER), called in this order.
+
+# milters.mc:10: MAIL_FILTER(`spamass', `S=local:/run/spamass-milter/spamass-milter.sock, T=C:1m;E:10m')
+{order}
+[[milter]]
+name = \"spamass\"
+socket = \"local:/run/spamass-milter/spamass-milter.sock\"
+on_failure = \"accept\"
+timeouts = {{ connect = \"1m\", end = \"10m\" }}
+
+# milters.mc:8: INPUT_MAIL_FILTER(`opendkim', `S=inet:8891@localhost, F=T, T=S:4m;R:4m')
+{order}
+[[milter]]
+name = \"opendkim\"
+socket = \"inet:8891@localhost\"
+on_failure = \"tempfail\"
+timeouts = {{ send = \"4m\", receive = \"4m\" }}
+
+# milters.mc:9: INPUT_MAIL_FILTER(`clamav', `S=unix:/run/clamav/clamav-milter.sock, F=R')
+{order}
+[[milter]]
+name = \"clamav\"
+socket = \"unix:/run/clamav/clamav-milter.sock\"
+on_failure = \"reject\"
+"
+        ),
+        "in\n{toml}"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        !err.lines()
+            .any(|l| l.starts_with("not translated:") && l.contains("MAIL_FILTER(")),
+        "the filters translate: {err}"
+    );
+    let f = mc.display();
+    for want in [
+        format!(
+            "not translated: {f}:13: define(`confMILTER_MACROS_CONNECT', `j, {{daemon_name}}, {{if_name}}') — mailtool sends every milter the same fixed set of macros"
+        ),
+        "1 item(s) not translated".to_string(),
+        format!(
+            "nothing to do: {f}:11: MAIL_FILTER(`archive', `S=inet6:2525@[::1]') — declared but not in confINPUT_MAIL_FILTERS: sendmail does not call it either, so it is left out"
+        ),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in\n{err}");
+    }
+
+    // Written, the file loads: config check and show see the three, in order.
+    let out = migrate_milters(&["--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let check = run(
+        mailtool()
+            .arg("--root")
+            .arg(root.path())
+            .args(["config", "check"]),
+        b"",
+    );
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    let show = run(
+        mailtool()
+            .arg("--root")
+            .arg(root.path())
+            .args(["config", "show", "--json"]),
+        b"",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let names: Vec<&str> = v["milter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["spamass", "opendkim", "clamav"]);
+    assert_eq!(
+        v["milter"][1]["timeouts"]["connect"], "5m",
+        "sendmail's default"
+    );
+    assert_eq!(v["milter"][1]["timeouts"]["send"], "4m");
+    assert_eq!(v["milter"][2]["on_failure"], "reject");
+}

@@ -31,7 +31,8 @@ pub enum MigrateFrom {
 equivalent mailtool.toml: FEATUREs virtusertable, access_db (-T<TMPF>), dnsbl, greet_pause and \
 always_add_domain; RELAY_DOMAIN_FILE; confMAX_MESSAGE_SIZE, LOCAL_MAILER_MAX and other limits; \
 SMART_HOST; the seed's Local_check_relay PTR rules (ptr_check) and poprelay.mc rules (localip, \
-popip, POP-before-SMTP). Each key is written with a comment citing the line it came from. \
+popip, POP-before-SMTP); INPUT_MAIL_FILTER and MAIL_FILTER with confINPUT_MAIL_FILTERS \
+([[milter]] entries, in the order sendmail calls them). Each key is written with a comment citing the line it came from. \
 Anything else (custom rule sets, unknown FEATUREs, other cf lines) is listed by file and line, \
 on standard error and at the end of the file, so nothing is dropped silently.\n\n\
 Without --write nothing is written: the configuration goes to standard output and the map plan \

@@ -436,6 +436,27 @@ mod tests {
     }
 
     #[test]
+    fn quoted_commas_stay_in_their_argument() {
+        // A milter's equates are one quoted argument with commas in it.
+        let items = parse(
+            "t.mc",
+            "INPUT_MAIL_FILTER(`opendkim', `S=inet:8891@localhost, F=T, T=S:4m;R:4m')dnl\n",
+        )
+        .unwrap();
+        assert_eq!(
+            macros(&items),
+            vec![(
+                1,
+                "INPUT_MAIL_FILTER".into(),
+                vec![
+                    "opendkim".into(),
+                    "S=inet:8891@localhost, F=T, T=S:4m;R:4m".into()
+                ]
+            )]
+        );
+    }
+
+    #[test]
     fn dnl_eats_the_rest_of_the_line() {
         let items = parse("t.mc", "A(x)dnl comment (not a call\nB(y)\n").unwrap();
         let m = macros(&items);

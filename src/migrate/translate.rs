@@ -88,11 +88,16 @@ pub fn translate(items: &[Item], opts: &Options) -> Result<Migration, TranslateE
         maps: Vec::new(),
         ruleset: None,
         header: Vec::new(),
+        milters: Vec::new(),
+        called: Vec::new(),
+        milter_list: None,
+        milter_out: Vec::new(),
     };
     for item in items {
         tx.item(item);
     }
     tx.close_ruleset();
+    tx.close_milters();
     if let Some((name, text)) = &opts.sysconfig {
         tx.sysconfig(name, text);
     } else {
@@ -142,6 +147,80 @@ struct Tx<'a> {
     maps: Vec<MapNeed>,
     ruleset: Option<RuleSet>,
     header: Vec<String>,
+    /// Every `MAIL_FILTER` / `INPUT_MAIL_FILTER`, in the order declared.
+    milters: Vec<MilterDecl>,
+    /// The filters sendmail calls, in order (its `confINPUT_MAIL_FILTERS`), as built so far.
+    called: Vec<Called>,
+    /// The `define(`confINPUT_MAIL_FILTERS', …)` in effect, if any.
+    milter_list: Option<Item>,
+    /// The `[[milter]]` entries, rendered, each with its comments.
+    milter_out: Vec<(Vec<String>, String)>,
+}
+
+/// One `MAIL_FILTER` or `INPUT_MAIL_FILTER` declaration.
+struct MilterDecl {
+    name: String,
+    item: Item,
+    input: bool,
+    /// `None` when the declaration could not be translated (already reported).
+    entry: Option<MilterEntry>,
+}
+
+/// A declaration's `[[milter]]` keys after `name`.
+struct MilterEntry {
+    socket: String,
+    on_failure: &'static str,
+    /// (key in `timeouts`, Span text), in sendmail's C, S, R, E order.
+    timeouts: Vec<(&'static str, String)>,
+    /// Comment lines after the citation.
+    comments: Vec<String>,
+}
+
+/// A name on sendmail's list of filters to call, and the line that put it there (its
+/// `INPUT_MAIL_FILTER`, or the `confINPUT_MAIL_FILTERS` define).
+struct Called {
+    name: String,
+    via: Item,
+    by_define: bool,
+}
+
+/// sendmail's `T=` letters, the `timeouts` keys they become, in the order written.
+const MILTER_TIMEOUTS: &[(char, &str)] = &[
+    ('C', "connect"),
+    ('S', "send"),
+    ('R', "receive"),
+    ('E', "end"),
+];
+
+/// A time as sendmail's `convtime` reads it (`10s`, `5m`, `1h30m`; a bare number is seconds)
+/// as a Span string: as written, with `s` added to a bare number. `None` if it is not one.
+fn sendmail_time(v: &str) -> Option<String> {
+    let b = v.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        if i < b.len() {
+            if !b"smhdw".contains(&b[i]) {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    if b.is_empty() {
+        return None;
+    }
+    let text = if b[b.len() - 1].is_ascii_digit() {
+        format!("{v}s")
+    } else {
+        v.to_string()
+    };
+    Span::parse(&text).ok().map(|_| text)
 }
 
 const SECTIONS: &[&str] = &["", "maps", "smtp", "pop3", "queue"];
@@ -320,6 +399,9 @@ impl Tx<'_> {
                 "generic.m4 turns on use_cw_file; mailtool always reads local-host-names",
             ),
             "divert" => self.fine(item, "m4 output control"),
+            "MAIL_FILTER" | "INPUT_MAIL_FILTER" => {
+                self.mail_filter(item, name == "INPUT_MAIL_FILTER", args)
+            }
             "LOCAL_RULESETS" | "LOCAL_CONFIG" => {
                 self.close_ruleset();
                 self.fine(item, "marks where local rules and maps start")
@@ -451,7 +533,310 @@ impl Tx<'_> {
         self.dnsbl.push((table, Self::cite(item)));
     }
 
+    /// `MAIL_FILTER(`name', `equates')` declares a filter; `INPUT_MAIL_FILTER` also appends its
+    /// name to the list of filters sendmail calls, confINPUT_MAIL_FILTERS (sendmail cf/README,
+    /// 'Adding a Mail Filter'). The entries are written once the whole `.mc` is read
+    /// ([`Tx::close_milters`]), since a later define may still set the list.
+    fn mail_filter(&mut self, item: &Item, input: bool, args: &[String]) {
+        let name = args.first().map(|s| s.trim()).unwrap_or("");
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == ',' || c == ';') {
+            return self.skip(
+                item,
+                "a mail filter needs a one-word name (sendmail: \"name required for mail filter\")",
+            );
+        }
+        let equates = args.get(1).map(|s| s.trim()).unwrap_or("");
+        if args.iter().skip(2).any(|a| !a.trim().is_empty()) {
+            let why = format!(
+                "arguments after `{equates}': the equates were not quoted, so m4 split them at \
+                 their commas and sendmail read only the first (quote them: `S=…, F=…'); the \
+                 rest is ignored here too"
+            );
+            self.skip(item, &why);
+        }
+        if let Some(first) = self.milters.iter().find(|d| d.name == name) {
+            let why = format!(
+                "filter {name} is declared again: sendmail keeps the first definition ({}:{}) \
+                 and refuses this one (\"duplicate filter definition\")",
+                file_name(&first.item.file),
+                first.item.line
+            );
+            self.skip(item, &why);
+        } else {
+            let entry = self.milter_entry(item, equates);
+            self.milters.push(MilterDecl {
+                name: name.to_string(),
+                item: item.clone(),
+                input,
+                entry,
+            });
+        }
+        if input {
+            // As cf.m4's INPUT_MAIL_FILTER does: confINPUT_MAIL_FILTERS gets the name appended.
+            self.called.push(Called {
+                name: name.to_string(),
+                via: item.clone(),
+                by_define: false,
+            });
+        }
+    }
+
+    /// The equates `S=socket, F=flags, T=timeouts`, read as sendmail's milter_setup reads the
+    /// `X` line: fields split at commas, each named by its first letter. `None` (reported) when
+    /// there is no usable socket or a field has no `=`.
+    fn milter_entry(&mut self, item: &Item, equates: &str) -> Option<MilterEntry> {
+        let mut socket: Option<String> = None;
+        let mut flags = String::new();
+        let mut timeouts: Vec<(&'static str, String)> = Vec::new();
+        for field in equates.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            let Some((key, value)) = field.split_once('=') else {
+                let why = format!(
+                    "equate {field:?} has no `=': sendmail stops reading this filter there and \
+                     does not define it; not translated"
+                );
+                self.skip(item, &why);
+                return None;
+            };
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            match key.trim().chars().next() {
+                Some('S') => socket = Some(value.to_string()),
+                // Each F= adds its flags, as sendmail sets one bit per letter.
+                Some('F') => flags.push_str(value),
+                Some('T') => self.milter_timeouts(item, value, &mut timeouts),
+                _ => {
+                    let why = format!(
+                        "equate {field:?}: sendmail knows S=, F= and T= (\"unknown filter \
+                         equate\"); ignored"
+                    );
+                    self.skip(item, &why);
+                }
+            }
+        }
+        let socket = socket.unwrap_or_default();
+        if socket.is_empty() {
+            self.skip(
+                item,
+                "no S= socket: sendmail cannot reach this filter either (\"empty or missing \
+                 socket information\"); not translated",
+            );
+            return None;
+        }
+        if let Err(e) = config::MilterSocket::parse(&socket) {
+            let why = format!("{e}; not translated");
+            self.skip(item, &why);
+            return None;
+        }
+        let mut comments = Vec::new();
+        let letters: Vec<char> = flags.chars().filter(|c| !c.is_whitespace()).collect();
+        let (tempfail, tempdrop, reject) = (
+            letters.contains(&'T'),
+            letters.contains(&'4'),
+            letters.contains(&'R'),
+        );
+        // sendmail's precedence when a filter fails (milter.c, MILTER_SET_STATE): T, then 4,
+        // then R. 4 (421 and close the connection) has no mailtool equivalent; tempfail, a 4xx
+        // the client retries, is the nearest.
+        let on_failure = if tempfail || tempdrop {
+            "tempfail"
+        } else if reject {
+            "reject"
+        } else {
+            "accept"
+        };
+        if tempfail && reject {
+            comments.push("  F=T and F=R: sendmail tempfails when both are set".to_string());
+        }
+        for c in letters {
+            if c == 'T' || c == 'R' {
+                continue;
+            }
+            let why = if c == '4' {
+                format!(
+                    "flag 4 (F={flags}): sendmail answers 421 and closes the connection when the \
+                     filter fails; mailtool cannot, so on_failure = \"{on_failure}\""
+                )
+            } else {
+                format!(
+                    "flag {c} (F={flags}): not a sendmail filter flag mailtool knows (R, T, 4); \
+                     ignored"
+                )
+            };
+            self.skip(item, &why);
+        }
+        timeouts.sort_by_key(|(k, _)| MILTER_TIMEOUTS.iter().position(|(_, n)| n == k));
+        Some(MilterEntry {
+            socket,
+            on_failure,
+            timeouts,
+            comments,
+        })
+    }
+
+    /// `T=C:1m;S:10s;R:10s;E:5m`, any subset; a later letter replaces an earlier one. What is
+    /// not given, or not usable, keeps mailtool's defaults, which are sendmail's.
+    fn milter_timeouts(&mut self, item: &Item, spec: &str, out: &mut Vec<(&'static str, String)>) {
+        let defaults = config::MilterTimeouts::default();
+        for part in spec.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((letter, value)) = part.split_once(':') else {
+                let why = format!(
+                    "timeout {part:?} in T={spec} has no `:': sendmail stops reading the \
+                     timeouts there, and so does this"
+                );
+                self.skip(item, &why);
+                return;
+            };
+            let letter = letter.trim().chars().next().unwrap_or(' ');
+            let Some(&(_, key)) = MILTER_TIMEOUTS.iter().find(|(l, _)| *l == letter) else {
+                let why = format!(
+                    "timeout {part:?} in T={spec}: sendmail knows C, S, R and E (\"unknown \
+                     filter timeout\"); ignored"
+                );
+                self.skip(item, &why);
+                continue;
+            };
+            let default = match key {
+                "connect" => defaults.connect,
+                "send" => defaults.send,
+                "receive" => defaults.receive,
+                _ => defaults.end,
+            };
+            let value = value.trim();
+            match sendmail_time(value) {
+                Some(v) if Span::parse(&v).is_ok_and(|s| !s.is_zero()) => {
+                    out.retain(|(k, _)| *k != key);
+                    out.push((key, v));
+                }
+                Some(_) => {
+                    let why = format!(
+                        "timeout {letter}:{value}: sendmail takes 0 as no timeout at all; \
+                         mailtool needs a limit, so its default {default} ({letter}) stays"
+                    );
+                    self.skip(item, &why);
+                }
+                None => {
+                    let why = format!(
+                        "timeout {letter}:{value} is not a sendmail time (10s, 5m, 1h); the \
+                         default {default} stays"
+                    );
+                    self.skip(item, &why);
+                }
+            }
+        }
+    }
+
+    /// `define(`confINPUT_MAIL_FILTERS', `a, b')`: the filters sendmail calls, in this order. It
+    /// replaces the list the INPUT_MAIL_FILTERs before it built; one after it appends to it
+    /// (sendmail cf/README, 'Adding a Mail Filter').
+    fn milter_list(&mut self, item: &Item, value: &str) {
+        if let Some(old) = self.milter_list.take() {
+            let why = format!("superseded by {}:{}", file_name(&item.file), item.line);
+            self.skip(&old, &why);
+        }
+        self.called = value
+            .split([',', ';'])
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| Called {
+                name: n.to_string(),
+                via: item.clone(),
+                by_define: true,
+            })
+            .collect();
+        self.milter_list = Some(item.clone());
+    }
+
+    /// The `[[milter]]` entries, in the order sendmail calls them; what it would not call is
+    /// reported, not written.
+    fn close_milters(&mut self) {
+        let called = std::mem::take(&mut self.called);
+        let mut seen: Vec<&str> = Vec::new();
+        let mut notes = Vec::new();
+        let mut out = Vec::new();
+        for c in &called {
+            if seen.contains(&c.name.as_str()) {
+                let why = format!(
+                    "filter {} is on the list of filters to call twice; mailtool calls each \
+                     milter once, at its first place",
+                    c.name
+                );
+                notes.push(Self::note(&c.via, &why));
+                continue;
+            }
+            seen.push(&c.name);
+            let Some(d) = self.milters.iter().find(|d| d.name == c.name) else {
+                let why = format!(
+                    "filter {} is listed but never declared (no MAIL_FILTER or \
+                     INPUT_MAIL_FILTER): sendmail refuses it (\"InputFilter {} not defined\"); \
+                     nothing to call",
+                    c.name, c.name
+                );
+                notes.push(Self::note(&c.via, &why));
+                continue;
+            };
+            // An entry that could not be translated is reported already.
+            let Some(e) = &d.entry else { continue };
+            let mut comments = vec![Self::cite(&d.item)];
+            comments.extend(e.comments.iter().cloned());
+            if c.by_define {
+                comments.push(format!("  called in the order of {}", Self::cite(&c.via)));
+            }
+            let mut body = format!(
+                "name = {}\nsocket = {}\non_failure = {}\n",
+                toml_str(&d.name),
+                toml_str(&e.socket),
+                toml_str(e.on_failure)
+            );
+            if !e.timeouts.is_empty() {
+                let t: Vec<String> = e
+                    .timeouts
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {}", toml_str(v)))
+                    .collect();
+                body.push_str(&format!("timeouts = {{ {} }}\n", t.join(", ")));
+            }
+            out.push((comments, body));
+        }
+        let list = self.milter_list.as_ref().map(Self::cite);
+        for d in &self.milters {
+            if seen.contains(&d.name.as_str()) || d.entry.is_none() {
+                continue;
+            }
+            match (&list, d.input) {
+                (Some(list), true) => {
+                    let why = format!(
+                        "declared with INPUT_MAIL_FILTER, but {list} sets the list of filters \
+                         to call after it, which clears what INPUT_MAIL_FILTER put there, and \
+                         does not name it: sendmail does not call it, so it is left out"
+                    );
+                    notes.push(Self::note(&d.item, &why));
+                }
+                _ => {
+                    let why = "declared but not in confINPUT_MAIL_FILTERS: sendmail does not \
+                               call it either, so it is left out";
+                    self.harmless.push(Self::note(&d.item, why));
+                }
+            }
+        }
+        self.untranslated.extend(notes);
+        self.milter_out = out;
+    }
+
     fn define(&mut self, item: &Item, name: &str, value: &str) {
+        if name == "confINPUT_MAIL_FILTERS" {
+            return self.milter_list(item, value);
+        }
+        if name.starts_with("confMILTER_MACROS_") {
+            return self.skip(
+                item,
+                "mailtool sends every milter the same fixed set of macros; the list is not \
+                 configurable, so this one is not carried over (check that the filter needs \
+                 nothing else)",
+            );
+        }
         let number = |v: &str| v.parse::<u64>().ok();
         let plain =
             !value.is_empty() && !value.contains('$') && !value.contains(char::is_whitespace);
@@ -774,6 +1159,19 @@ impl Tx<'_> {
                 out.push_str("]\n");
             }
         }
+        if !self.milter_out.is_empty() {
+            out.push_str(
+                "\n# Mail filters (sendmail's INPUT_MAIL_FILTER), called in this order.\n",
+            );
+        }
+        for (comments, body) in &self.milter_out {
+            out.push('\n');
+            for c in comments {
+                out.push_str(&format!("# {c}\n"));
+            }
+            out.push_str("[[milter]]\n");
+            out.push_str(body);
+        }
         if !self.untranslated.is_empty() {
             out.push_str("\n# Not translated (review these):\n");
             for n in &self.untranslated {
@@ -997,5 +1395,333 @@ mod tests {
         assert_eq!(s.maps.access, "/var/db/access");
         assert_eq!(s.smtp.dnsbl[0].message, None);
         assert_eq!(m.untranslated.len(), 1, "{:?}", m.untranslated);
+    }
+
+    fn milter(s: &config::Settings, name: &str) -> config::Milter {
+        s.milter
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no milter {name}: {:?}", s.milter))
+            .clone()
+    }
+
+    fn names(s: &config::Settings) -> Vec<&str> {
+        s.milter.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    fn secs(n: u64) -> Span {
+        Span(std::time::Duration::from_secs(n))
+    }
+
+    #[test]
+    fn input_mail_filter_becomes_a_cited_milter_entry() {
+        let (m, s) = run(
+            "VERSIONID(`x')\nINPUT_MAIL_FILTER(`opendkim', `S=inet:8891@localhost, F=T, T=S:4m;R:4m')dnl\n",
+        );
+        assert!(m.untranslated.is_empty(), "{:?}", m.untranslated);
+        assert_eq!(
+            s.milter,
+            vec![config::Milter {
+                name: "opendkim".into(),
+                socket: "inet:8891@localhost".into(),
+                on_failure: config::MilterFailure::Tempfail,
+                timeouts: config::MilterTimeouts {
+                    send: secs(240),
+                    receive: secs(240),
+                    ..Default::default()
+                },
+            }]
+        );
+        let want = "# test.mc:2: INPUT_MAIL_FILTER(`opendkim', `S=inet:8891@localhost, F=T, T=S:4m;R:4m')\n\
+                    [[milter]]\n\
+                    name = \"opendkim\"\n\
+                    socket = \"inet:8891@localhost\"\n\
+                    on_failure = \"tempfail\"\n\
+                    timeouts = { send = \"4m\", receive = \"4m\" }\n";
+        assert!(m.toml.contains(want), "{}", m.toml);
+    }
+
+    #[test]
+    fn flags_give_on_failure_and_other_letters_are_reported() {
+        let (m, s) = run(concat!(
+            "INPUT_MAIL_FILTER(`r', `S=unix:/run/r.sock, F=R')\n",
+            "INPUT_MAIL_FILTER(`t', `S=local:/run/t.sock, F=T')\n",
+            "INPUT_MAIL_FILTER(`none', `S=inet6:999@[::1]')\n",
+            "INPUT_MAIL_FILTER(`empty', `S=inet:1@localhost, F=')\n",
+            "INPUT_MAIL_FILTER(`both', `S=inet:2@localhost, F=RT')\n",
+            "INPUT_MAIL_FILTER(`four', `S=inet:3@localhost, F=4')\n",
+            "INPUT_MAIL_FILTER(`odd', `S=inet:4@localhost, F=Rx')\n",
+        ));
+        use config::MilterFailure::*;
+        let got: Vec<(&str, config::MilterFailure)> = s
+            .milter
+            .iter()
+            .map(|m| (m.name.as_str(), m.on_failure))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("r", Reject),
+                ("t", Tempfail),
+                ("none", Accept),
+                ("empty", Accept),
+                ("both", Tempfail),
+                ("four", Tempfail),
+                ("odd", Reject),
+            ]
+        );
+        assert!(m.toml.contains("on_failure = \"accept\""), "{}", m.toml);
+        assert!(
+            m.toml.contains("# test.mc:5: INPUT_MAIL_FILTER(`both', `S=inet:2@localhost, F=RT')\n#   F=T and F=R: sendmail tempfails when both are set\n[[milter]]\n"),
+            "{}",
+            m.toml
+        );
+        let notes: Vec<(usize, &str)> = m
+            .untranslated
+            .iter()
+            .map(|n| (n.line, n.why.as_str()))
+            .collect();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes[0].0, 6);
+        assert!(
+            notes[0].1.starts_with("flag 4 (F=4): sendmail answers 421"),
+            "{notes:?}"
+        );
+        assert_eq!(notes[1].0, 7);
+        assert!(notes[1].1.starts_with("flag x (F=Rx)"), "{notes:?}");
+        assert_eq!(
+            m.untranslated[0].text,
+            "INPUT_MAIL_FILTER(`four', `S=inet:3@localhost, F=4')"
+        );
+    }
+
+    #[test]
+    fn timeouts_any_subset_in_sendmail_units_the_rest_defaults() {
+        let (m, s) = run(concat!(
+            "INPUT_MAIL_FILTER(`all', `S=inet:1@localhost, T=C:1m;S:10s;R:10s;E:5m')\n",
+            "INPUT_MAIL_FILTER(`some', `S=inet:2@localhost, T=E:1h30m')\n",
+            "INPUT_MAIL_FILTER(`bare', `S=inet:3@localhost, T=C:30; R:2d')\n",
+            "INPUT_MAIL_FILTER(`none', `S=inet:4@localhost')\n",
+        ));
+        assert!(m.untranslated.is_empty(), "{:?}", m.untranslated);
+        let d = config::MilterTimeouts::default();
+        assert_eq!(
+            (d.connect, d.send, d.receive, d.end),
+            (secs(300), secs(10), secs(10), secs(300)),
+            "mailtool's defaults are sendmail's"
+        );
+        assert_eq!(
+            milter(&s, "all").timeouts,
+            config::MilterTimeouts {
+                connect: secs(60),
+                send: secs(10),
+                receive: secs(10),
+                end: secs(300)
+            }
+        );
+        assert_eq!(
+            milter(&s, "some").timeouts,
+            config::MilterTimeouts {
+                end: secs(5400),
+                ..d.clone()
+            }
+        );
+        assert_eq!(
+            milter(&s, "bare").timeouts,
+            config::MilterTimeouts {
+                connect: secs(30),
+                receive: secs(172_800),
+                ..d.clone()
+            }
+        );
+        assert_eq!(milter(&s, "none").timeouts, d);
+        assert!(
+            m.toml.contains(
+                "timeouts = { connect = \"1m\", send = \"10s\", receive = \"10s\", end = \"5m\" }"
+            ),
+            "{}",
+            m.toml
+        );
+        assert!(
+            m.toml
+                .contains("timeouts = { connect = \"30s\", receive = \"2d\" }"),
+            "a bare number is seconds: {}",
+            m.toml
+        );
+    }
+
+    #[test]
+    fn unusable_timeouts_are_reported_and_keep_the_default() {
+        let (m, s) =
+            run("INPUT_MAIL_FILTER(`f', `S=inet:1@localhost, T=C:0;S:5x;Q:1m;R:20s;E:2ms')\n");
+        let t = milter(&s, "f").timeouts;
+        assert_eq!(
+            (t.connect, t.send, t.receive, t.end),
+            (secs(300), secs(10), secs(20), secs(300))
+        );
+        let why: Vec<&str> = m.untranslated.iter().map(|n| n.why.as_str()).collect();
+        assert_eq!(why.len(), 4, "{why:?}");
+        assert!(
+            why[0].contains("0 as no timeout") && why[0].contains("5m"),
+            "{why:?}"
+        );
+        assert!(
+            why[1].starts_with("timeout S:5x is not a sendmail time"),
+            "{why:?}"
+        );
+        assert!(
+            why[2].contains("\"Q:1m\"") && why[2].contains("C, S, R and E"),
+            "{why:?}"
+        );
+        assert!(why[3].starts_with("timeout E:2ms"), "{why:?}");
+        assert!(m.untranslated.iter().all(|n| n.line == 1));
+    }
+
+    #[test]
+    fn confinput_mail_filters_sets_membership_and_order() {
+        let (m, s) = run(concat!(
+            "MAIL_FILTER(`a', `S=inet:1@localhost')\n",
+            "MAIL_FILTER(`b', `S=unix:/run/b.sock, F=R')\n",
+            "MAIL_FILTER(`unused', `S=inet:3@localhost')\n",
+            "define(`confINPUT_MAIL_FILTERS', `b, a')\n",
+        ));
+        assert_eq!(names(&s), ["b", "a"]);
+        assert!(m.untranslated.is_empty(), "{:?}", m.untranslated);
+        assert!(
+            m.toml.contains("# test.mc:2: MAIL_FILTER(`b', `S=unix:/run/b.sock, F=R')\n#   called in the order of test.mc:4: define(`confINPUT_MAIL_FILTERS', `b, a')\n[[milter]]\nname = \"b\"\n"),
+            "{}",
+            m.toml
+        );
+        // Declared, not listed: sendmail does not call it either.
+        let n = m
+            .harmless
+            .iter()
+            .find(|n| n.line == 3)
+            .expect("a note for the unused filter");
+        assert!(n.why.contains("sendmail does not call it either"), "{n:?}");
+        assert!(!m.toml.contains("\"unused\""), "{}", m.toml);
+    }
+
+    #[test]
+    fn the_define_replaces_what_input_mail_filter_built_and_later_ones_append() {
+        let (m, s) = run(concat!(
+            "INPUT_MAIL_FILTER(`a', `S=inet:1@localhost')\n",
+            "INPUT_MAIL_FILTER(`b', `S=inet:2@localhost')\n",
+            "define(`confINPUT_MAIL_FILTERS', `b')\n",
+            "INPUT_MAIL_FILTER(`c', `S=inet:3@localhost')\n",
+        ));
+        assert_eq!(names(&s), ["b", "c"]);
+        assert_eq!(m.untranslated.len(), 1, "{:?}", m.untranslated);
+        let n = &m.untranslated[0];
+        assert_eq!(n.line, 1);
+        assert!(
+            n.why
+                .contains("test.mc:3: define(`confINPUT_MAIL_FILTERS', `b')")
+                && n.why.contains("sendmail does not call it"),
+            "{n:?}"
+        );
+    }
+
+    #[test]
+    fn a_listed_filter_never_declared_is_reported_at_the_define() {
+        let (m, s) = run(concat!(
+            "MAIL_FILTER(`a', `S=inet:1@localhost')\n",
+            "define(`confINPUT_MAIL_FILTERS', `a, ghost')\n",
+        ));
+        assert_eq!(names(&s), ["a"]);
+        assert_eq!(m.untranslated.len(), 1, "{:?}", m.untranslated);
+        let n = &m.untranslated[0];
+        assert_eq!(
+            (n.line, n.text.as_str()),
+            (2, "define(`confINPUT_MAIL_FILTERS', `a, ghost')")
+        );
+        assert!(
+            n.why.contains("ghost is listed but never declared"),
+            "{n:?}"
+        );
+    }
+
+    #[test]
+    fn invalid_or_missing_sockets_are_notes_not_entries() {
+        let (m, s) = run(concat!(
+            "INPUT_MAIL_FILTER(`bad', `S=inet:port@localhost, F=R')\n",
+            "INPUT_MAIL_FILTER(`rel', `S=unix:run/rel.sock')\n",
+            "INPUT_MAIL_FILTER(`nosock', `F=T')\n",
+            "INPUT_MAIL_FILTER(`good', `S=inet:1@localhost')\n",
+        ));
+        assert_eq!(names(&s), ["good"]);
+        let notes: Vec<(usize, &str)> = m
+            .untranslated
+            .iter()
+            .map(|n| (n.line, n.why.as_str()))
+            .collect();
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(
+            notes[0]
+                .1
+                .starts_with("milter socket \"inet:port@localhost\" is not"),
+            "{notes:?}"
+        );
+        assert_eq!((notes[1].0, notes[2].0), (2, 3));
+        assert!(notes[2].1.starts_with("no S= socket"), "{notes:?}");
+    }
+
+    #[test]
+    fn milter_macros_are_a_note_about_the_fixed_set() {
+        let (m, s) = run("define(`confMILTER_MACROS_CONNECT', `j, {daemon_name}')\n");
+        assert!(s.milter.is_empty());
+        assert_eq!(m.untranslated.len(), 1);
+        assert!(
+            m.untranslated[0].why.contains("fixed set of macros"),
+            "{:?}",
+            m.untranslated
+        );
+    }
+
+    #[test]
+    fn unquoted_equates_duplicates_and_repeats_are_reported() {
+        let (m, s) = run(concat!(
+            "INPUT_MAIL_FILTER(a, S=inet:1@localhost, F=R)\n",
+            "MAIL_FILTER(`a', `S=inet:2@localhost')\n",
+            "INPUT_MAIL_FILTER(`b', `S=inet:3@localhost, Z=1, F=T')\n",
+            "define(`confINPUT_MAIL_FILTERS', `a, b, a')\n",
+        ));
+        // m4 split the unquoted equates: sendmail saw S= only, so no F=R.
+        let a = milter(&s, "a");
+        assert_eq!(
+            (a.socket.as_str(), a.on_failure),
+            ("inet:1@localhost", config::MilterFailure::Accept)
+        );
+        assert_eq!(milter(&s, "b").on_failure, config::MilterFailure::Tempfail);
+        assert_eq!(names(&s), ["a", "b"]);
+        let notes: Vec<(usize, &str)> = m
+            .untranslated
+            .iter()
+            .map(|n| (n.line, n.why.as_str()))
+            .collect();
+        assert_eq!(notes.len(), 4, "{notes:?}");
+        assert!(
+            notes[0].0 == 1 && notes[0].1.contains("not quoted"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].0 == 2
+                && notes[1]
+                    .1
+                    .contains("keeps the first definition (test.mc:1)"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[2].0 == 3 && notes[2].1.contains("\"Z=1\""),
+            "{notes:?}"
+        );
+        assert!(notes[3].0 == 4 && notes[3].1.contains("twice"), "{notes:?}");
+    }
+
+    #[test]
+    fn no_filters_no_milter_section() {
+        let (m, s) = run("VERSIONID(`x')\n");
+        assert!(s.milter.is_empty());
+        assert!(!m.toml.contains("milter"), "{}", m.toml);
     }
 }

@@ -380,7 +380,7 @@ impl Milters {
                     match &v {
                         Verdict::Discard => tracing::info!("Milter ({name}): data, discard"),
                         Verdict::Refuse(r) => {
-                            tracing::info!("Milter ({name}): data, reject={}", shown(&r))
+                            tracing::info!("Milter ({name}): data, reject={}", shown(r))
                         }
                         Verdict::Continue => {}
                     }
