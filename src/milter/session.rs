@@ -207,8 +207,23 @@ impl Milters {
                 conn.reply().await.map(Some)
             }
             .await;
+            // A milter that says goodbye or answers out of turn has failed like one that
+            // went away; a refusal of any kind is its reply.
+            let answer = match answer {
+                Ok(Some(Response::Shutdown)) => Err(MilterError::Closed),
+                // Only a transaction has a message to discard.
+                Ok(Some(Response::Discard)) if !transaction => {
+                    Err(MilterError::Unexpected("Discard".into(), "a verdict"))
+                }
+                Ok(Some(r @ (Response::Continue | Response::Accept | Response::Discard))) => {
+                    Ok(Some(r))
+                }
+                Ok(Some(r)) => refusal(r, false)
+                    .map(|reply| Some(Response::ReplyCode(reply)))
+                    .map_err(|other| MilterError::Unexpected(format!("{other:?}"), "a verdict")),
+                other => other,
+            };
             match answer {
-                Ok(None) | Ok(Some(Response::Continue)) => {}
                 Ok(Some(Response::Accept)) => {
                     if transaction {
                         f.done_message = true;
@@ -220,37 +235,12 @@ impl Milters {
                     tracing::info!("Milter ({}): {what}: discard", f.cfg.name);
                     return Verdict::Discard;
                 }
-                Ok(Some(Response::Reject)) => {
-                    let r = reject_reply(false);
-                    tracing::info!("Milter ({}): {what}: reject={}", f.cfg.name, shown(&r));
-                    return Verdict::Refuse(r);
-                }
-                Ok(Some(Response::Tempfail)) => {
-                    let r = tempfail_reply();
-                    tracing::info!("Milter ({}): {what}: reject={}", f.cfg.name, shown(&r));
-                    return Verdict::Refuse(r);
-                }
                 Ok(Some(Response::ReplyCode(r))) => {
                     tracing::info!("Milter ({}): {what}: reject={}", f.cfg.name, shown(&r));
                     return Verdict::Refuse(r);
                 }
-                Ok(Some(Response::Shutdown)) => {
-                    f.fail(&MilterError::Closed, what);
-                    let v = f.failure_verdict(false);
-                    if transaction && v != Verdict::Continue {
-                        return v;
-                    }
-                }
-                Ok(Some(other)) => {
-                    f.fail(
-                        &MilterError::Unexpected(format!("{other:?}"), "a verdict"),
-                        what,
-                    );
-                    let v = f.failure_verdict(false);
-                    if transaction && v != Verdict::Continue {
-                        return v;
-                    }
-                }
+                // Continue, or no reply asked for.
+                Ok(_) => {}
                 Err(e) => {
                     f.fail(&e, what);
                     let v = f.failure_verdict(false);
@@ -451,19 +441,12 @@ async fn one_message(
                 Response::Continue => {}
                 Response::Accept => return Ok(End::Continue(Vec::new())),
                 Response::Discard => return Ok(End::Verdict(Verdict::Discard, Vec::new())),
-                Response::Reject => {
-                    return Ok(End::Verdict(
-                        Verdict::Refuse(reject_reply(true)),
-                        Vec::new(),
-                    ));
-                }
-                Response::Tempfail => {
-                    return Ok(End::Verdict(Verdict::Refuse(tempfail_reply()), Vec::new()));
-                }
-                Response::ReplyCode(r) => return Ok(End::Verdict(Verdict::Refuse(r), Vec::new())),
-                other => {
-                    return Err(MilterError::Unexpected(format!("{other:?}"), "a verdict"));
-                }
+                other => match refusal(other, true) {
+                    Ok(r) => return Ok(End::Verdict(Verdict::Refuse(r), Vec::new())),
+                    Err(other) => {
+                        return Err(MilterError::Unexpected(format!("{other:?}"), "a verdict"));
+                    }
+                },
             }
         };
     }
@@ -527,18 +510,25 @@ async fn one_message(
             Response::Progress => continue,
             Response::Accept | Response::Continue => return Ok(End::Continue(edits)),
             Response::Discard => return Ok(End::Verdict(Verdict::Discard, edits)),
-            Response::Reject => {
-                return Ok(End::Verdict(Verdict::Refuse(reject_reply(true)), edits));
-            }
-            Response::Tempfail => {
-                return Ok(End::Verdict(Verdict::Refuse(tempfail_reply()), edits));
-            }
-            Response::ReplyCode(r) => return Ok(End::Verdict(Verdict::Refuse(r), edits)),
-            other => match Edit::from_response(other, n.actions) {
-                Ok(e) => edits.push(e),
-                Err(why) => return Err(MilterError::Unexpected(why, "an edit it negotiated")),
+            other => match refusal(other, true) {
+                Ok(r) => return Ok(End::Verdict(Verdict::Refuse(r), edits)),
+                Err(other) => match Edit::from_response(other, n.actions) {
+                    Ok(e) => edits.push(e),
+                    Err(why) => return Err(MilterError::Unexpected(why, "an edit it negotiated")),
+                },
             },
         }
+    }
+}
+
+/// The refusal a reply states (SMFIR_REJECT and SMFIR_TEMPFAIL with sendmail's texts,
+/// SMFIR_REPLYCODE with the milter's own), or the reply back when it is not one.
+fn refusal(r: Response, at_message: bool) -> Result<Reply, Response> {
+    match r {
+        Response::Reject => Ok(reject_reply(at_message)),
+        Response::Tempfail => Ok(tempfail_reply()),
+        Response::ReplyCode(r) => Ok(r),
+        other => Err(other),
     }
 }
 
