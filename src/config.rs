@@ -1058,6 +1058,76 @@ mod tests {
     }
 
     #[test]
+    fn milters_parse_with_sendmails_defaults_and_bad_ones_are_named() {
+        let s = parse(
+            "[[milter]]\nname = \"dkim\"\nsocket = \"inet:8891@127.0.0.1\"\n\
+             [[milter]]\nname = \"clam\"\nsocket = \"unix:/run/clamav/clamav-milter.sock\"\n\
+             on_failure = \"reject\"\ntimeouts = { end = \"10m\" }\n",
+            "t.toml",
+            true,
+        )
+        .unwrap();
+        assert_eq!(s.milter.len(), 2);
+        assert_eq!(s.milter[0].on_failure, MilterFailure::Accept);
+        assert_eq!(s.milter[0].timeouts, MilterTimeouts::default());
+        assert_eq!(s.milter[0].timeouts.connect.0.as_secs(), 300);
+        assert_eq!(s.milter[1].on_failure, MilterFailure::Reject);
+        assert_eq!(s.milter[1].timeouts.end.0.as_secs(), 600);
+        assert_eq!(s.milter[1].timeouts.send.0.as_secs(), 10);
+        assert_eq!(
+            MilterSocket::parse(&s.milter[1].socket),
+            Ok(MilterSocket::Unix("/run/clamav/clamav-milter.sock".into()))
+        );
+        assert_eq!(
+            MilterSocket::parse("inet6:8891@[::1]"),
+            Ok(MilterSocket::Inet("::1".into(), 8891))
+        );
+        assert_eq!(
+            MilterSocket::parse("local:/x"),
+            Ok(MilterSocket::Unix("/x".into()))
+        );
+        for (body, want) in [
+            (
+                "name = \"m\"\nsocket = \"inet:0@127.0.0.1\"",
+                "milter m: milter socket",
+            ),
+            (
+                "name = \"m\"\nsocket = \"inet:8891\"",
+                "is not inet:PORT@HOST",
+            ),
+            (
+                "name = \"m\"\nsocket = \"unix:relative\"",
+                "is not inet:PORT@HOST",
+            ),
+            (
+                "name = \"m\"\nsocket = \"tcp:1@h\"",
+                "is not inet:PORT@HOST",
+            ),
+            ("name = \"\"\nsocket = \"inet:1@h\"", "is not a name"),
+            (
+                "name = \"m\"\nsocket = \"inet:1@h\"\ntimeouts = { receive = \"0s\" }",
+                "a timeout of 0 would never end",
+            ),
+            (
+                "name = \"m\"\nsocket = \"inet:1@h\"\non_failure = \"maybe\"",
+                "line 5",
+            ),
+            (
+                "name = \"m\"\nsocket = \"inet:1@h\"\nflags = \"T\"",
+                "line 5",
+            ),
+        ] {
+            let e = parse(&format!("\n[[milter]]\n{body}\n"), "t.toml", true).unwrap_err();
+            assert!(e.to_string().contains(want), "{body}: {e}");
+            assert!(e.to_string().starts_with("t.toml"), "{e}");
+        }
+        let twice = "[[milter]]\nname = \"m\"\nsocket = \"inet:1@h\"\n\
+                     [[milter]]\nname = \"m\"\nsocket = \"inet:2@h\"\n";
+        let e = parse(twice, "t.toml", true).unwrap_err();
+        assert!(e.to_string().contains("milter m is listed twice"), "{e}");
+    }
+
+    #[test]
     fn non_root_defaults_to_loopback_ports() {
         let s = parse("", "t.toml", false).unwrap();
         assert_eq!(s.smtp.listen, vec![sock("127.0.0.1:2525")]);
