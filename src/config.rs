@@ -384,6 +384,7 @@ impl Default for Queue {
 pub struct Log {
     pub target: LogTarget,
     pub level: String,
+    pub format: LogFormat,
 }
 
 impl Default for Log {
@@ -391,8 +392,49 @@ impl Default for Log {
         Log {
             target: LogTarget::Stderr,
             level: "info".into(),
+            format: LogFormat::Text,
         }
     }
+}
+
+/// `[log] format`: sendmail-style lines, or one JSON object a line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `[metrics]`: where `GET /metrics` is served.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    pub listen: Vec<SocketAddr>,
+}
+
+/// `[limits]`: rates per client address (IPv6 per /64) per minute, and per authenticated
+/// user per day; 0 is no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub connection_rate: u32,
+    pub message_rate: u32,
+    pub recipient_rate: u32,
+    pub user_daily: u32,
+    pub exempt: LimitExempt,
+    /// "" keeps the counters in this process; a `[backends]` redis name shares them.
+    pub backend: String,
+}
+
+/// Who `[limits]` does not count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitExempt {
+    /// Loopback, localip and relay-domains clients.
+    #[default]
+    Local,
+    None,
 }
 
 /// The kind of store a `[backends.NAME]` table names.
@@ -472,6 +514,8 @@ pub struct Settings {
     pub dns: Dns,
     pub queue: Queue,
     pub log: Log,
+    pub metrics: Metrics,
+    pub limits: Limits,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub backends: BTreeMap<String, Backend>,
     pub dkim: Dkim,
@@ -630,6 +674,8 @@ impl Settings {
             dns: Dns::default(),
             queue: Queue::default(),
             log: Log::default(),
+            metrics: Metrics::default(),
+            limits: Limits::default(),
             backends: BTreeMap::new(),
             dkim: Dkim::default(),
             verify: Verify::default(),
@@ -975,6 +1021,14 @@ fn validate(s: &Settings) -> Result<(), String> {
             .any(|d| d.is_zero())
         {
             return Err(format!("milter {}: a timeout of 0 would never end", m.name));
+        }
+    }
+    let lb = &s.limits.backend;
+    if !lb.is_empty() {
+        match s.backends.get(lb) {
+            Some(b) if b.kind == BackendKind::Redis => {}
+            Some(_) => return Err(format!("limits.backend {lb:?} is not a redis backend")),
+            None => return Err(format!("limits.backend {lb:?} is not in [backends]")),
         }
     }
     if !["off", "error", "warn", "info", "debug", "trace"].contains(&s.log.level.as_str()) {

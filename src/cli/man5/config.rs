@@ -549,6 +549,70 @@ pub const TABLES: &[Table] = &[
                  environment variable MAILTOOL_LOG (filter directives such as \
                  `mailtool=debug`) overrides it.",
             ),
+            k(
+                "format",
+                "`\"text\"` (the default): sendmail-style lines, as fail2ban's filter reads \
+                 them. `\"json\"`: one JSON object a line, with `ts` (RFC 3339, UTC), `level`, \
+                 `msg` and the fields of the line (`qid`, `from`, `to`, `relay`, `dsn`, `stat`, \
+                 `client`, `user`, …) as keys of their own.",
+            ),
+        ],
+    },
+    Table {
+        name: "metrics",
+        intro: "Prometheus metrics over HTTP. Only `GET /metrics` is served: the Prometheus \
+                text format 0.0.4, or OpenMetrics 1.0 when the scraper's Accept asks for \
+                `application/openmetrics-text`. The names are a contract: \
+                `mailtool_smtp_connections_total{service}`, \
+                `mailtool_smtp_messages_accepted_total{service}`, \
+                `mailtool_smtp_rejections_total{stage,code}`, `mailtool_smtp_sessions`, \
+                `mailtool_queue_messages`, `mailtool_queue_oldest_seconds`, \
+                `mailtool_delivery_total{mailer,status}` (status sent, deferred or bounced), \
+                `mailtool_delivery_seconds` (a histogram), `mailtool_pop3_logins_total{result}`, \
+                `mailtool_map_lookup_errors_total{map}`, `mailtool_backend_up{backend}`, \
+                `mailtool_tls_handshakes_total{result}`, \
+                `mailtool_ratelimit_refusals_total{limit}`, and the process metrics \
+                (`process_cpu_seconds_total`, `process_resident_memory_bytes`, \
+                `process_open_fds`, `process_max_fds`, `process_start_time_seconds`). \
+                contrib/grafana has a dashboard built on them.",
+        keys: &[k(
+            "listen",
+            "Addresses to serve on, e.g. `[\"127.0.0.1:9125\"]`; empty (the default) serves \
+             nothing. Bound before the privilege drop, like the mail ports. The metrics tell \
+             how busy the host is and nothing about anyone's mail, but keep them on loopback \
+             or behind a firewall all the same.",
+        )],
+    },
+    Table {
+        name: "limits",
+        intro: "Rate limits per client address (an IPv6 client counts per /64) over a sliding \
+                minute, and per authenticated user over a sliding day; 0 (the default) is no \
+                limit. A connection over `connection_rate` gets `421 4.7.0 HOST Too many \
+                connections` and is closed; a MAIL over `message_rate` or `user_daily`, or a \
+                RCPT over `recipient_rate`, gets `450 4.7.1` and the session stays usable. \
+                Refused attempts count in `mailtool_ratelimit_refusals_total{limit}` and are \
+                not counted against the limit again.",
+        keys: &[
+            k("connection_rate", "New SMTP connections per client per minute."),
+            k("message_rate", "Messages (MAIL commands) per client per minute."),
+            k("recipient_rate", "Recipients (RCPT commands) per client per minute."),
+            k(
+                "user_daily",
+                "Messages per authenticated (AUTH) user per day, whatever the address: a \
+                 leaked password sends at most this much before the owner notices.",
+            ),
+            k(
+                "exempt",
+                "`\"local\"` (the default): clients on loopback, in localip and in \
+                 relay-domains are not counted by the per-client limits. `\"none\"`: \
+                 everybody is.",
+            ),
+            k(
+                "backend",
+                "A `[backends]` redis name: the counters live there, so every host that names \
+                 it shares one limit. While that Redis cannot be reached the counters of this \
+                 process stand in (the log says so), and the limits hold.",
+            ),
         ],
     },
     Table {
