@@ -17,6 +17,7 @@ pub mod fuzz;
 pub mod logging;
 pub mod mailbox;
 pub mod maps;
+pub mod metrics;
 pub mod migrate;
 pub mod milter;
 pub mod policy;

@@ -399,6 +399,13 @@ impl Policy {
     }
 
     /// True if `ip` is in the localip map (a lookup error counts as no).
+    /// Whether relay-domains (class R) lists the client, by address or by its resolved name.
+    pub fn is_relay_domains_client(&self, c: &Client) -> bool {
+        let classes = self.classes();
+        classes.r.matches_client_addr(&c.addr())
+            || matches!(&c.resolve, ClientResolve::Ok(n) if classes.r.matches_domain(n))
+    }
+
     pub fn is_localip(&self, ip: std::net::IpAddr) -> bool {
         let addr = ip.to_canonical().to_string();
         matches!(

@@ -95,21 +95,45 @@ impl ServerMap {
     }
 }
 
+impl ServerMap {
+    /// The `map` label of `mailtool_map_lookup_errors_total`: the file's name without `.db`
+    /// (`access`), or `BACKEND:TABLE`.
+    pub fn label(&self) -> String {
+        match self {
+            ServerMap::File(m) => m
+                .path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ServerMap::Remote(t) => format!("{}:{}", t.backend.name(), t.table),
+            ServerMap::Broken(_) => "unusable".into(),
+        }
+    }
+
+    fn counted<T>(&self, r: Result<T, MapError>) -> Result<T, MapError> {
+        if r.is_err() {
+            crate::metrics::map_lookup_error(&self.label());
+        }
+        r
+    }
+}
+
 impl Map for ServerMap {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
-        match self {
+        let r = match self {
             ServerMap::File(m) => m.get(key),
             ServerMap::Remote(t) => t.get(key),
             ServerMap::Broken(e) => Err(MapError::Io {
                 path: "(map)".into(),
                 message: e.clone(),
             }),
-        }
+        };
+        self.counted(r)
     }
 
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, MapError> {
         match self {
-            ServerMap::Remote(t) => t.get_many(keys),
+            ServerMap::Remote(t) => self.counted(t.get_many(keys)),
             other => keys.iter().map(|k| other.get(k)).collect(),
         }
     }

@@ -422,6 +422,7 @@ async fn login(
     };
     let adm = ctx.shared.auth_admission(ip, &user);
     if adm.refused {
+        crate::metrics::pop3_login("refused");
         fail("too many failures from this address");
         tokio::time::sleep(p.auth_failure_delay.0).await;
         return session.login_failed(
@@ -439,6 +440,7 @@ async fn login(
     match verified {
         Ok(Ok(true)) => {}
         Ok(Ok(false)) => {
+            crate::metrics::pop3_login("failed");
             ctx.shared.auth.failed(ip, &user, Instant::now());
             fail("bad password or unknown user");
             tokio::time::sleep(p.auth_failure_delay.0).await;
@@ -447,6 +449,7 @@ async fn login(
             ));
         }
         Ok(Err(e)) => {
+            crate::metrics::pop3_login("tempfail");
             tracing::error!("POP3 login of user \"{shown}\": users map: {e}");
             return session
                 .login_failed("-ERR [SYS/TEMP] Passwords cannot be checked now; try again later.");
@@ -456,6 +459,7 @@ async fn login(
         }
     }
     ctx.shared.auth.succeeded(ip, &user, Instant::now());
+    crate::metrics::pop3_login("ok");
     let name = user.to_ascii_lowercase();
     let mailboxes = ctx.cfg.path(&ctx.cfg.settings.paths.mailboxes);
     let format = ctx.cfg.settings.paths.mailbox_format;

@@ -756,6 +756,15 @@ impl Engine {
                 (Target::Remote(_), None) => ", relay=none".to_string(),
                 _ => String::new(),
             };
+            let status = match o {
+                Outcome::Sent(_) => "sent",
+                Outcome::Deferred(_) => "deferred",
+                Outcome::Failed(_) => "bounced",
+            };
+            crate::metrics::delivery(target.mailer(), status);
+            if status != "deferred" {
+                crate::metrics::delivery_time(now_secs().saturating_sub(env.created) as f64);
+            }
             tracing::info!(
                 "{id}: to=<{}>{ctl}, delay={delay}, mailer={}{relay}, dsn={dsn}, stat={}",
                 r.address,

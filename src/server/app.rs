@@ -35,6 +35,8 @@ pub struct App {
     /// Password guessing (POP3 and SMTP AUTH share it) and the SMTP error tarpit.
     pub auth: AuthThrottle,
     pub tarpit: ErrorTarpit,
+    /// `[limits]`: connection, message, recipient and per-user rates.
+    pub rates: super::ratelimit::RateLimiter,
     /// Connections open on every service (shutdown waits for 0), and the wake-up when it is.
     pub(super) open: AtomicUsize,
     pub idle: Notify,
@@ -70,6 +72,7 @@ impl App {
             pop3: Limits::default(),
             auth: AuthThrottle::new(),
             tarpit: ErrorTarpit::new(),
+            rates: super::ratelimit::RateLimiter::new(),
             open: AtomicUsize::new(0),
             idle: Notify::new(),
             stop: watch::channel(false).0,
@@ -137,6 +140,50 @@ impl App {
         } else {
             normal
         }
+    }
+
+    /// One hit against a `[limits]` rate; false (and counted in the metrics) when over it.
+    /// Exempt clients (`exempt = "local"`: this host, localip, relay-domains) always pass.
+    pub fn rate_ok(
+        &self,
+        limit: super::ratelimit::Limit,
+        subject: &super::ratelimit::Subject,
+        client: Option<&crate::policy::Client>,
+    ) -> bool {
+        use super::ratelimit::Limit;
+        let cfg = self.config();
+        let l = &cfg.settings.limits;
+        let max = match limit {
+            Limit::Connection => l.connection_rate,
+            Limit::Message => l.message_rate,
+            Limit::Recipient => l.recipient_rate,
+            Limit::UserDaily => l.user_daily,
+        };
+        if max == 0 {
+            return true;
+        }
+        if l.exempt == crate::config::LimitExempt::Local
+            && limit != Limit::UserDaily
+            && client.is_some_and(|c| self.is_site(c.ip) || self.policy.is_relay_domains_client(c))
+        {
+            return true;
+        }
+        let backend = if l.backend.is_empty() {
+            None
+        } else {
+            self.policy.backends.get(&l.backend).ok()
+        };
+        let ok = self.rates.hit(
+            limit,
+            subject,
+            max,
+            super::ratelimit::now_ms(),
+            backend.as_deref(),
+        );
+        if !ok {
+            crate::metrics::ratelimit_refusal(limit.name());
+        }
+        ok
     }
 
     /// Connections open on every service.

@@ -39,9 +39,13 @@ impl Conn {
         match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
                 *self = Conn::Tls(Box::new(tls));
+                crate::metrics::tls_handshake(true);
                 true
             }
-            _ => false,
+            _ => {
+                crate::metrics::tls_handshake(false);
+                false
+            }
         }
     }
 

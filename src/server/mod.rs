@@ -11,6 +11,7 @@ pub mod deadline;
 pub mod listen;
 pub mod preflight;
 pub mod privileges;
+pub mod ratelimit;
 pub mod setup;
 pub mod throttle;
 
@@ -193,6 +194,7 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     }
     let created = prepare_dirs(&cfg)?;
     let bound = bind_all(&cfg)?;
+    let metrics = bind_metrics(&cfg)?;
     let tls = preflight::tls(&cfg).map_err(ServeError::Tls)?;
     let spool_dir = cfg.path(&cfg.settings.paths.spool);
     // Written while still root, as sendmail does; /run is root's.
@@ -269,6 +271,7 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
         cfg,
         locate.clone(),
         bound,
+        metrics,
         spool,
         dns,
         tls,
@@ -280,6 +283,7 @@ async fn async_main(
     cfg: Config,
     locate: Locate,
     bound: Vec<Bound>,
+    metrics: Vec<(SocketAddr, std::net::TcpListener)>,
     spool: Spool,
     dns: Dns,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -371,6 +375,21 @@ async fn async_main(
             )),
         });
     }
+    for (addr, l) in metrics {
+        let l = tokio::net::TcpListener::from_std(l)
+            .map_err(|e| ServeError::Runtime(e.to_string()))?;
+        eprintln!("mailtool: listening for metrics on {addr}");
+        if log_elsewhere {
+            tracing::info!("listening for metrics on {addr}");
+        }
+        let app = shared.clone();
+        let refresh: Arc<dyn Fn() + Send + Sync> = Arc::new(move || refresh_gauges(&app));
+        tasks.push(tokio::spawn(crate::metrics::http::serve(
+            l,
+            refresh,
+            stop_rx.clone(),
+        )));
+    }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     loop {
@@ -423,6 +442,44 @@ async fn async_main(
     let _ = std::fs::remove_file(&pid_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Binds `[metrics] listen` (before the privilege drop, like the mail ports).
+fn bind_metrics(cfg: &Config) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, ServeError> {
+    let mut out = Vec::new();
+    for &addr in &cfg.settings.metrics.listen {
+        let bind_err = |e: std::io::Error| ServeError::Bind {
+            addr,
+            kind: "metrics",
+            message: crate::util::io_message(&e),
+        };
+        let l = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+        l.set_nonblocking(true).map_err(bind_err)?;
+        out.push((l.local_addr().unwrap_or(addr), l));
+    }
+    Ok(out)
+}
+
+/// The gauges read at scrape time: sessions, the queue, the backends.
+fn refresh_gauges(app: &App) {
+    let m = crate::metrics::get();
+    m.smtp_sessions
+        .set(app.limits(listen::Family::Smtp).active() as i64);
+    if let Ok(list) = app.spool.list() {
+        m.queue_messages.set(list.len() as i64);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let oldest = list.iter().map(|q| q.envelope.created).min();
+        m.queue_oldest
+            .set(oldest.map_or(0, |c| now.saturating_sub(c)) as i64);
+    }
+    for name in app.policy.backends.names() {
+        if let Ok(b) = app.policy.backends.get(name) {
+            crate::metrics::backend_up(name, b.is_up());
+        }
+    }
 }
 
 fn write_pid(path: &Path) {

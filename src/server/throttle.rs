@@ -43,6 +43,16 @@ impl NetKey {
             IpAddr::V6(v6) => NetKey((u128::from(v6) >> 64) | (1 << 127)),
         }
     }
+
+    /// The network as text: `192.0.2.1`, or `2001:db8:1:2::/64`.
+    pub fn label(&self) -> String {
+        if self.0 >> 127 == 1 {
+            let prefix = (self.0 & !(1 << 127)) << 64;
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        } else {
+            std::net::Ipv4Addr::from(self.0 as u32).to_string()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -21,7 +21,8 @@ use crate::queue::{self, Incoming, NewMessage, QueueId, SpoolError};
 use crate::server::app::App as Shared;
 use crate::server::deadline::{DataClock, DataLimit};
 use crate::server::listen::{Conn, Family, Slot, accept_loop, admit};
-use crate::smtp::proto::{DataReader, DataState, LineReader, Reply, received_header};
+use crate::smtp::proto::{DataReader, DataState, LineEvent, LineReader, Reply, received_header};
+use crate::server::ratelimit::{Limit, Subject};
 use crate::smtp::session::{Envelope, MilterCall, Session, SessionConfig, SpoolRoom, Step};
 
 /// Which port a connection came in on.
@@ -39,6 +40,30 @@ impl Kind {
             Kind::Submission => "submission",
             Kind::Smtps => "SMTPS",
         }
+    }
+
+    /// The `service` label of the metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Smtp => "smtp",
+            Kind::Submission => "submission",
+            Kind::Smtps => "smtps",
+        }
+    }
+}
+
+/// The `stage` label of `mailtool_smtp_rejections_total`: the command a reply answers.
+fn stage_of(line: &[u8]) -> &'static str {
+    let verb = line.split(|&b| b == b' ').next().unwrap_or(b"");
+    let verb = verb.to_ascii_uppercase();
+    match verb.as_slice() {
+        b"HELO" | b"EHLO" => "helo",
+        b"MAIL" => "mail",
+        b"RCPT" => "rcpt",
+        b"DATA" | b"BDAT" => "data",
+        b"AUTH" => "auth",
+        b"STARTTLS" => "starttls",
+        _ => "command",
     }
 }
 
@@ -72,6 +97,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
     else {
         return;
     };
+    crate::metrics::smtp_connection(kind.label());
     let resolve = tokio::time::timeout(
         shared.dns.timeout() * 3,
         shared.dns.client_resolve(peer.ip()),
@@ -85,6 +111,18 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
         authenticated: None,
     };
     tracing::info!("connect from {} ({})", client.hello_text(), kind.name());
+    if !shared.rate_ok(Limit::Connection, &Subject::client(client.ip), Some(&client)) {
+        tracing::warn!(
+            "rejecting connection from {}: connection_rate exceeded",
+            client.hello_text()
+        );
+        crate::metrics::smtp_rejection("connect", 421);
+        let _ = conn
+            .send(format!("421 4.7.0 {host} Too many connections\r\n").as_bytes())
+            .await;
+        let _ = conn.shutdown().await;
+        return;
+    }
     let s = &cfg.settings.smtp;
     let plaintext_auth = s.allow_plaintext_auth.allows(peer.ip());
     let scfg = SessionConfig {
@@ -160,6 +198,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
         &cfg,
         &mut slot,
         &mut milters,
+        kind.label(),
     )
     .await;
     let _ = conn.shutdown().await;
@@ -295,6 +334,49 @@ fn bare(args: &[String]) -> String {
         .unwrap_or_default()
 }
 
+/// `[limits]` at MAIL (message_rate, and user_daily for an authenticated user) and RCPT
+/// (recipient_rate): `Some` is the 450 to send instead of the server's reply.
+fn rate_refusal(
+    shared: &Arc<Shared>,
+    session: &Session,
+    call: &MilterCall,
+    cfg: &Config,
+) -> Option<Reply> {
+    let c = &session.client;
+    let host = cfg.hostname();
+    let refuse = |limit: Limit, what: &str| {
+        tracing::warn!(
+            "{}: {} refused: {} exceeded",
+            c.hello_text(),
+            what,
+            limit.name()
+        );
+        Some(Reply::new(
+            450,
+            &format!("4.7.1 {host} Error: {} rate limit exceeded", limit.name()),
+        ))
+    };
+    match call {
+        MilterCall::Mail(_) => {
+            if !shared.rate_ok(Limit::Message, &Subject::client(c.ip), Some(c)) {
+                return refuse(Limit::Message, "MAIL");
+            }
+            if let Some(user) = &c.authenticated
+                && !shared.rate_ok(Limit::UserDaily, &Subject::user(user), Some(c))
+            {
+                return refuse(Limit::UserDaily, "MAIL");
+            }
+            None
+        }
+        MilterCall::Rcpt(_)
+            if !shared.rate_ok(Limit::Recipient, &Subject::client(c.ip), Some(c)) =>
+        {
+            refuse(Limit::Recipient, "RCPT")
+        }
+        _ => None,
+    }
+}
+
 /// Asks the milters about a command the server accepted; `Some` is the reply to send instead.
 async fn milter_call(
     milters: &mut Milters,
@@ -350,6 +432,7 @@ async fn run_session(
     cfg: &Config,
     slot: &mut Option<Slot>,
     milters: &mut Option<Milters>,
+    service: &'static str,
 ) -> (usize, usize) {
     let mut out: Vec<u8> = Vec::new();
     let mut commands = 0usize;
@@ -367,6 +450,10 @@ async fn run_session(
                 p.working();
             }
             let more = lines.buffered() > 0;
+            let stage = match &ev {
+                LineEvent::Line(l) => stage_of(l),
+                _ => "command",
+            };
             let steps = session.on_line(ev, more, &shared.policy);
             match do_steps(
                 steps,
@@ -379,6 +466,7 @@ async fn run_session(
                 &mut out,
                 &mut messages,
                 milters,
+                (stage, service),
             )
             .await
             {
@@ -503,11 +591,20 @@ async fn do_steps(
     out: &mut Vec<u8>,
     messages: &mut usize,
     milters: &mut Option<Milters>,
+    (stage, service): (&'static str, &'static str),
 ) -> Flow {
     let mut queue: std::collections::VecDeque<Step> = steps.into();
     while let Some(step) = queue.pop_front() {
         match step {
             Step::Milter(call) => {
+                if let Some(reply) = rate_refusal(shared, session, &call, cfg) {
+                    session.milter_refused(&call);
+                    if matches!(queue.front(), Some(Step::Send(_))) {
+                        queue.pop_front();
+                    }
+                    queue.push_front(Step::Send(reply));
+                    continue;
+                }
                 let Some(m) = milters.as_mut() else {
                     continue;
                 };
@@ -527,7 +624,12 @@ async fn do_steps(
                     }
                 }
             }
-            Step::Send(r) => out.extend_from_slice(&r.to_bytes()),
+            Step::Send(r) => {
+                if r.code >= 400 {
+                    crate::metrics::smtp_rejection(stage, r.code);
+                }
+                out.extend_from_slice(&r.to_bytes());
+            }
             Step::Close => return Flow::Close,
             Step::Tarpit { errors } => {
                 let delay = tarpit_delay(shared, cfg, session, errors);
@@ -608,6 +710,9 @@ async fn do_steps(
                 };
                 if reply.code == 250 {
                     *messages += 1;
+                    crate::metrics::smtp_accepted(service);
+                } else if reply.code >= 400 {
+                    crate::metrics::smtp_rejection("data", reply.code);
                 }
                 out.extend_from_slice(&reply.to_bytes());
             }

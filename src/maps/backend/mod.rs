@@ -72,6 +72,14 @@ pub(crate) enum Op {
     Iterate,
     ReplaceAll(Vec<(Vec<u8>, Vec<u8>)>),
     Check,
+    /// One hit in a sliding window (Redis only): counted, and `Done(true)`, unless `max`
+    /// hits already fall within the last `window_ms` before `now_ms`.
+    RateHit {
+        window_ms: u64,
+        max: u32,
+        now_ms: u64,
+        member: String,
+    },
 }
 
 pub(crate) enum Answer {
@@ -102,6 +110,7 @@ pub struct Backend {
     kind: BackendKind,
     timeout: Duration,
     tx: tokio::sync::mpsc::UnboundedSender<Job>,
+    gate: Arc<Gate>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -207,7 +216,42 @@ impl Backend {
             kind: conf.kind,
             timeout,
             tx,
+            gate,
         })
+    }
+
+    /// False while the last request failed to reach the store (`mailtool_backend_up`).
+    pub fn is_up(&self) -> bool {
+        self.gate.lock().down_since.is_none()
+    }
+
+    /// One hit on the sliding-window counter `key` of `table` (Redis): true if it was
+    /// counted, false if `max` hits already fell within the last `window`.
+    pub fn rate_hit(
+        &self,
+        table: &str,
+        key: &[u8],
+        window: Duration,
+        max: u32,
+        now_ms: u64,
+    ) -> Result<bool, BackendError> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Unique across hosts and processes, so two hits in one millisecond are two members.
+        let member = format!("{now_ms}-{}-{}-{seq}", crate::sys::host::hostname().unwrap_or_default(), std::process::id());
+        let table = format!("{table}:{}", String::from_utf8_lossy(key));
+        match self.call(
+            &table,
+            Op::RateHit {
+                window_ms: window.as_millis() as u64,
+                max,
+                now_ms,
+                member,
+            },
+        )? {
+            Answer::Done(b) => Ok(b),
+            _ => Err(self.unavailable("unexpected answer")),
+        }
     }
 
     pub fn name(&self) -> &str {

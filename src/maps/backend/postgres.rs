@@ -273,6 +273,10 @@ impl Store for Pg {
                 Ok(Answer::Check(Some(shape)))
             }
             Op::ReplaceAll(_) => unreachable!("handled above"),
+            // The configuration allows rate counters in Redis only.
+            Op::RateHit { .. } => Err(StoreFailure::Table(
+                "rate counters are kept in Redis only".into(),
+            )),
         }
     }
 }

@@ -157,6 +157,30 @@ impl Rd {
                     .await?;
                 Ok(Answer::Done(n > 0))
             }
+            Op::RateHit {
+                window_ms,
+                max,
+                now_ms,
+                member,
+            } => {
+                // One script, so the trim, the count and the add are atomic across hosts.
+                let script = redis::Script::new(
+                    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+                     if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+                     redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+                     redis.call('PEXPIRE', KEYS[1], ARGV[2])
+                     return 1",
+                );
+                let n: i64 = script
+                    .key(t)
+                    .arg(now_ms)
+                    .arg(window_ms)
+                    .arg(max)
+                    .arg(member)
+                    .invoke_async(&mut c)
+                    .await?;
+                Ok(Answer::Done(n == 1))
+            }
             Op::Iterate => {
                 let keys = self.keys_of(&mut c, t).await?;
                 let mut rows = Vec::with_capacity(keys.len());

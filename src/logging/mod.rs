@@ -1,5 +1,8 @@
 //! Log output through `tracing`: one line per event, sendmail/Postfix style fields
-//! (`qid: from=<a>, size=N, nrcpts=N, relay=host [ip]`). The target comes from `[log]`.
+//! (`qid: from=<a>, size=N, nrcpts=N, relay=host [ip]`), or one JSON object a line
+//! ([`json`]). The target and format come from `[log]`.
+
+pub mod json;
 
 use std::io::{self, Write};
 use std::sync::Once;
@@ -7,7 +10,7 @@ use std::sync::Once;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::{LogTarget, Settings};
+use crate::config::{LogFormat, LogTarget, Settings};
 
 /// A writer that hands each formatted line to syslog(3) with facility LOG_MAIL.
 #[derive(Clone, Copy, Default)]
@@ -17,9 +20,9 @@ impl Write for SyslogWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let level = if line.contains("ERROR") {
+            let level = if line.contains("ERROR") || line.starts_with("{\"ts\":") && line.contains("\"level\":\"error\"") {
                 libc::LOG_ERR
-            } else if line.contains("WARN") {
+            } else if line.contains("WARN") || line.contains("\"level\":\"warn\"") {
                 libc::LOG_WARNING
             } else {
                 libc::LOG_INFO
@@ -50,29 +53,38 @@ pub fn init(settings: &Settings, program: &'static str) {
             .ok()
             .and_then(|f| EnvFilter::try_new(f).ok())
             .unwrap_or_else(|| EnvFilter::new(format!("mailtool={}", settings.log.level)));
+        let json = settings.log.format == LogFormat::Json;
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_target(false);
-        let _ = match settings.log.target {
-            LogTarget::Stderr => builder
+        if settings.log.target == LogTarget::Syslog {
+            crate::sys::host::open_syslog(program);
+        }
+        let _ = match (settings.log.target, json) {
+            (LogTarget::Stderr | LogTarget::Journald, true) => builder
+                .event_format(json::JsonLines)
+                .with_writer(io::stderr)
+                .try_init(),
+            (LogTarget::Syslog, true) => builder
+                .event_format(json::JsonLines)
+                .with_writer(SyslogWriter)
+                .try_init(),
+            (LogTarget::Stderr, false) => builder
                 .with_ansi(crate::util::stderr_is_terminal())
                 .with_writer(io::stderr)
                 .try_init(),
             // journald adds its own time stamps and reads stderr of the unit.
-            LogTarget::Journald => builder
+            (LogTarget::Journald, false) => builder
                 .without_time()
                 .with_ansi(false)
                 .with_writer(io::stderr)
                 .try_init(),
-            LogTarget::Syslog => {
-                crate::sys::host::open_syslog(program);
-                builder
-                    .without_time()
-                    .with_ansi(false)
-                    .with_level(false)
-                    .with_writer(SyslogWriter)
-                    .try_init()
-            }
+            (LogTarget::Syslog, false) => builder
+                .without_time()
+                .with_ansi(false)
+                .with_level(false)
+                .with_writer(SyslogWriter)
+                .try_init(),
         };
     });
 }
