@@ -19,8 +19,10 @@ struct Fields(Map<String, Value>);
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().to_string(), Value::String(format!("{value:?}")));
+        self.0.insert(
+            field.name().to_string(),
+            Value::String(format!("{value:?}")),
+        );
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0
@@ -175,13 +177,18 @@ mod tests {
         );
         assert_eq!(get(&f, "dsn"), Some("4.4.1"));
         // A comma inside a value stays in it.
-        assert_eq!(get(&f, "stat"), Some("Deferred: Connection refused, try later"));
+        assert_eq!(
+            get(&f, "stat"),
+            Some("Deferred: Connection refused, try later")
+        );
         assert_eq!(get(&f, "mailer"), Some("esmtp"));
     }
 
     #[test]
     fn other_lines_give_client_and_user_only() {
-        let f = line_fields("bad password or unknown user: POP3 login failure for user \"bob\" from [198.51.100.2]");
+        let f = line_fields(
+            "bad password or unknown user: POP3 login failure for user \"bob\" from [198.51.100.2]",
+        );
         assert_eq!(get(&f, "qid"), None);
         assert_eq!(get(&f, "user"), Some("bob"));
         assert_eq!(get(&f, "client"), Some("198.51.100.2"));
@@ -189,7 +196,11 @@ mod tests {
         assert_eq!(get(&f, "client"), Some("2001:db8::1"));
         assert!(line_fields("listening for SMTP on 127.0.0.1:25").is_empty());
         // Prose with an `=` later on is not split into fields.
-        assert!(line_fields("shutting down: a=b, c=d").iter().all(|(k, _)| k != "a"));
+        assert!(
+            line_fields("shutting down: a=b, c=d")
+                .iter()
+                .all(|(k, _)| k != "a")
+        );
         assert!(line_fields("[not an ip] and [").is_empty());
     }
 }

@@ -20,7 +20,9 @@ impl Write for SyslogWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let level = if line.contains("ERROR") || line.starts_with("{\"ts\":") && line.contains("\"level\":\"error\"") {
+            let level = if line.contains("ERROR")
+                || line.starts_with("{\"ts\":") && line.contains("\"level\":\"error\"")
+            {
                 libc::LOG_ERR
             } else if line.contains("WARN") || line.contains("\"level\":\"warn\"") {
                 libc::LOG_WARNING

@@ -82,7 +82,9 @@ mod tests {
         assert!(!wants_openmetrics("text/plain;version=0.0.4"));
         assert!(!wants_openmetrics("*/*"));
         assert!(!wants_openmetrics(""));
-        assert!(!wants_openmetrics("application/openmetrics-text;q=0, text/plain"));
+        assert!(!wants_openmetrics(
+            "application/openmetrics-text;q=0, text/plain"
+        ));
         assert!(wants_openmetrics("application/openmetrics-text;q=0.1"));
     }
 

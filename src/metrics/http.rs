@@ -202,7 +202,10 @@ mod tests {
                 head_only: true
             }
         );
-        assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), Route::Status(404, "Not Found"));
+        assert_eq!(
+            route(b"GET / HTTP/1.1\r\n\r\n"),
+            Route::Status(404, "Not Found")
+        );
         assert_eq!(
             route(b"GET /metrics/../etc HTTP/1.1\r\n\r\n"),
             Route::Status(404, "Not Found")
@@ -212,7 +215,10 @@ mod tests {
             Route::Status(405, "Method Not Allowed")
         );
         assert_eq!(route(b"GET /metrics HTTP/1.1\r\n"), Route::Partial);
-        assert_eq!(route(b"\x16\x03\x01\x02\x00"), Route::Status(400, "Bad Request"));
+        assert_eq!(
+            route(b"\x16\x03\x01\x02\x00"),
+            Route::Status(400, "Bad Request")
+        );
         let mut long = b"GET /metrics HTTP/1.1\r\nX: ".to_vec();
         long.resize(MAX_HEAD, b'a');
         assert_eq!(
@@ -227,7 +233,10 @@ mod tests {
         let refreshed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let r = refreshed.clone();
         let task = tokio::spawn(async move {
-            answer(server, &move || r.store(true, std::sync::atomic::Ordering::SeqCst)).await
+            answer(server, &move || {
+                r.store(true, std::sync::atomic::Ordering::SeqCst)
+            })
+            .await
         });
         client
             .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -238,7 +247,10 @@ mod tests {
         task.await.unwrap();
         assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
         assert!(out.contains(&format!("Content-Type: {}\r\n", exposition::TEXT_004)));
-        assert!(out.contains("# TYPE mailtool_smtp_connections_total counter"), "{out}");
+        assert!(
+            out.contains("# TYPE mailtool_smtp_connections_total counter"),
+            "{out}"
+        );
         assert!(refreshed.load(std::sync::atomic::Ordering::SeqCst));
         let body = out.split("\r\n\r\n").nth(1).unwrap();
         let len: usize = out

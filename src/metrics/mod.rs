@@ -83,20 +83,25 @@ impl Metrics {
             let l = ServiceLabel {
                 service: service.into(),
             };
-            m.smtp_connections.get_or_create(&l);
-            m.smtp_accepted.get_or_create(&l);
+            drop(m.smtp_connections.get_or_create(&l));
+            drop(m.smtp_accepted.get_or_create(&l));
         }
         for result in ["ok", "failed"] {
             let l = ResultLabel {
                 result: result.into(),
             };
-            m.tls_handshakes.get_or_create(&l);
-            m.pop3_logins.get_or_create(&l);
+            drop(m.tls_handshakes.get_or_create(&l));
+            drop(m.pop3_logins.get_or_create(&l));
         }
-        for limit in ["connection_rate", "message_rate", "recipient_rate", "user_daily"] {
-            m.ratelimit_refusals.get_or_create(&LimitLabel {
+        for limit in [
+            "connection_rate",
+            "message_rate",
+            "recipient_rate",
+            "user_daily",
+        ] {
+            drop(m.ratelimit_refusals.get_or_create(&LimitLabel {
                 limit: limit.into(),
-            });
+            }));
         }
         m
     }

@@ -42,12 +42,7 @@ fn boot_time() -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn gauge(
-    e: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    v: f64,
-) -> Result<(), std::fmt::Error> {
+fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> Result<(), std::fmt::Error> {
     let g = ConstGauge::new(v);
     let m = e.encode_descriptor(name, help, None, g.metric_type())?;
     g.encode(m)
@@ -94,7 +89,12 @@ impl Collector for ProcessCollector {
         if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
             // The directory handle itself is one of the entries.
             let n = rd.count().saturating_sub(1);
-            gauge(&mut e, "process_open_fds", "Number of open file descriptors", n as f64)?;
+            gauge(
+                &mut e,
+                "process_open_fds",
+                "Number of open file descriptors",
+                n as f64,
+            )?;
         }
         let mut lim = libc::rlimit {
             rlim_cur: 0,

@@ -376,8 +376,8 @@ async fn async_main(
         });
     }
     for (addr, l) in metrics {
-        let l = tokio::net::TcpListener::from_std(l)
-            .map_err(|e| ServeError::Runtime(e.to_string()))?;
+        let l =
+            tokio::net::TcpListener::from_std(l).map_err(|e| ServeError::Runtime(e.to_string()))?;
         eprintln!("mailtool: listening for metrics on {addr}");
         if log_elsewhere {
             tracing::info!("listening for metrics on {addr}");

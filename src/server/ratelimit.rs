@@ -111,15 +111,16 @@ impl RateLimiter {
             ) {
                 Ok(allowed) => {
                     if self.backend_down.swap(false, Ordering::SeqCst) {
-                        tracing::info!("limits: backend {} is back; counters shared again", b.name());
+                        tracing::info!(
+                            "limits: backend {} is back; counters shared again",
+                            b.name()
+                        );
                     }
                     return allowed;
                 }
                 Err(e) => {
                     if !self.backend_down.swap(true, Ordering::SeqCst) {
-                        tracing::warn!(
-                            "limits: {e}; counting in this process until it is back"
-                        );
+                        tracing::warn!("limits: {e}; counting in this process until it is back");
                     }
                 }
             }
@@ -182,7 +183,10 @@ mod tests {
         let a = ip("192.0.2.1");
         let t0 = 1_000_000;
         for i in 0..3 {
-            assert!(r.hit(Limit::Message, &a, 3, t0 + i * 10_000, None), "hit {i}");
+            assert!(
+                r.hit(Limit::Message, &a, 3, t0 + i * 10_000, None),
+                "hit {i}"
+            );
         }
         assert!(!r.hit(Limit::Message, &a, 3, t0 + 30_000, None));
         assert!(r.hit(Limit::Message, &ip("192.0.2.2"), 3, t0 + 30_000, None));
@@ -229,7 +233,10 @@ mod tests {
 
     #[test]
     fn keys_name_the_limit_and_the_subject() {
-        assert_eq!(ip("192.0.2.1").key(Limit::Message), "message_rate:192.0.2.1");
+        assert_eq!(
+            ip("192.0.2.1").key(Limit::Message),
+            "message_rate:192.0.2.1"
+        );
         assert_eq!(
             ip("2001:db8:1:2::1").key(Limit::Connection),
             "connection_rate:2001:db8:1:2::/64"

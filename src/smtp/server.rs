@@ -21,8 +21,8 @@ use crate::queue::{self, Incoming, NewMessage, QueueId, SpoolError};
 use crate::server::app::App as Shared;
 use crate::server::deadline::{DataClock, DataLimit};
 use crate::server::listen::{Conn, Family, Slot, accept_loop, admit};
-use crate::smtp::proto::{DataReader, DataState, LineEvent, LineReader, Reply, received_header};
 use crate::server::ratelimit::{Limit, Subject};
+use crate::smtp::proto::{DataReader, DataState, LineEvent, LineReader, Reply, received_header};
 use crate::smtp::session::{Envelope, MilterCall, Session, SessionConfig, SpoolRoom, Step};
 
 /// Which port a connection came in on.
@@ -111,7 +111,11 @@ async fn handle(stream: TcpStream, peer: SocketAddr, kind: Kind, shared: Arc<Sha
         authenticated: None,
     };
     tracing::info!("connect from {} ({})", client.hello_text(), kind.name());
-    if !shared.rate_ok(Limit::Connection, &Subject::client(client.ip), Some(&client)) {
+    if !shared.rate_ok(
+        Limit::Connection,
+        &Subject::client(client.ip),
+        Some(&client),
+    ) {
         tracing::warn!(
             "rejecting connection from {}: connection_rate exceeded",
             client.hello_text()

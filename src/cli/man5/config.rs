@@ -593,9 +593,18 @@ pub const TABLES: &[Table] = &[
                 Refused attempts count in `mailtool_ratelimit_refusals_total{limit}` and are \
                 not counted against the limit again.",
         keys: &[
-            k("connection_rate", "New SMTP connections per client per minute."),
-            k("message_rate", "Messages (MAIL commands) per client per minute."),
-            k("recipient_rate", "Recipients (RCPT commands) per client per minute."),
+            k(
+                "connection_rate",
+                "New SMTP connections per client per minute.",
+            ),
+            k(
+                "message_rate",
+                "Messages (MAIL commands) per client per minute.",
+            ),
+            k(
+                "recipient_rate",
+                "Recipients (RCPT commands) per client per minute.",
+            ),
             k(
                 "user_daily",
                 "Messages per authenticated (AUTH) user per day, whatever the address: a \

@@ -238,7 +238,11 @@ impl Backend {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Unique across hosts and processes, so two hits in one millisecond are two members.
-        let member = format!("{now_ms}-{}-{}-{seq}", crate::sys::host::hostname().unwrap_or_default(), std::process::id());
+        let member = format!(
+            "{now_ms}-{}-{}-{seq}",
+            crate::sys::host::hostname().unwrap_or_default(),
+            std::process::id()
+        );
         let table = format!("{table}:{}", String::from_utf8_lossy(key));
         match self.call(
             &table,
