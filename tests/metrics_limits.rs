@@ -469,3 +469,40 @@ fn json_logs_are_one_object_a_line_with_the_queue_id() {
     assert!(to["to"].as_str().unwrap().contains("who"), "{to}");
     assert_eq!(to["dsn"], "2.0.0");
 }
+
+// The dashboard in contrib/grafana is valid JSON and plots only metrics of the contract
+// (mailtool.toml(5)), so a renamed metric cannot leave it silently empty.
+#[test]
+fn the_dashboard_plots_only_documented_metrics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dash: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root.join("contrib/grafana/mailtool.json")).unwrap(),
+    )
+    .unwrap();
+    let man = fs::read_to_string(root.join("man/mailtool.toml.5"))
+        .unwrap()
+        .replace("\\_", "_")
+        .replace("\\-", "-");
+    let mut names = std::collections::BTreeSet::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(i) = rest.find(|c: char| c == 'm' || c == 'p') {
+                let tail = &rest[i..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                let word = &tail[..end];
+                if word.starts_with("mailtool_") || word.starts_with("process_") {
+                    names.insert(word.trim_end_matches("_bucket").to_string());
+                }
+                rest = &tail[end.max(1)..];
+            }
+        }
+    }
+    assert!(names.len() >= 12, "{names:?}");
+    for n in &names {
+        assert!(man.contains(n.as_str()), "{n} is not in mailtool.toml(5)");
+    }
+}

@@ -12,6 +12,7 @@ pub mod mail_headers;
 pub mod makemap_input;
 pub mod mbox_encode;
 pub mod mc_parse;
+pub mod metrics_request;
 pub mod milter_reply;
 pub mod pop3_mbox;
 pub mod pop3_response;

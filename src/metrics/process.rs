@@ -50,9 +50,7 @@ fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> Result<()
 
 impl Collector for ProcessCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        // SAFETY: sysconf only reads a system constant.
-        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as f64;
+        let (ticks, page) = crate::sys::process::stat_units();
         let stat = std::fs::read_to_string("/proc/self/stat")
             .ok()
             .and_then(|t| parse_stat(&t, ticks, page));
@@ -96,17 +94,12 @@ impl Collector for ProcessCollector {
                 n as f64,
             )?;
         }
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes into the struct we own.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        if let Some(max) = crate::sys::process::fd_limit() {
             gauge(
                 &mut e,
                 "process_max_fds",
                 "Maximum number of open file descriptors",
-                lim.rlim_cur as f64,
+                max as f64,
             )?;
         }
         Ok(())

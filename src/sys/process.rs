@@ -106,3 +106,25 @@ mod tests {
         assert_eq!(running_pid(&f), None);
     }
 }
+
+/// Clock ticks a second and the page size: the units of /proc/self/stat.
+pub fn stat_units() -> (f64, f64) {
+    // SAFETY: sysconf only reads system constants.
+    let (ticks, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (ticks.max(1) as f64, page.max(1) as f64)
+}
+
+/// The soft limit on open descriptors.
+pub fn fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur as u64)
+}
