@@ -488,7 +488,7 @@ fn the_dashboard_plots_only_documented_metrics() {
         for t in p["targets"].as_array().unwrap() {
             let expr = t["expr"].as_str().unwrap();
             let mut rest = expr;
-            while let Some(i) = rest.find(|c: char| c == 'm' || c == 'p') {
+            while let Some(i) = rest.find(['m', 'p']) {
                 let tail = &rest[i..];
                 let end = tail
                     .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))

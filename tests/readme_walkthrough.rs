@@ -352,7 +352,11 @@ fn readme_install_steps_fit_the_units() {
         .map(|i| words[i + 1])
         .expect("cargo install --root PREFIX");
     let binary = format!("{prefix}/bin/mailtool");
-    for unit in ["mailtool.service", "mailtool-simple.service"] {
+    for unit in [
+        "mailtool.service",
+        "mailtool-simple.service",
+        "mailtool-activated.service",
+    ] {
         let text = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("contrib/systemd")

@@ -6,6 +6,7 @@
 //! ever served as root.
 
 pub mod account;
+pub mod activation;
 pub mod app;
 pub mod deadline;
 pub mod listen;
@@ -50,6 +51,8 @@ pub enum ServeError {
     Dns(String),
     #[error("{0}")]
     Runtime(String),
+    #[error("socket activation: {0}")]
+    Activation(String),
     #[error("{0}")]
     Backend(String),
     #[error("{0}")]
@@ -193,8 +196,11 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
         tracing::info!("no configuration given: using {}", cfg.root.display());
     }
     let created = prepare_dirs(&cfg)?;
-    let bound = bind_all(&cfg)?;
-    let metrics = bind_metrics(&cfg)?;
+    // Socket activation: the listeners come from systemd and nothing is bound here.
+    let (bound, metrics) = match activation::take().map_err(ServeError::Activation)? {
+        Some(inherited) => from_inherited(inherited)?,
+        None => (bind_all(&cfg)?, bind_metrics(&cfg)?),
+    };
     let tls = preflight::tls(&cfg).map_err(ServeError::Tls)?;
     let spool_dir = cfg.path(&cfg.settings.paths.spool);
     // Written while still root, as sendmail does; /run is root's.
@@ -270,8 +276,7 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     runtime.block_on(async_main(
         cfg,
         locate.clone(),
-        bound,
-        metrics,
+        (bound, metrics),
         spool,
         dns,
         tls,
@@ -282,8 +287,7 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
 async fn async_main(
     cfg: Config,
     locate: Locate,
-    bound: Vec<Bound>,
-    metrics: Vec<(SocketAddr, std::net::TcpListener)>,
+    (bound, metrics): (Vec<Bound>, Vec<(SocketAddr, std::net::TcpListener)>),
     spool: Spool,
     dns: Dns,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -442,6 +446,37 @@ async fn async_main(
     let _ = std::fs::remove_file(&pid_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The listeners systemd passed, by their names ([`activation::NAMES`]).
+#[allow(clippy::type_complexity)]
+fn from_inherited(
+    inherited: Vec<(String, std::net::TcpListener)>,
+) -> Result<(Vec<Bound>, Vec<(SocketAddr, std::net::TcpListener)>), ServeError> {
+    let mut bound = Vec::new();
+    let mut metrics = Vec::new();
+    for (name, listener) in inherited {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServeError::Activation(format!("socket {name}: {e}")))?;
+        let kind = match name.as_str() {
+            "smtp" => Service::Smtp(Kind::Smtp),
+            "submission" => Service::Smtp(Kind::Submission),
+            "smtps" => Service::Smtp(Kind::Smtps),
+            "pop3" => Service::Pop3(false),
+            "pop3s" => Service::Pop3(true),
+            _ => {
+                metrics.push((addr, listener));
+                continue;
+            }
+        };
+        bound.push(Bound {
+            addr,
+            kind,
+            listener,
+        });
+    }
+    Ok((bound, metrics))
 }
 
 /// Binds `[metrics] listen` (before the privilege drop, like the mail ports).

@@ -357,7 +357,7 @@ fn rate_refusal(
         );
         Some(Reply::new(
             450,
-            &format!("4.7.1 {host} Error: {} rate limit exceeded", limit.name()),
+            format!("4.7.1 {host} Error: {} rate limit exceeded", limit.name()),
         ))
     };
     match call {

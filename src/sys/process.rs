@@ -81,6 +81,86 @@ pub fn default_sigpipe() {
     }
 }
 
+/// Clock ticks a second and the page size: the units of /proc/self/stat.
+pub fn stat_units() -> (f64, f64) {
+    // SAFETY: sysconf only reads system constants.
+    let (ticks, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (ticks.max(1) as f64, page.max(1) as f64)
+}
+
+/// The soft limit on open descriptors.
+pub fn fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
+}
+
+/// Clears the socket-activation variables, so that programs we start do not think the
+/// descriptors are theirs. Only before any other thread exists (set_var/remove_var race with
+/// getenv in other threads).
+pub fn forget_listen_env() {
+    for k in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        // SAFETY: called from `serve` before the runtime or any worker thread starts.
+        unsafe { std::env::remove_var(k) };
+    }
+}
+
+/// Takes ownership of an inherited descriptor that must be a listening TCP socket (IPv4 or
+/// IPv6), and marks it close-on-exec.
+pub fn inherited_listener(fd: std::os::fd::RawFd) -> io::Result<std::net::TcpListener> {
+    use std::os::fd::FromRawFd;
+    let int_opt = |level: libc::c_int, name: libc::c_int| -> io::Result<libc::c_int> {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `v`, which we own.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                level,
+                name,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            Ok(v)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no such descriptor",
+        ));
+    }
+    let not = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("not {what}"));
+    if int_opt(libc::SOL_SOCKET, libc::SO_TYPE).map_err(|_| not("a socket"))? != libc::SOCK_STREAM {
+        return Err(not("a stream socket"));
+    }
+    let domain = int_opt(libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+    if domain != libc::AF_INET && domain != libc::AF_INET6 {
+        return Err(not("a TCP socket"));
+    }
+    if int_opt(libc::SOL_SOCKET, libc::SO_ACCEPTCONN)? == 0 {
+        return Err(not("listening"));
+    }
+    // SAFETY: F_SETFD sets the flags of a descriptor we checked exists.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: the descriptor is a listening TCP socket handed to this process, and nothing
+    // else in it owns it.
+    Ok(unsafe { std::net::TcpListener::from_raw_fd(fd) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,26 +185,4 @@ mod tests {
         std::fs::write(&f, "junk").unwrap();
         assert_eq!(running_pid(&f), None);
     }
-}
-
-/// Clock ticks a second and the page size: the units of /proc/self/stat.
-pub fn stat_units() -> (f64, f64) {
-    // SAFETY: sysconf only reads system constants.
-    let (ticks, page) = unsafe {
-        (
-            libc::sysconf(libc::_SC_CLK_TCK),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    (ticks.max(1) as f64, page.max(1) as f64)
-}
-
-/// The soft limit on open descriptors.
-pub fn fd_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur as u64)
 }
