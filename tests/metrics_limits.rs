@@ -108,20 +108,27 @@ fn metrics_addr(srv: &Server) -> SocketAddr {
     })
 }
 
-#[test]
-fn a_scrape_counts_exactly_what_was_sent() {
-    let dns = TestDns::start(&[]);
+/// A server on the seed's maps with `[metrics]` on a free port, plus `extra` sections; the
+/// metrics address.
+fn metrics_server(dns: &TestDns, extra: &str) -> (tempfile::TempDir, Server, SocketAddr) {
     let r = root();
     let port = free_port("127.0.0.1");
     let srv = Server::start(
         r.path(),
         &config(
-            &dns,
-            &format!("[metrics]\nlisten = [\"127.0.0.1:{port}\"]\n"),
+            dns,
+            &format!("[metrics]\nlisten = [\"127.0.0.1:{port}\"]\n{extra}"),
         ),
     );
     let maddr = metrics_addr(&srv);
     assert_eq!(maddr.port(), port);
+    (r, srv, maddr)
+}
+
+#[test]
+fn a_scrape_counts_exactly_what_was_sent() {
+    let dns = TestDns::start(&[]);
+    let (_r, srv, maddr) = metrics_server(&dns, "");
     // Three messages accepted over two connections; two recipients refused (relaying) from
     // a stranger's address, one unknown-user 550 and one bad command.
     let (mut c, _) = Smtp::open(srv.smtp(), ip("127.0.0.1"));
@@ -231,18 +238,10 @@ const WHO: &str = "AUTH PLAIN AHdobwBzM2NyZXQ=";
 #[test]
 fn each_limit_refuses_the_next_one_and_only_that_client() {
     let dns = TestDns::start(&[]);
-    let r = root();
-    let port = free_port("127.0.0.1");
-    let srv = Server::start(
-        r.path(),
-        &config(
-            &dns,
-            &format!(
-                "[metrics]\nlisten = [\"127.0.0.1:{port}\"]\n\
-                 [limits]\nconnection_rate = 3\nmessage_rate = 2\nrecipient_rate = 3\n\
-                 user_daily = 3\nexempt = \"none\"\n"
-            ),
-        ),
+    let (_r, srv, maddr) = metrics_server(
+        &dns,
+        "[limits]\nconnection_rate = 3\nmessage_rate = 2\nrecipient_rate = 3\n\
+         user_daily = 3\nexempt = \"none\"\n",
     );
     // Connections: three pass, the fourth from the same address gets 421 and is closed.
     let mut open = Vec::new();
@@ -315,10 +314,7 @@ fn each_limit_refuses_the_next_one_and_only_that_client() {
         }
     }
     // The refusals are counted, each under its limit.
-    let Some(m) = parse(
-        body(&http(metrics_addr(&srv), "GET /metrics HTTP/1.1\r\n\r\n")),
-        false,
-    ) else {
+    let Some(m) = parse(body(&http(maddr, "GET /metrics HTTP/1.1\r\n\r\n")), false) else {
         return;
     };
     for limit in [
