@@ -439,19 +439,21 @@ fn json_logs_are_one_object_a_line_with_the_queue_id() {
     let log = srv.log();
     srv.stop();
     let mut with_qid = Vec::new();
-    for line in log
-        .lines()
-        .filter(|l| !l.starts_with("mailtool: listening"))
-    {
+    let mut listening = false;
+    for line in log.lines() {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         for k in ["ts", "level", "msg"] {
             assert!(v.get(k).is_some_and(|x| x.is_string()), "{k} in {line}");
         }
+        listening |= v["msg"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("mailtool: listening for SMTP on 127.0.0.1:"));
         if v["qid"] == qid.as_str() {
             with_qid.push(v);
         }
     }
+    assert!(listening, "the start-up line, as JSON:\n{log}");
     let from = with_qid
         .iter()
         .find(|v| v.get("from").is_some())

@@ -296,6 +296,7 @@ async fn async_main(
     let grace = cfg.settings.smtp.shutdown_grace.0;
     // journald reads stderr too: only syslog is somewhere else.
     let log_elsewhere = cfg.settings.log.target == crate::config::LogTarget::Syslog;
+    let json_log = cfg.settings.log.format == crate::config::LogFormat::Json;
     let spool = Arc::new(spool);
     // DKIM keys are read as the server's user: what it cannot read now, it could not on
     // SIGHUP either.
@@ -362,7 +363,10 @@ async fn async_main(
             .map_err(|e| ServeError::Runtime(e.to_string()))?;
         // Scripts wait for this line on stderr; the log gets it too, but only where the log
         // is not stderr itself (else every start-up line came out twice).
-        eprintln!("mailtool: listening for {} on {}", b.kind.name(), b.addr);
+        announce(
+            json_log,
+            &format!("listening for {} on {}", b.kind.name(), b.addr),
+        );
         if log_elsewhere {
             tracing::info!("listening for {} on {}", b.kind.name(), b.addr);
         }
@@ -382,7 +386,7 @@ async fn async_main(
     for (addr, l) in metrics {
         let l =
             tokio::net::TcpListener::from_std(l).map_err(|e| ServeError::Runtime(e.to_string()))?;
-        eprintln!("mailtool: listening for metrics on {addr}");
+        announce(json_log, &format!("listening for metrics on {addr}"));
         if log_elsewhere {
             tracing::info!("listening for metrics on {addr}");
         }
@@ -446,6 +450,23 @@ async fn async_main(
     let _ = std::fs::remove_file(&pid_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The start-up line scripts wait for on stderr, `mailtool: listening for SMTP on ADDR`; with
+/// `[log] format = "json"` the same text as the `msg` of a JSON line, so that every line of
+/// stderr parses.
+fn announce(json: bool, what: &str) {
+    let text = format!("mailtool: {what}");
+    if json {
+        let line = serde_json::json!({
+            "ts": crate::dates::rfc3339(crate::dates::unix_secs(std::time::SystemTime::now())),
+            "level": "info",
+            "msg": text,
+        });
+        eprintln!("{line}");
+    } else {
+        eprintln!("{text}");
+    }
 }
 
 /// The listeners systemd passed, by their names ([`activation::NAMES`]).

@@ -173,6 +173,11 @@ impl Server {
                 Ok(l) => l,
                 Err(_) => panic!("server did not start; log:\n{}", s.log.lock().unwrap()),
             };
+            // With `[log] format = "json"` the line is the msg of a JSON object.
+            let line = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v["msg"].as_str().map(str::to_string))
+                .unwrap_or(line);
             if let Some(rest) = line.strip_prefix("mailtool: listening for ") {
                 let (kind, addr) = rest.split_once(" on ").unwrap();
                 let addr: SocketAddr = addr.trim().parse().unwrap();

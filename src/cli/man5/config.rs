@@ -554,7 +554,9 @@ pub const TABLES: &[Table] = &[
                 "`\"text\"` (the default): sendmail-style lines, as fail2ban's filter reads \
                  them. `\"json\"`: one JSON object a line, with `ts` (RFC 3339, UTC), `level`, \
                  `msg` and the fields of the line (`qid`, `from`, `to`, `relay`, `dsn`, `stat`, \
-                 `client`, `user`, …) as keys of their own.",
+                 `client`, `user`, …) as keys of their own. The start-up lines scripts wait \
+                 for (`mailtool: listening for SMTP on ADDR`) are JSON then too, the same text \
+                 in `msg`.",
             ),
         ],
     },
