@@ -142,6 +142,22 @@ fn a_socket_with_an_unknown_name_stops_serve_with_its_name() {
     );
 }
 
+// An implicit-TLS socket without [tls] is refused at start, as a configured one would be.
+#[test]
+fn an_smtps_socket_without_a_certificate_is_refused() {
+    let r = root(free_port("127.0.0.1"), free_port("127.0.0.1"));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = serve_activated(r.path(), &listener, "smtps")
+        .wait_with_output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("socket smtps") && err.contains("[tls] has no cert"),
+        "{err}"
+    );
+}
+
 #[test]
 fn systemd_socket_activate_starts_serve_on_its_socket() {
     let tool = std::path::Path::new("/usr/bin/systemd-socket-activate");

@@ -198,7 +198,7 @@ pub fn run(locate: &Locate, opts: &ServeOptions) -> Result<(), ServeError> {
     let created = prepare_dirs(&cfg)?;
     // Socket activation: the listeners come from systemd and nothing is bound here.
     let (bound, metrics) = match activation::take().map_err(ServeError::Activation)? {
-        Some(inherited) => from_inherited(inherited)?,
+        Some(inherited) => from_inherited(&cfg, inherited)?,
         None => (bind_all(&cfg)?, bind_metrics(&cfg)?),
     };
     let tls = preflight::tls(&cfg).map_err(ServeError::Tls)?;
@@ -469,9 +469,11 @@ fn announce(json: bool, what: &str) {
     }
 }
 
-/// The listeners systemd passed, by their names ([`activation::NAMES`]).
+/// The listeners systemd passed, by their names ([`activation::NAMES`]). An implicit-TLS
+/// socket needs `[tls]`, as a configured one does.
 #[allow(clippy::type_complexity)]
 fn from_inherited(
+    cfg: &Config,
     inherited: Vec<(String, std::net::TcpListener)>,
 ) -> Result<(Vec<Bound>, Vec<(SocketAddr, std::net::TcpListener)>), ServeError> {
     let mut bound = Vec::new();
@@ -491,6 +493,13 @@ fn from_inherited(
                 continue;
             }
         };
+        if matches!(kind, Service::Smtp(Kind::Smtps) | Service::Pop3(true))
+            && cfg.settings.tls.cert.is_empty()
+        {
+            return Err(ServeError::Activation(format!(
+                "socket {name} ({addr}) is implicit TLS, but [tls] has no cert and key"
+            )));
+        }
         bound.push(Bound {
             addr,
             kind,

@@ -163,6 +163,34 @@ pub fn inherited_listener(fd: std::os::fd::RawFd) -> io::Result<std::net::TcpLis
 
 #[cfg(test)]
 mod tests {
+
+    // Only an open, listening TCP socket is taken, and it comes back close-on-exec.
+    #[test]
+    fn inherited_descriptors_are_checked() {
+        use std::os::fd::{AsRawFd, IntoRawFd};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let fd = l.into_raw_fd();
+        let back = inherited_listener(fd).unwrap();
+        assert_eq!(back.local_addr().unwrap(), addr);
+        // SAFETY: F_GETFD only reads the flags.
+        assert_ne!(
+            unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC,
+            0
+        );
+        let why = |fd| inherited_listener(fd).unwrap_err().to_string();
+        let conn = std::net::TcpStream::connect(addr).unwrap();
+        assert_eq!(why(conn.as_raw_fd()), "not listening");
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(why(udp.as_raw_fd()), "not a stream socket");
+        let file = tempfile::tempfile().unwrap();
+        assert_eq!(why(file.as_raw_fd()), "not a socket");
+        let dir = tempfile::tempdir().unwrap();
+        let unix = std::os::unix::net::UnixListener::bind(dir.path().join("s")).unwrap();
+        assert_eq!(why(unix.as_raw_fd()), "not a TCP socket");
+        assert_eq!(why(i32::MAX - 1), "no such descriptor");
+        drop(back);
+    }
     use super::*;
 
     #[test]
